@@ -1,0 +1,11 @@
+pub mod projects;
+pub mod system;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+
+/// Everything under `/api/v1`.
+pub fn v1() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(projects::routes())
+}

@@ -1,0 +1,5 @@
+//! `SecretStore` adapters.
+
+mod encrypted_file;
+
+pub use encrypted_file::EncryptedFileSecretStore;

@@ -1,0 +1,11 @@
+CREATE TABLE projects (
+    id          TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE settings (
+    key         TEXT PRIMARY KEY NOT NULL,
+    value       TEXT NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL
+);

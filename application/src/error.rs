@@ -1,0 +1,48 @@
+use pluto_duck_domain::DomainError;
+use thiserror::Error;
+
+use crate::ports::{RepoError, SecretError, WarehouseError};
+
+/// Transport-neutral classification: HTTP maps it to a status, the CLI to an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Invalid,
+    NotFound,
+    Conflict,
+    Forbidden,
+    Unauthenticated,
+    Timeout,
+    Unavailable,
+    Internal,
+}
+
+#[derive(Debug, Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("{what} {id:?} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+impl AppError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            AppError::Domain(_) | AppError::Invalid(_) => ErrorKind::Invalid,
+            AppError::NotFound { .. } => ErrorKind::NotFound,
+            AppError::Conflict(_) => ErrorKind::Conflict,
+            AppError::Warehouse(e) => e.kind(),
+            AppError::Repo(e) => e.kind(),
+            AppError::Secret(e) => e.kind(),
+        }
+    }
+}

@@ -1,0 +1,42 @@
+use async_trait::async_trait;
+use pluto_duck_domain::{Project, ProjectId};
+use thiserror::Error;
+
+use crate::ErrorKind;
+
+#[derive(Debug, Error)]
+pub enum RepoError {
+    #[error("{what} {id:?} already exists")]
+    Conflict { what: &'static str, id: String },
+    #[error("metadata store unavailable: {0}")]
+    Unavailable(String),
+    #[error("metadata store error: {0}")]
+    Internal(String),
+}
+
+impl RepoError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RepoError::Conflict { .. } => ErrorKind::Conflict,
+            RepoError::Unavailable(_) => ErrorKind::Unavailable,
+            RepoError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Application metadata (projects, sources, analyses index, boards, runs, history, settings).
+/// Never kept in the warehouse file: SQLite in the local profile, PostgreSQL in the hybrid one.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+#[async_trait]
+pub trait MetadataStore: Send + Sync {
+    /// Cheap round trip proving the store answers.
+    async fn ping(&self) -> Result<(), RepoError>;
+    /// Inserts the project unless one with its id exists; returns the stored one either way.
+    async fn ensure_project(&self, project: &Project) -> Result<Project, RepoError>;
+    async fn create_project(&self, project: &Project) -> Result<(), RepoError>;
+    async fn get_project(&self, id: &ProjectId) -> Result<Option<Project>, RepoError>;
+    /// Ordered by creation time, then id.
+    async fn list_projects(&self) -> Result<Vec<Project>, RepoError>;
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, RepoError>;
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), RepoError>;
+}

@@ -1,0 +1,17 @@
+//! Outbound ports. Object-safe so bootstrap can pick adapters at run time and hold them as `Arc<dyn Port>`.
+//! Signatures speak domain types only.
+
+mod metadata;
+mod secrets;
+mod warehouse;
+
+pub use metadata::{MetadataStore, RepoError};
+pub use secrets::{validate_secret_name, SecretError, SecretStore};
+pub use warehouse::{Warehouse, WarehouseError};
+
+#[cfg(any(test, feature = "test-util"))]
+pub use metadata::MockMetadataStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use secrets::MockSecretStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use warehouse::MockWarehouse;

@@ -1,0 +1,14 @@
+mod projects;
+mod system;
+
+use std::sync::Arc;
+
+pub use projects::ProjectService;
+pub use system::SystemService;
+
+/// Every use case, wired once by bootstrap and shared by the transports (HTTP, CLI).
+#[derive(Clone)]
+pub struct App {
+    pub system: Arc<SystemService>,
+    pub projects: Arc<ProjectService>,
+}

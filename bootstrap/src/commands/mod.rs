@@ -1,0 +1,11 @@
+mod doctor;
+mod init;
+mod logs;
+mod misc;
+mod serve;
+
+pub use doctor::doctor;
+pub use init::init;
+pub use logs::logs;
+pub use misc::{openapi, secret, show_config, version};
+pub use serve::{build_router, serve};

@@ -1,0 +1,113 @@
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use axum::Router;
+use pluto_duck_http::{AppState, HttpConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::error::{CliError, CliResult};
+use crate::{secrets, wiring};
+
+/// The router the server runs, for `serve` and for in-process tests.
+pub async fn build_router(config: &Config) -> CliResult<Router> {
+    let wired = wiring::wire(config).await?;
+    let api_token = match &config.server.api_token {
+        Some(reference) => Some(secrets::resolve(wired.secrets.as_ref(), "server.api_token", reference).await?),
+        None => None,
+    };
+    let http = HttpConfig {
+        api_token,
+        cors_origins: config.server.cors_origins.clone(),
+        body_limit_bytes: usize::try_from(config.server.body_limit_mb.saturating_mul(1024 * 1024))
+            .unwrap_or(usize::MAX),
+    };
+    Ok(pluto_duck_http::router(AppState { app: wired.app }, http))
+}
+
+fn bind_addr(config: &Config) -> CliResult<IpAddr> {
+    match config.server.host.as_str() {
+        "localhost" => Ok(IpAddr::from([127, 0, 0, 1])),
+        host => host
+            .parse()
+            .map_err(|_| CliError::invalid(format!("server.host {host:?} is not an IP address"))),
+    }
+}
+
+pub async fn serve(config: &Config) -> CliResult<ExitCode> {
+    let ip = bind_addr(config)?;
+    if !ip.is_loopback() && config.server.api_token.is_none() {
+        return Err(CliError::invalid(format!(
+            "refusing to listen on non-loopback address {ip} without an API token: set server.api_token (e.g. secret:api_token)"
+        )));
+    }
+    // Bind before opening the warehouse so a taken port fails fast and touches nothing.
+    let wanted = SocketAddr::new(ip, config.server.port);
+    let listener = TcpListener::bind(wanted).await.map_err(|e| {
+        CliError::unavailable(format!(
+            "cannot listen on {wanted}: {e} (is another server running? pick another port with --port)"
+        ))
+    })?;
+    let router = build_router(config).await?;
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}");
+    write_server_file(config, &url)?;
+    tracing::info!(%url, data_dir = %config.data_dir.display(), "pluto-duck listening");
+    eprintln!("pluto-duck listening on {url} (API docs at {url}/docs)");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut server_stop = stop_rx.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let _ = server_stop.wait_for(|s| *s).await;
+    });
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let result = tokio::select! {
+        r = server => r.map_err(|e| CliError::internal(format!("server error: {e}"))),
+        _ = async {
+            shutdown_signal().await;
+            tracing::info!(grace_secs = grace.as_secs(), "shutting down");
+            let _ = stop_tx.send(true);
+            // In-flight requests get the grace period; long streams are cut after it.
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("grace period over; closing remaining connections");
+            Ok(())
+        }
+    };
+    let _ = std::fs::remove_file(config.server_file());
+    result.map(|_| ExitCode::SUCCESS)
+}
+
+/// Lets the CLI find a running server (and know the warehouse is taken).
+fn write_server_file(config: &Config, url: &str) -> CliResult<()> {
+    let body = serde_json::json!({
+        "pid": std::process::id(),
+        "url": url,
+        "started_at": chrono::Utc::now().to_rfc3339(),
+    });
+    std::fs::write(config.server_file(), body.to_string())
+        .map_err(|e| CliError::unavailable(format!("cannot write {}: {e}", config.server_file().display())))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

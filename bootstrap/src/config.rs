@@ -1,0 +1,595 @@
+//! Layered configuration (figment), lowest to highest: defaults, the user config file, a project-local
+//! `.plutoduck`, `PLUTODUCK_*` environment variables (`__` nests), CLI flags.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Format, Serialized, Yaml};
+use figment::value::{Dict, Value};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{GlobalArgs, LogFormatArg};
+use crate::error::{CliError, CliResult};
+
+pub const ENV_PREFIX: &str = "PLUTODUCK_";
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileName {
+    #[default]
+    Local,
+    Hybrid,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Auto,
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `local` (SQLite metadata) or `hybrid` (PostgreSQL metadata).
+    pub profile: ProfileName,
+    /// Holds data/, artifacts/, configs/ and logs/.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub duckdb: DuckDbSection,
+    pub dbt: DbtSection,
+    pub hybrid: HybridSection,
+    pub secrets: SecretsSection,
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    /// A reference, never a literal: `env:VAR` or `secret:NAME`.
+    pub api_token: Option<String>,
+    pub cors_origins: Vec<String>,
+    pub body_limit_mb: u64,
+    /// How long in-flight requests get to finish after SIGINT/SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DuckDbSection {
+    /// Default: ~/.local/share/pluto-duck/extensions (where scripts/setup.sh installs them).
+    pub extension_directory: Option<PathBuf>,
+    pub threads: Option<u32>,
+    /// DuckDB syntax: `4GB`, `50%`.
+    pub memory_limit: Option<String>,
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DbtSection {
+    /// Default: the virtualenv scripts/setup.sh installs, else `dbt` on PATH.
+    pub executable: Option<PathBuf>,
+    /// Default: <data_dir>/dbt/core (created by `pluto-duck init`).
+    pub project_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HybridSection {
+    /// PostgreSQL URL of the control plane, as a reference: `env:VAR` or `secret:NAME`.
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsSection {
+    /// Key of the encrypted secrets file; default ~/.config/pluto-duck/secret.key (apart from the data).
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            profile: ProfileName::Local,
+            data_dir: home().join(".pluto-duck"),
+            server: ServerConfig::default(),
+            duckdb: DuckDbSection::default(),
+            dbt: DbtSection::default(),
+            hybrid: HybridSection::default(),
+            secrets: SecretsSection::default(),
+            log: LogSection::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            api_token: None,
+            cors_origins: Vec::new(),
+            body_limit_mb: 64,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Default for DuckDbSection {
+    fn default() -> Self {
+        Self {
+            extension_directory: None,
+            threads: None,
+            memory_limit: None,
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Auto,
+        }
+    }
+}
+
+/// CLI flags, merged last and only when given.
+#[derive(Debug, Default, Serialize)]
+struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<ServerOverrides>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log: Option<LogOverrides>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct ServerOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct LogOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<LogFormat>,
+}
+
+/// Where each layer came from, for `doctor` and `config`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ConfigSources {
+    pub user_file: Option<PathBuf>,
+    pub user_file_exists: bool,
+    pub project_file: Option<PathBuf>,
+    pub env_vars: Vec<String>,
+    pub flags: Vec<String>,
+}
+
+pub struct Loaded {
+    pub config: Config,
+    pub sources: ConfigSources,
+    /// Emitted once telemetry is up.
+    pub warnings: Vec<String>,
+}
+
+/// Server flags that only `serve` has.
+#[derive(Debug, Default, Clone)]
+pub struct ServeFlags {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+}
+
+pub fn load(global: &GlobalArgs, serve: &ServeFlags) -> CliResult<Loaded> {
+    let cwd = std::env::current_dir()?;
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    load_from(global, serve, &cwd, &env)
+}
+
+pub(crate) fn load_from(
+    global: &GlobalArgs,
+    serve: &ServeFlags,
+    cwd: &Path,
+    env: &[(String, String)],
+) -> CliResult<Loaded> {
+    let mut sources = ConfigSources::default();
+    let mut warnings = Vec::new();
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+
+    match &global.config {
+        Some(path) => {
+            if !path.is_file() {
+                return Err(CliError::invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            fig = fig.merge(Yaml::file_exact(path));
+            sources.user_file = Some(path.clone());
+            sources.user_file_exists = true;
+        }
+        None => {
+            let path = user_config_path();
+            sources.user_file_exists = path.is_file();
+            fig = fig.merge(Yaml::file(&path));
+            sources.user_file = Some(path);
+        }
+    }
+    if let Some(local) = find_project_file(cwd) {
+        fig = fig.merge(Yaml::file_exact(&local));
+        sources.project_file = Some(local);
+    }
+
+    // Only known keys are taken from the environment; others are reported, not fatal.
+    let known = known_keys();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let key = rest.to_ascii_lowercase().replace("__", ".");
+        if known.contains(&key) {
+            sources.env_vars.push(name.clone());
+            // Parsed like figment's Env provider: "8001" becomes a number, "true" a bool.
+            let parsed: Value = value.parse().unwrap_or_else(|_| Value::from(value.clone()));
+            fig = fig.merge(Serialized::default(&key, parsed));
+        } else {
+            warnings.push(format!("ignoring unknown environment variable {name}"));
+        }
+    }
+
+    let flags = FlagOverrides {
+        data_dir: global.data_dir.clone(),
+        server: (serve.host.is_some() || serve.port.is_some()).then(|| ServerOverrides {
+            host: serve.host.clone(),
+            port: serve.port,
+        }),
+        log: (global.log_level.is_some() || global.log_format.is_some()).then(|| LogOverrides {
+            level: global.log_level.clone(),
+            format: global.log_format.map(|f| match f {
+                LogFormatArg::Pretty => LogFormat::Pretty,
+                LogFormatArg::Json => LogFormat::Json,
+            }),
+        }),
+    };
+    for (set, name) in [
+        (flags.data_dir.is_some(), "--data-dir"),
+        (serve.host.is_some(), "--host"),
+        (serve.port.is_some(), "--port"),
+        (global.log_level.is_some(), "--log-level"),
+        (global.log_format.is_some(), "--log-format"),
+    ] {
+        if set {
+            sources.flags.push(name.to_owned());
+        }
+    }
+    fig = fig.merge(Serialized::defaults(flags));
+
+    let mut config: Config = fig.extract().map_err(|e| CliError::invalid(one_line(&e)))?;
+    config.data_dir = expand_home(&config.data_dir);
+    config.validate()?;
+    Ok(Loaded {
+        config,
+        sources,
+        warnings,
+    })
+}
+
+fn one_line(e: &figment::Error) -> String {
+    let mut msg = e.to_string().replace('\n', "; ");
+    if let Some(source) = e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+        if !msg.contains(&source.to_string()) {
+            msg = format!("{msg} (in {source})");
+        }
+    }
+    format!("invalid configuration: {msg}")
+}
+
+impl Config {
+    fn validate(&self) -> CliResult<()> {
+        for (key, value) in [
+            ("server.api_token", &self.server.api_token),
+            ("hybrid.database_url", &self.hybrid.database_url),
+        ] {
+            if let Some(v) = value {
+                crate::secrets::SecretRef::parse(v).map_err(|e| CliError::invalid(format!("{key}: {e}")))?;
+            }
+        }
+        if self.duckdb.max_connections == 0 {
+            return Err(CliError::invalid("duckdb.max_connections must be at least 1"));
+        }
+        if self.profile == ProfileName::Hybrid && self.hybrid.database_url.is_none() {
+            return Err(CliError::invalid(
+                "profile hybrid needs hybrid.database_url (e.g. env:PLUTODUCK_PG_URL or secret:control_plane)",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn warehouse_path(&self) -> PathBuf {
+        self.data_dir.join("data").join("warehouse.duckdb")
+    }
+
+    pub fn metadata_path(&self) -> PathBuf {
+        self.data_dir.join("data").join("metadata.db")
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.data_dir.join("logs")
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.logs_dir().join("pluto-duck.log")
+    }
+
+    pub fn server_file(&self) -> PathBuf {
+        self.data_dir.join("server.json")
+    }
+
+    pub fn secrets_file(&self) -> PathBuf {
+        self.data_dir.join("configs").join("secrets.enc")
+    }
+
+    pub fn secret_key_file(&self) -> PathBuf {
+        self.secrets
+            .key_file
+            .as_deref()
+            .map(expand_home)
+            .unwrap_or_else(|| config_home().join("pluto-duck").join("secret.key"))
+    }
+
+    pub fn extension_directory(&self) -> PathBuf {
+        self.duckdb
+            .extension_directory
+            .as_deref()
+            .map(expand_home)
+            .unwrap_or_else(|| data_home().join("pluto-duck").join("extensions"))
+    }
+
+    pub fn dbt_project_dir(&self) -> PathBuf {
+        self.dbt
+            .project_dir
+            .as_deref()
+            .map(expand_home)
+            .unwrap_or_else(|| self.data_dir.join("dbt").join("core"))
+    }
+
+    pub fn dbt_executable(&self) -> PathBuf {
+        if let Some(p) = &self.dbt.executable {
+            return expand_home(p);
+        }
+        let venv = data_home().join("pluto-duck").join("dbt-venv").join("bin").join("dbt");
+        if venv.is_file() {
+            venv
+        } else {
+            PathBuf::from("dbt")
+        }
+    }
+
+    pub fn data_dirs(&self) -> [PathBuf; 4] {
+        ["data", "artifacts", "configs", "logs"].map(|d| self.data_dir.join(d))
+    }
+}
+
+/// Every dotted key the config accepts, derived from the defaults so it cannot drift from the struct.
+pub fn known_keys() -> BTreeSet<String> {
+    fn walk(prefix: &str, dict: &Dict, out: &mut BTreeSet<String>) {
+        for (k, v) in dict {
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                Value::Dict(_, inner) => walk(&key, inner, out),
+                _ => {
+                    out.insert(key);
+                }
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    if let Ok(Value::Dict(_, dict)) = Value::serialize(Config::default()) {
+        walk("", &dict, &mut out);
+    }
+    out
+}
+
+pub fn user_config_path() -> PathBuf {
+    config_home().join("pluto-duck").join("config.yaml")
+}
+
+/// `.plutoduck` in the working directory or its nearest ancestor that has one.
+fn find_project_file(cwd: &Path) -> Option<PathBuf> {
+    cwd.ancestors().map(|d| d.join(".plutoduck")).find(|p| p.is_file())
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+fn config_home() -> PathBuf {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| home().join(".config"))
+}
+
+fn data_home() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| home().join(".local").join("share"))
+}
+
+pub fn expand_home(p: &Path) -> PathBuf {
+    match p.strip_prefix("~") {
+        Ok(rest) => home().join(rest),
+        Err(_) => p.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn load_in(
+        jail: &Jail,
+        global: &GlobalArgs,
+        serve: &ServeFlags,
+        vars: &[(&str, &str)],
+    ) -> Result<Loaded, figment::Error> {
+        load_from(global, serve, jail.directory(), &env(vars)).map_err(|e| figment::Error::from(e.message))
+    }
+
+    fn jail_with_user_config(jail: &mut Jail, yaml: &str) {
+        let cfg = jail.directory().join("cfg").display().to_string();
+        jail.set_env("XDG_CONFIG_HOME", cfg);
+        std::fs::create_dir_all(jail.directory().join("cfg/pluto-duck")).unwrap();
+        std::fs::write(jail.directory().join("cfg/pluto-duck/config.yaml"), yaml).unwrap();
+    }
+
+    #[test]
+    fn precedence_is_defaults_file_project_env_flags() {
+        Jail::expect_with(|jail| {
+            jail_with_user_config(jail, "server:\n  port: 8001\n  host: 127.0.0.2\nlog:\n  level: warn\n");
+            let none = GlobalArgs::default();
+            let c = load_in(jail, &none, &ServeFlags::default(), &[])?.config;
+            assert_eq!((c.server.port, c.server.host.as_str()), (8001, "127.0.0.2"));
+            assert_eq!(c.duckdb.max_connections, 8, "untouched keys keep defaults");
+
+            jail.create_file(".plutoduck", "server:\n  port: 8002\n")?;
+            let l = load_in(jail, &none, &ServeFlags::default(), &[])?;
+            assert_eq!(l.config.server.port, 8002);
+            assert_eq!(
+                l.config.server.host, "127.0.0.2",
+                "project file overrides only what it sets"
+            );
+            assert!(l.sources.project_file.is_some());
+
+            let vars = [("PLUTODUCK_SERVER__PORT", "8003"), ("PLUTODUCK_LOG__LEVEL", "debug")];
+            let c = load_in(jail, &none, &ServeFlags::default(), &vars)?.config;
+            assert_eq!((c.server.port, c.log.level.as_str()), (8003, "debug"));
+
+            let flags = ServeFlags {
+                host: None,
+                port: Some(8004),
+            };
+            let global = GlobalArgs {
+                log_level: Some("trace".into()),
+                ..GlobalArgs::default()
+            };
+            let l = load_in(jail, &global, &flags, &vars)?;
+            assert_eq!((l.config.server.port, l.config.log.level.as_str()), (8004, "trace"));
+            assert_eq!(l.sources.flags, vec!["--port", "--log-level"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn data_dir_from_env_and_flag_with_home_expansion() {
+        Jail::expect_with(|jail| {
+            let dir = jail.directory().display().to_string();
+            jail.set_env("XDG_CONFIG_HOME", dir);
+            jail.set_env("HOME", "/home/someone");
+            let c = load_in(
+                jail,
+                &GlobalArgs::default(),
+                &ServeFlags::default(),
+                &[("PLUTODUCK_DATA_DIR", "~/pd")],
+            )?
+            .config;
+            assert_eq!(c.data_dir, PathBuf::from("/home/someone/pd"));
+            assert_eq!(
+                c.warehouse_path(),
+                PathBuf::from("/home/someone/pd/data/warehouse.duckdb")
+            );
+            let global = GlobalArgs {
+                data_dir: Some("/x".into()),
+                ..GlobalArgs::default()
+            };
+            let c = load_in(jail, &global, &ServeFlags::default(), &[("PLUTODUCK_DATA_DIR", "/y")])?.config;
+            assert_eq!(c.data_dir, PathBuf::from("/x"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_env_vars_warn_but_unknown_file_keys_fail() {
+        Jail::expect_with(|jail| {
+            let dir = jail.directory().display().to_string();
+            jail.set_env("XDG_CONFIG_HOME", dir);
+            let l = load_in(
+                jail,
+                &GlobalArgs::default(),
+                &ServeFlags::default(),
+                &[("PLUTODUCK_NOPE", "1")],
+            )?;
+            assert_eq!(l.warnings, vec!["ignoring unknown environment variable PLUTODUCK_NOPE"]);
+
+            jail_with_user_config(jail, "sever:\n  port: 1\n");
+            let err = load_in(jail, &GlobalArgs::default(), &ServeFlags::default(), &[])
+                .err()
+                .unwrap();
+            let msg = err.to_string();
+            assert!(msg.contains("sever") && !msg.contains('\n'), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn wrong_types_and_bad_values_are_errors() {
+        Jail::expect_with(|jail| {
+            let dir = jail.directory().display().to_string();
+            jail.set_env("XDG_CONFIG_HOME", dir);
+            let bad_port = [("PLUTODUCK_SERVER__PORT", "eighty")];
+            assert!(load_in(jail, &GlobalArgs::default(), &ServeFlags::default(), &bad_port).is_err());
+            let hybrid = [("PLUTODUCK_PROFILE", "hybrid")];
+            let err = load_in(jail, &GlobalArgs::default(), &ServeFlags::default(), &hybrid)
+                .err()
+                .unwrap();
+            assert!(err.to_string().contains("hybrid.database_url"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn known_keys_cover_nested_and_optional_fields() {
+        let keys = known_keys();
+        for k in [
+            "profile",
+            "data_dir",
+            "server.port",
+            "server.api_token",
+            "duckdb.extension_directory",
+            "log.format",
+        ] {
+            assert!(keys.contains(k), "{k} missing from {keys:?}");
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Profile wiring: the only place that sees every adapter.
+
+use std::sync::Arc;
+
+use pluto_duck_application::ports::{MetadataStore, SecretStore};
+use pluto_duck_application::{App, ProjectService, SystemService};
+use pluto_duck_domain::Profile;
+use pluto_duck_duckdb::{DuckDbConfig, DuckDbWarehouse};
+use pluto_duck_sqlx_metadata::{PgMetadataStore, SqliteMetadataStore};
+
+use crate::config::{Config, ProfileName};
+use crate::error::{CliError, CliResult};
+use crate::secrets;
+
+pub struct Wired {
+    pub app: App,
+    pub secrets: Arc<dyn SecretStore>,
+}
+
+pub fn duckdb_config(config: &Config, in_memory: bool) -> DuckDbConfig {
+    DuckDbConfig {
+        path: (!in_memory).then(|| config.warehouse_path()),
+        extension_directory: config.extension_directory(),
+        threads: config.duckdb.threads,
+        memory_limit: config.duckdb.memory_limit.clone(),
+        max_connections: config.duckdb.max_connections,
+    }
+}
+
+pub async fn metadata_store(config: &Config, secrets: &dyn SecretStore) -> CliResult<Arc<dyn MetadataStore>> {
+    Ok(match config.profile {
+        ProfileName::Local => Arc::new(
+            SqliteMetadataStore::open(&config.metadata_path())
+                .await
+                .map_err(|e| CliError::new(e.kind(), e.to_string()))?,
+        ),
+        ProfileName::Hybrid => {
+            let reference = config.hybrid.database_url.as_deref().unwrap_or_default();
+            let url = secrets::resolve(secrets, "hybrid.database_url", reference).await?;
+            Arc::new(
+                PgMetadataStore::connect(secrecy::ExposeSecret::expose_secret(&url))
+                    .await
+                    .map_err(|e| CliError::new(e.kind(), e.to_string()))?,
+            )
+        }
+    })
+}
+
+pub fn profile(config: &Config) -> Profile {
+    match config.profile {
+        ProfileName::Local => Profile::Local,
+        ProfileName::Hybrid => Profile::Hybrid,
+    }
+}
+
+/// Opens the warehouse and metadata store and builds every use case.
+pub async fn wire(config: &Config) -> CliResult<Wired> {
+    for dir in config.data_dirs() {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| CliError::unavailable(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let secrets = secrets::secret_store(config);
+    let warehouse = Arc::new(
+        DuckDbWarehouse::open(&duckdb_config(config, false)).map_err(|e| CliError::new(e.kind(), e.to_string()))?,
+    );
+    let metadata = metadata_store(config, secrets.as_ref()).await?;
+    let projects = Arc::new(ProjectService::new(metadata.clone()));
+    projects.ensure_default().await?;
+    let system = Arc::new(SystemService::new(
+        warehouse,
+        metadata,
+        profile(config),
+        env!("CARGO_PKG_VERSION"),
+    ));
+    Ok(Wired {
+        app: App { system, projects },
+        secrets,
+    })
+}

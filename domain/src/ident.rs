@@ -1,0 +1,82 @@
+use std::fmt;
+
+use crate::DomainError;
+
+/// A name that is safe to use unquoted as a SQL identifier and as a file name: `[A-Za-z_][A-Za-z0-9_]*`,
+/// at most 63 bytes (PostgreSQL's limit, so a name works on every engine we talk to).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Identifier(pub(crate) String);
+
+impl Identifier {
+    pub const MAX_LEN: usize = 63;
+
+    pub fn parse(value: impl Into<String>) -> Result<Self, DomainError> {
+        let value = value.into();
+        let invalid = |reason| DomainError::InvalidIdentifier {
+            value: value.clone(),
+            reason,
+        };
+        let mut chars = value.chars();
+        match chars.next() {
+            None => return Err(invalid("must not be empty")),
+            Some(c) if !(c.is_ascii_alphabetic() || c == '_') => {
+                return Err(invalid("must start with a letter or underscore"))
+            }
+            _ => {}
+        }
+        if value.len() > Self::MAX_LEN {
+            return Err(invalid("must be at most 63 characters"));
+        }
+        if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(invalid("may contain only letters, digits and underscores"));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for Identifier {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accepts_plain_names() {
+        for ok in ["a", "_x", "sales_2024", "A1"] {
+            assert_eq!(Identifier::parse(ok).map(|i| i.to_string()), Ok(ok.to_string()));
+        }
+    }
+
+    #[test]
+    fn rejects_bad_names() {
+        for bad in ["", "1a", "a-b", "a b", "é", "a;drop", &"x".repeat(64)] {
+            assert!(Identifier::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parse_accepts_exactly_the_grammar(s in "\\PC{0,70}") {
+            let expected = !s.is_empty()
+                && s.len() <= 63
+                && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            prop_assert_eq!(Identifier::parse(s.clone()).is_ok(), expected);
+        }
+    }
+}

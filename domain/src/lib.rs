@@ -1,0 +1,12 @@
+//! The pure model of Pluto-Duck. Nothing here performs I/O or knows about a database, a wire format or a runtime:
+//! the architecture test fails if this crate gains serde, sqlx, duckdb, axum, utoipa or tokio.
+
+mod error;
+mod ident;
+mod project;
+mod system;
+
+pub use error::DomainError;
+pub use ident::Identifier;
+pub use project::{Project, ProjectId};
+pub use system::{ExtensionStatus, HealthReport, Profile};

@@ -1,0 +1,10 @@
+//! One integration-test binary; a module per capability.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod architecture;
+mod cli;
+mod extensions;
+mod helpers;
+mod http_api;
+mod metadata_contract;
+mod openapi;
