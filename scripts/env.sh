@@ -24,5 +24,12 @@ if ! command -v cargo >/dev/null 2>&1; then
   done
 fi
 
+# With a fresh HOME, rustup's proxies find no toolchain; fall back to the machine's rustup home.
+if command -v cargo >/dev/null 2>&1 && ! cargo --version >/dev/null 2>&1 && [ -z "${RUSTUP_HOME:-}" ]; then
+  for d in /root/.rustup /usr/local/rustup; do
+    [ -d "$d/toolchains" ] && export RUSTUP_HOME="$d" && break
+  done
+fi
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

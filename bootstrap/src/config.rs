@@ -450,6 +450,7 @@ pub fn expand_home(p: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures must return figment::Error
 mod tests {
     use super::*;
     use figment::Jail;
