@@ -1,7 +1,7 @@
 use pluto_duck_domain::DomainError;
 use thiserror::Error;
 
-use crate::ports::{RepoError, SecretError, WarehouseError};
+use crate::ports::{RepoError, ResultError, SecretError, WarehouseError};
 
 /// Transport-neutral classification: HTTP maps it to a status, the CLI to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +32,21 @@ pub enum AppError {
     Repo(#[from] RepoError),
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    Results(#[from] ResultError),
 }
 
 impl AppError {
+    /// Where in the SQL the problem is, when the parser or the engine says.
+    pub fn position(&self) -> Option<u64> {
+        match self {
+            AppError::Domain(DomainError::SqlSyntax { position, .. }) => *position,
+            AppError::Warehouse(e) => e.position(),
+            AppError::Results(crate::ports::ResultError::Upstream(e)) => e.position(),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             AppError::Domain(_) | AppError::Invalid(_) => ErrorKind::Invalid,
@@ -43,6 +55,7 @@ impl AppError {
             AppError::Warehouse(e) => e.kind(),
             AppError::Repo(e) => e.kind(),
             AppError::Secret(e) => e.kind(),
+            AppError::Results(e) => e.kind(),
         }
     }
 }

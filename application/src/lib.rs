@@ -5,4 +5,6 @@ pub mod ports;
 pub mod services;
 
 pub use error::{AppError, ErrorKind};
-pub use services::{App, ProjectService, SystemService};
+pub use services::{
+    App, ProjectService, QueryLimits, QueryService, QuerySubmission, RunHub, Subscription, SystemService,
+};

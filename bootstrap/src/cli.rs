@@ -48,6 +48,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check the installation: DuckDB, extensions, dbt, disk, paths, config sources, Postgres (hybrid).
     Doctor(DoctorArgs),
+    /// Run SQL and print the result (through the running server when there is one).
+    Sql(SqlArgs),
     /// Print the OpenAPI document.
     Openapi(OpenapiArgs),
     /// Show the server log.
@@ -110,4 +112,37 @@ pub enum SecretCommand {
     List,
     /// Delete a secret.
     Delete { name: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SqlFormat {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+    Arrow,
+    Parquet,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The SQL; several statements separated by `;` run in one transaction, the last one's result is shown.
+    pub sql: String,
+    #[arg(long, short, value_enum, default_value_t = SqlFormat::Table)]
+    pub format: SqlFormat,
+    /// Write the result to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Interrupt the query after this many milliseconds.
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// Keep at most this many rows.
+    #[arg(long)]
+    pub max_rows: Option<u64>,
+    /// Refuse anything but reads.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Project (default: default).
+    #[arg(long)]
+    pub project: Option<String>,
 }

@@ -44,6 +44,46 @@ pub struct Config {
     pub hybrid: HybridSection,
     pub secrets: SecretsSection,
     pub log: LogSection,
+    pub query: QuerySection,
+    pub results: ResultsSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuerySection {
+    pub default_timeout_ms: u64,
+    pub max_timeout_ms: u64,
+    /// Rows kept per result when a request sets no `max_rows`; unset keeps all.
+    pub default_max_rows: Option<u64>,
+}
+
+impl Default for QuerySection {
+    fn default() -> Self {
+        Self {
+            default_timeout_ms: 300_000,
+            max_timeout_ms: 6 * 3_600_000,
+            default_max_rows: None,
+        }
+    }
+}
+
+/// Retention of stored query results (`<data_dir>/artifacts/results`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResultsSection {
+    pub max_age_hours: u64,
+    pub max_total_mb: u64,
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for ResultsSection {
+    fn default() -> Self {
+        Self {
+            max_age_hours: 7 * 24,
+            max_total_mb: 4096,
+            sweep_interval_secs: 600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -111,6 +151,8 @@ impl Default for Config {
             hybrid: HybridSection::default(),
             secrets: SecretsSection::default(),
             log: LogSection::default(),
+            query: QuerySection::default(),
+            results: ResultsSection::default(),
         }
     }
 }
@@ -338,6 +380,10 @@ impl Config {
 
     pub fn log_file(&self) -> PathBuf {
         self.logs_dir().join("pluto-duck.log")
+    }
+
+    pub fn results_dir(&self) -> PathBuf {
+        self.data_dir.join("artifacts").join("results")
     }
 
     pub fn server_file(&self) -> PathBuf {

@@ -46,6 +46,7 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
             Command::Doctor(a) => commands::doctor(&loaded, &a).await,
             Command::Logs(a) => commands::logs(&loaded.config, &a).await,
             Command::Config => commands::show_config(&loaded),
+            Command::Sql(a) => commands::sql(&loaded.config, a).await,
             Command::Secret(c) => commands::secret(&loaded.config, c).await,
             Command::Version | Command::Openapi(_) => Ok(ExitCode::SUCCESS),
         }

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use pluto_duck_application::ports::{MetadataStore, SecretStore};
-use pluto_duck_application::{App, ProjectService, SystemService};
+use pluto_duck_application::ports::{MetadataStore, ResultStore, RetentionPolicy, SecretStore};
+use pluto_duck_application::{App, ProjectService, QueryLimits, QueryService, RunHub, SystemService};
+use pluto_duck_arrow_results::ArrowIpcResultStore;
 use pluto_duck_domain::Profile;
 use pluto_duck_duckdb::{DuckDbConfig, DuckDbWarehouse};
 use pluto_duck_sqlx_metadata::{PgMetadataStore, SqliteMetadataStore};
@@ -15,6 +16,14 @@ use crate::secrets;
 pub struct Wired {
     pub app: App,
     pub secrets: Arc<dyn SecretStore>,
+    pub results: Arc<dyn ResultStore>,
+}
+
+pub fn retention(config: &Config) -> RetentionPolicy {
+    RetentionPolicy {
+        max_age_secs: config.results.max_age_hours.saturating_mul(3600),
+        max_total_bytes: config.results.max_total_mb.saturating_mul(1024 * 1024),
+    }
 }
 
 pub fn duckdb_config(config: &Config, in_memory: bool) -> DuckDbConfig {
@@ -64,8 +73,28 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         DuckDbWarehouse::open(&duckdb_config(config, false)).map_err(|e| CliError::new(e.kind(), e.to_string()))?,
     );
     let metadata = metadata_store(config, secrets.as_ref()).await?;
+    let results: Arc<dyn ResultStore> =
+        Arc::new(ArrowIpcResultStore::new(config.results_dir()).map_err(|e| CliError::new(e.kind(), e.to_string()))?);
     let projects = Arc::new(ProjectService::new(metadata.clone()));
     projects.ensure_default().await?;
+    let queries = Arc::new(QueryService::new(
+        warehouse.clone(),
+        results.clone(),
+        metadata.clone(),
+        Arc::new(RunHub::new(10_000)),
+        QueryLimits {
+            default_timeout_ms: config.query.default_timeout_ms,
+            max_timeout_ms: config.query.max_timeout_ms,
+            default_max_rows: config.query.default_max_rows,
+        },
+    ));
+    let recovered = queries.recover().await?;
+    if recovered > 0 {
+        tracing::warn!(
+            runs = recovered,
+            "runs left unfinished by a previous process marked failed"
+        );
+    }
     let system = Arc::new(SystemService::new(
         warehouse,
         metadata,
@@ -73,7 +102,12 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         env!("CARGO_PKG_VERSION"),
     ));
     Ok(Wired {
-        app: App { system, projects },
+        app: App {
+            system,
+            projects,
+            queries,
+        },
         secrets,
+        results,
     })
 }

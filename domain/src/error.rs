@@ -6,4 +6,14 @@ pub enum DomainError {
     InvalidIdentifier { value: String, reason: &'static str },
     #[error("unknown profile {0:?}: expected local or hybrid")]
     UnknownProfile(String),
+    #[error("invalid run id {0:?}")]
+    InvalidRunId(String),
+    #[error("unknown {what} {value:?}")]
+    UnknownValue { what: &'static str, value: String },
+    #[error("no SQL statement given")]
+    EmptySql,
+    #[error("SQL syntax error: {message}")]
+    SqlSyntax { message: String, position: Option<u64> },
+    #[error("a {from} run cannot become {to}")]
+    InvalidTransition { from: &'static str, to: &'static str },
 }

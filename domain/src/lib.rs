@@ -4,9 +4,13 @@
 mod error;
 mod ident;
 mod project;
+mod run;
+mod sql;
 mod system;
 
 pub use error::DomainError;
 pub use ident::Identifier;
 pub use project::{Project, ProjectId};
+pub use run::{Column, Run, RunEvent, RunEventKind, RunFailure, RunId, RunKind, RunStatus};
+pub use sql::{split_statements, SqlStatement};
 pub use system::{ExtensionStatus, HealthReport, Profile};

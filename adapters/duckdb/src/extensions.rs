@@ -61,26 +61,3 @@ pub(crate) fn status(conn: &Connection, dir: &Path) -> Result<Vec<ExtensionStatu
         })
         .collect())
 }
-
-/// Turns DuckDB's "extension not found" errors into one that names the fix; passes others through.
-pub(crate) fn classify_error(msg: &str, dir: &Path) -> WarehouseError {
-    let lower = msg.to_ascii_lowercase();
-    if lower.contains("extension") && (lower.contains("not found") || lower.contains("autoinstall")) {
-        let aliases = [
-            ("postgres", "postgres_scanner"),
-            ("mysql", "mysql_scanner"),
-            ("sqlite", "sqlite_scanner"),
-            ("httpfs", "httpfs"),
-            ("ducklake", "ducklake"),
-            ("tpch", "tpch"),
-        ];
-        if let Some((_, name)) = aliases.iter().find(|(needle, _)| lower.contains(needle)) {
-            return WarehouseError::MissingExtension(format!(
-                "DuckDB extension {name} is not installed ({}); {}",
-                msg.lines().next().unwrap_or(msg),
-                install_hint(name, dir)
-            ));
-        }
-    }
-    WarehouseError::Invalid(msg.to_owned())
-}

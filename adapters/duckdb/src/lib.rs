@@ -3,17 +3,22 @@
 //! DuckDB calls block, so every call goes through [`DuckDbWarehouse::run`]: a semaphore permit, the caller's
 //! tracing span, `spawn_blocking`, owned data back. One `Database`, connections handed out by `try_clone`.
 
+mod errors;
 mod extensions;
 mod pool;
+mod query;
+mod types;
 
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use pluto_duck_application::ports::{Warehouse, WarehouseError};
+use pluto_duck_application::ports::{QueryRequest, QueryStream, Warehouse, WarehouseError};
 use pluto_duck_domain::ExtensionStatus;
+use tokio_util::sync::CancellationToken;
 
 pub use extensions::{install_hint, REQUIRED_EXTENSIONS};
 use pool::Pool;
+pub use types::duckdb_type_name;
 
 /// The DuckDB release this build links; extension files must match it.
 pub const DUCKDB_VERSION: &str = "v1.5.5";
@@ -57,7 +62,7 @@ impl DuckDbWarehouse {
         self.pool
             .run(move |conn| {
                 conn.execute_batch(&sql)
-                    .map_err(|e| extensions::classify_error(&e.to_string(), &dir))
+                    .map_err(|e| errors::map_duckdb_error(&e, &sql, 0, &dir))
             })
             .await
     }
@@ -68,7 +73,7 @@ impl DuckDbWarehouse {
         let dir = self.extension_directory.clone();
         self.pool
             .run(move |conn| {
-                let map = |e: duckdb::Error| extensions::classify_error(&e.to_string(), &dir);
+                let map = |e: duckdb::Error| errors::map_duckdb_error(&e, &sql, 0, &dir);
                 let mut stmt = conn.prepare(&sql).map_err(map)?;
                 let mut rows = stmt.query([]).map_err(map)?;
                 match rows.next().map_err(map)? {
@@ -101,5 +106,40 @@ impl Warehouse for DuckDbWarehouse {
     async fn extensions(&self) -> Result<Vec<ExtensionStatus>, WarehouseError> {
         let dir = self.extension_directory.clone();
         self.pool.run(move |conn| extensions::status(conn, &dir)).await
+    }
+
+    async fn query(&self, request: QueryRequest, cancel: CancellationToken) -> Result<QueryStream, WarehouseError> {
+        let (meta_tx, meta_rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = query::channel();
+        let plan = query::Plan {
+            request,
+            cancel: cancel.clone(),
+            extension_directory: self.extension_directory.clone(),
+        };
+        let pool = self.pool.clone();
+        let runtime = tokio::runtime::Handle::current();
+        // Detached: the statement keeps streaming after this returns, holding its connection and permit.
+        tokio::spawn(async move {
+            let result = pool
+                .run(move |conn| {
+                    let interrupt = conn.interrupt_handle();
+                    let done = CancellationToken::new();
+                    let watcher_done = done.clone();
+                    runtime.spawn(async move {
+                        tokio::select! {
+                            _ = cancel.cancelled() => interrupt.interrupt(),
+                            _ = watcher_done.cancelled() => {}
+                        }
+                    });
+                    query::run(conn, plan, meta_tx, tx);
+                    done.cancel();
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "query task failed");
+            }
+        });
+        query::finish(meta_rx.await, rx)
     }
 }

@@ -9,8 +9,9 @@ use crate::DuckDbConfig;
 
 /// A bounded set of connections to one database. The semaphore bounds concurrency (and so blocking threads);
 /// idle connections are reused, new ones are cloned from the first.
+#[derive(Clone)]
 pub(crate) struct Pool {
-    root: Mutex<Connection>,
+    root: Arc<Mutex<Connection>>,
     idle: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
 }
@@ -47,7 +48,7 @@ impl Pool {
             }
         };
         Ok(Self {
-            root: Mutex::new(conn),
+            root: Arc::new(Mutex::new(conn)),
             idle: Arc::new(Mutex::new(Vec::new())),
             permits: Arc::new(Semaphore::new(config.max_connections.max(1))),
         })

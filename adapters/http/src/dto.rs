@@ -20,6 +20,9 @@ pub struct Problem {
     /// Also in the `x-request-id` response header; quote it when reporting a problem.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// For SQL errors: the 0-based character offset in the submitted SQL that the engine points at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -90,4 +93,142 @@ pub struct CreateProjectBody {
     pub id: String,
     /// Display name; defaults to the id.
     pub name: Option<String>,
+}
+
+/// A query job. `params` bind to `$1, $2, ...` (or `?`) in the last statement.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryBody {
+    /// One or more statements separated by `;`. Several statements run in order in one transaction; the
+    /// result is the last one's.
+    pub sql: String,
+    /// Interrupt the query after this many milliseconds (default from config).
+    pub timeout_ms: Option<u64>,
+    /// Keep at most this many rows of the result (`truncated` tells whether rows were cut).
+    pub max_rows: Option<u64>,
+    /// Refuse anything but reads (SELECT, WITH ... SELECT, DESCRIBE, SHOW, EXPLAIN, SUMMARIZE, ...).
+    #[serde(default)]
+    pub read_only: bool,
+    /// Query parameters: null, booleans, numbers and strings.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub params: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ColumnDto {
+    pub name: String,
+    /// DuckDB type name, e.g. `DECIMAL(18,3)`, `TIMESTAMP WITH TIME ZONE`, `INTEGER[]`.
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunErrorDto {
+    pub message: String,
+    /// 0-based character offset in the submitted SQL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueryLinks {
+    #[serde(rename = "self")]
+    pub this: String,
+    pub events: String,
+    pub result: String,
+    pub profile: String,
+    pub cancel: String,
+}
+
+/// A query job's state; with a page of rows once it succeeded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryDto {
+    pub id: String,
+    pub project: String,
+    /// queued, running, succeeded, failed, cancelled, timed_out
+    pub status: String,
+    pub sql: String,
+    pub actor: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub elapsed_ms: Option<u64>,
+    pub row_count: u64,
+    /// Size of the stored result.
+    pub bytes: u64,
+    pub truncated: bool,
+    pub columns: Vec<ColumnDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RunErrorDto>,
+    /// The requested page of rows (`offset`, `limit`), as arrays in column order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Vec<Object>>>)]
+    pub rows: Option<Box<serde_json::value::RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    pub links: QueryLinks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryListDto {
+    pub items: Vec<QueryDto>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ColumnProfileDto {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub count: u64,
+    pub nulls: u64,
+    pub distinct_estimate: u64,
+    pub min: Option<String>,
+    pub max: Option<String>,
+    /// `[value, count]`, most frequent first (text columns).
+    #[schema(value_type = Vec<Vec<Object>>)]
+    pub top_values: Vec<(String, u64)>,
+}
+
+impl QueryDto {
+    pub fn from_run(run: pluto_duck_domain::Run) -> Self {
+        let base = format!("/api/v1/query/{}", run.id);
+        Self {
+            id: run.id.to_string(),
+            project: run.project.to_string(),
+            status: run.status.as_str().to_owned(),
+            elapsed_ms: run.elapsed_ms(chrono::Utc::now()),
+            sql: run.input,
+            actor: run.actor,
+            created_at: run.created_at,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            row_count: run.rows,
+            bytes: run.bytes,
+            truncated: run.truncated,
+            columns: run
+                .columns
+                .into_iter()
+                .map(|c| ColumnDto {
+                    name: c.name,
+                    data_type: c.data_type,
+                })
+                .collect(),
+            error: run.failure.map(|f| RunErrorDto {
+                message: f.message,
+                position: f.position,
+            }),
+            rows: None,
+            offset: None,
+            links: QueryLinks {
+                events: format!("{base}/events"),
+                result: format!("{base}/result"),
+                profile: format!("{base}/profile"),
+                cancel: format!("{base}/cancel"),
+                this: base,
+            },
+        }
+    }
 }

@@ -4,6 +4,7 @@
 mod auth;
 mod dto;
 mod extract;
+pub mod formats;
 mod problem;
 mod routes;
 
@@ -51,6 +52,7 @@ pub struct HttpConfig {
     tags(
         (name = "system", description = "Health and diagnostics"),
         (name = "projects", description = "Projects keep work apart"),
+        (name = "query", description = "Ad-hoc SQL as jobs: status, events, results in five formats, profiles"),
     ),
     modifiers(&BearerScheme),
     security(("bearer" = []))
@@ -97,7 +99,19 @@ fn cors(origins: &[String]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, REQUEST_ID])
-        .expose_headers([REQUEST_ID])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            REQUEST_ID,
+            HeaderName::from_static(extract::PROJECT_HEADER),
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("prefer"),
+        ])
+        .expose_headers([
+            REQUEST_ID,
+            HeaderName::from_static("x-total-rows"),
+            HeaderName::from_static("x-query-id"),
+        ])
         .max_age(Duration::from_secs(600))
 }

@@ -21,6 +21,7 @@ pub struct ApiError {
     status: StatusCode,
     slug: &'static str,
     detail: String,
+    position: Option<u64>,
 }
 
 impl ApiError {
@@ -29,7 +30,13 @@ impl ApiError {
             status,
             slug,
             detail: detail.into(),
+            position: None,
         }
+    }
+
+    pub fn with_position(mut self, position: Option<u64>) -> Self {
+        self.position = position;
+        self
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -53,13 +60,16 @@ pub fn status_of(kind: ErrorKind) -> (StatusCode, &'static str) {
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         let (status, slug) = status_of(e.kind());
-        Self::new(status, slug, e.to_string())
+        Self {
+            position: e.position(),
+            ..Self::new(status, slug, e.to_string())
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        problem_response(self.status, self.slug, Some(self.detail), None, None)
+        problem_response(self.status, self.slug, Some(self.detail), None, None, self.position)
     }
 }
 
@@ -69,6 +79,7 @@ fn problem_response(
     detail: Option<String>,
     instance: Option<String>,
     request_id: Option<String>,
+    position: Option<u64>,
 ) -> Response {
     let body = Problem {
         r#type: format!("urn:pluto-duck:problem:{slug}"),
@@ -77,6 +88,7 @@ fn problem_response(
         detail,
         instance,
         request_id,
+        position,
     };
     let mut resp = (status, axum::Json(body)).into_response();
     resp.headers_mut()
@@ -122,16 +134,20 @@ pub async fn normalize_errors(req: Request, next: Next) -> Response {
     let (parts, body) = resp.into_parts();
     let bytes = match http_body_util::Limited::new(body, MAX_PROBLEM_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return problem_response(status, "error", None, Some(path), request_id),
+        Err(_) => return problem_response(status, "error", None, Some(path), request_id, None),
     };
-    let (slug, detail) = if is_problem {
+    let (slug, detail, position) = if is_problem {
         match serde_json::from_slice::<Problem>(&bytes) {
-            Ok(p) => (p.r#type.rsplit(':').next().unwrap_or("error").to_owned(), p.detail),
-            Err(_) => ("error".to_owned(), None),
+            Ok(p) => (
+                p.r#type.rsplit(':').next().unwrap_or("error").to_owned(),
+                p.detail,
+                p.position,
+            ),
+            Err(_) => ("error".to_owned(), None, None),
         }
     } else {
         let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-        (slug_for(status).to_owned(), (!text.is_empty()).then_some(text))
+        (slug_for(status).to_owned(), (!text.is_empty()).then_some(text), None)
     };
     let detail = if status.is_server_error() {
         tracing::error!(
@@ -147,7 +163,7 @@ pub async fn normalize_errors(req: Request, next: Next) -> Response {
     } else {
         detail
     };
-    let mut out = problem_response(status, known_slug(&slug), detail, Some(path), request_id);
+    let mut out = problem_response(status, known_slug(&slug), detail, Some(path), request_id, position);
     // Keep headers such as WWW-Authenticate and Allow.
     for (name, value) in parts.headers.iter() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
@@ -166,6 +182,7 @@ fn slug_for(status: StatusCode) -> &'static str {
         StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
         StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        StatusCode::NOT_ACCEPTABLE => "not-acceptable",
         s if s.is_server_error() => "internal",
         _ => "error",
     }
@@ -173,7 +190,8 @@ fn slug_for(status: StatusCode) -> &'static str {
 
 /// Slugs come from a small fixed set; map back to the static one so responses never echo arbitrary text.
 fn known_slug(slug: &str) -> &'static str {
-    const KNOWN: [&str; 14] = [
+    const KNOWN: [&str; 15] = [
+        "not-acceptable",
         "bad-request",
         "unauthenticated",
         "not-found",

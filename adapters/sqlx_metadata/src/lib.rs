@@ -2,6 +2,7 @@
 //! migrations at connect, and pass the same contract suite (`tests/contract.rs`).
 
 mod postgres;
+mod runs;
 mod sqlite;
 
 pub use postgres::PgMetadataStore;

@@ -1,10 +1,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pluto_duck_application::ports::{MetadataStore, RepoError};
-use pluto_duck_domain::{Project, ProjectId};
+use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
+use pluto_duck_domain::{Project, ProjectId, Run, RunId, RunStatus};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
+use crate::runs::{clamp_i64, columns_json, RunRow, COLUMNS};
 use crate::{is_unique_violation, map_err, migrate_err};
 
 /// The hybrid profile's control plane.
@@ -36,6 +37,27 @@ fn redacted_connect_error(e: &sqlx::Error) -> String {
         "cannot connect to PostgreSQL: {}",
         e.to_string().lines().next().unwrap_or_default()
     )
+}
+
+fn run_from_row(row: &sqlx::postgres::PgRow) -> Result<Run, RepoError> {
+    RunRow {
+        id: row.try_get("id").map_err(map_err)?,
+        project_id: row.try_get("project_id").map_err(map_err)?,
+        kind: row.try_get("kind").map_err(map_err)?,
+        status: row.try_get("status").map_err(map_err)?,
+        input: row.try_get("input").map_err(map_err)?,
+        actor: row.try_get("actor").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+        started_at: row.try_get("started_at").map_err(map_err)?,
+        finished_at: row.try_get("finished_at").map_err(map_err)?,
+        rows: row.try_get("rows").map_err(map_err)?,
+        bytes: row.try_get("bytes").map_err(map_err)?,
+        columns: row.try_get("columns").map_err(map_err)?,
+        error: row.try_get("error").map_err(map_err)?,
+        error_position: row.try_get("error_position").map_err(map_err)?,
+        truncated: row.try_get("truncated").map_err(map_err)?,
+    }
+    .into_run()
 }
 
 fn project_from_row(row: &sqlx::postgres::PgRow) -> Result<Project, RepoError> {
@@ -128,5 +150,93 @@ impl MetadataStore for PgMetadataStore {
         .await
         .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn insert_run(&self, run: &Run) -> Result<(), RepoError> {
+        sqlx::query(&format!(
+            "INSERT INTO runs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        ))
+        .bind(run.id.as_str())
+        .bind(run.project.as_str())
+        .bind(run.kind.as_str())
+        .bind(run.status.as_str())
+        .bind(&run.input)
+        .bind(&run.actor)
+        .bind(run.created_at)
+        .bind(run.started_at)
+        .bind(run.finished_at)
+        .bind(clamp_i64(run.rows))
+        .bind(clamp_i64(run.bytes))
+        .bind(columns_json(&run.columns))
+        .bind(run.failure.as_ref().map(|f| f.message.clone()))
+        .bind(run.failure.as_ref().and_then(|f| f.position).map(clamp_i64))
+        .bind(run.truncated)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn update_run(&self, run: &Run) -> Result<(), RepoError> {
+        sqlx::query(
+            "UPDATE runs SET status = $1, started_at = $2, finished_at = $3, rows = $4, bytes = $5, columns = $6, \
+             error = $7, error_position = $8, truncated = $9 WHERE id = $10",
+        )
+        .bind(run.status.as_str())
+        .bind(run.started_at)
+        .bind(run.finished_at)
+        .bind(clamp_i64(run.rows))
+        .bind(clamp_i64(run.bytes))
+        .bind(columns_json(&run.columns))
+        .bind(run.failure.as_ref().map(|f| f.message.clone()))
+        .bind(run.failure.as_ref().and_then(|f| f.position).map(clamp_i64))
+        .bind(run.truncated)
+        .bind(run.id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_run(&self, project: &ProjectId, id: &RunId) -> Result<Option<Run>, RepoError> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM runs WHERE project_id = $1 AND id = $2"))
+            .bind(project.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(run_from_row)
+            .transpose()
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, RepoError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM runs WHERE project_id = $1 AND ($2::text IS NULL OR kind = $2) \
+             AND ($3::text IS NULL OR status = $3) ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+        ))
+        .bind(filter.project.as_str())
+        .bind(filter.kind.map(|k| k.as_str()))
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(i64::from(filter.limit))
+        .bind(clamp_i64(filter.offset))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(run_from_row)
+        .collect()
+    }
+
+    async fn fail_unfinished_runs(&self, message: &str) -> Result<u64, RepoError> {
+        let r = sqlx::query(
+            "UPDATE runs SET status = $1, error = $2, finished_at = now() WHERE status IN ('queued', 'running')",
+        )
+        .bind(RunStatus::Failed.as_str())
+        .bind(message)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected())
     }
 }

@@ -3,11 +3,12 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pluto_duck_application::ports::{MetadataStore, RepoError};
-use pluto_duck_domain::{Project, ProjectId};
+use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
+use pluto_duck_domain::{Project, ProjectId, Run, RunId, RunStatus};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 
+use crate::runs::{clamp_i64, columns_json, RunRow, COLUMNS};
 use crate::{is_unique_violation, map_err, migrate_err};
 
 pub struct SqliteMetadataStore {
@@ -39,6 +40,45 @@ impl SqliteMetadataStore {
             .map_err(migrate_err)?;
         Ok(Self { pool })
     }
+}
+
+/// Fixed-width UTC text, so text order is time order.
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, RepoError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| RepoError::Internal(format!("bad timestamp in metadata: {e}")))
+}
+
+fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Run, RepoError> {
+    let opt_ts = |name: &str| -> Result<Option<DateTime<Utc>>, RepoError> {
+        row.try_get::<Option<String>, _>(name)
+            .map_err(map_err)?
+            .as_deref()
+            .map(parse_ts)
+            .transpose()
+    };
+    RunRow {
+        id: row.try_get("id").map_err(map_err)?,
+        project_id: row.try_get("project_id").map_err(map_err)?,
+        kind: row.try_get("kind").map_err(map_err)?,
+        status: row.try_get("status").map_err(map_err)?,
+        input: row.try_get("input").map_err(map_err)?,
+        actor: row.try_get("actor").map_err(map_err)?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at").map_err(map_err)?)?,
+        started_at: opt_ts("started_at")?,
+        finished_at: opt_ts("finished_at")?,
+        rows: row.try_get("rows").map_err(map_err)?,
+        bytes: row.try_get("bytes").map_err(map_err)?,
+        columns: row.try_get("columns").map_err(map_err)?,
+        error: row.try_get("error").map_err(map_err)?,
+        error_position: row.try_get("error_position").map_err(map_err)?,
+        truncated: row.try_get("truncated").map_err(map_err)?,
+    }
+    .into_run()
 }
 
 fn project_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Project, RepoError> {
@@ -134,5 +174,95 @@ impl MetadataStore for SqliteMetadataStore {
         .await
         .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn insert_run(&self, run: &Run) -> Result<(), RepoError> {
+        sqlx::query(&format!(
+            "INSERT INTO runs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(run.id.as_str())
+        .bind(run.project.as_str())
+        .bind(run.kind.as_str())
+        .bind(run.status.as_str())
+        .bind(&run.input)
+        .bind(&run.actor)
+        .bind(ts(&run.created_at))
+        .bind(run.started_at.as_ref().map(ts))
+        .bind(run.finished_at.as_ref().map(ts))
+        .bind(clamp_i64(run.rows))
+        .bind(clamp_i64(run.bytes))
+        .bind(columns_json(&run.columns))
+        .bind(run.failure.as_ref().map(|f| f.message.clone()))
+        .bind(run.failure.as_ref().and_then(|f| f.position).map(clamp_i64))
+        .bind(run.truncated)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn update_run(&self, run: &Run) -> Result<(), RepoError> {
+        sqlx::query(
+            "UPDATE runs SET status = ?, started_at = ?, finished_at = ?, rows = ?, bytes = ?, columns = ?, \
+             error = ?, error_position = ?, truncated = ? WHERE id = ?",
+        )
+        .bind(run.status.as_str())
+        .bind(run.started_at.as_ref().map(ts))
+        .bind(run.finished_at.as_ref().map(ts))
+        .bind(clamp_i64(run.rows))
+        .bind(clamp_i64(run.bytes))
+        .bind(columns_json(&run.columns))
+        .bind(run.failure.as_ref().map(|f| f.message.clone()))
+        .bind(run.failure.as_ref().and_then(|f| f.position).map(clamp_i64))
+        .bind(run.truncated)
+        .bind(run.id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_run(&self, project: &ProjectId, id: &RunId) -> Result<Option<Run>, RepoError> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM runs WHERE project_id = ? AND id = ?"))
+            .bind(project.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(run_from_row)
+            .transpose()
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, RepoError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM runs WHERE project_id = ? AND (? IS NULL OR kind = ?) \
+             AND (? IS NULL OR status = ?) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        ))
+        .bind(filter.project.as_str())
+        .bind(filter.kind.map(|k| k.as_str()))
+        .bind(filter.kind.map(|k| k.as_str()))
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(i64::from(filter.limit))
+        .bind(clamp_i64(filter.offset))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(run_from_row)
+        .collect()
+    }
+
+    async fn fail_unfinished_runs(&self, message: &str) -> Result<u64, RepoError> {
+        let r =
+            sqlx::query("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE status IN ('queued', 'running')")
+                .bind(RunStatus::Failed.as_str())
+                .bind(message)
+                .bind(ts(&Utc::now()))
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(r.rows_affected())
     }
 }

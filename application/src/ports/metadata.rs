@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use pluto_duck_domain::{Project, ProjectId};
+use pluto_duck_domain::{Project, ProjectId, Run, RunId, RunKind, RunStatus};
 use thiserror::Error;
 
 use crate::ErrorKind;
@@ -39,4 +39,22 @@ pub trait MetadataStore: Send + Sync {
     async fn list_projects(&self) -> Result<Vec<Project>, RepoError>;
     async fn get_setting(&self, key: &str) -> Result<Option<String>, RepoError>;
     async fn put_setting(&self, key: &str, value: &str) -> Result<(), RepoError>;
+
+    async fn insert_run(&self, run: &Run) -> Result<(), RepoError>;
+    /// Stores the run's current state (status, times, counts, columns, failure).
+    async fn update_run(&self, run: &Run) -> Result<(), RepoError>;
+    async fn get_run(&self, project: &ProjectId, id: &RunId) -> Result<Option<Run>, RepoError>;
+    /// Newest first.
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, RepoError>;
+    /// Marks runs a previous process left queued or running as failed; returns how many.
+    async fn fail_unfinished_runs(&self, message: &str) -> Result<u64, RepoError>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunFilter {
+    pub project: ProjectId,
+    pub kind: Option<RunKind>,
+    pub status: Option<RunStatus>,
+    pub limit: u32,
+    pub offset: u64,
 }

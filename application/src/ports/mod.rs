@@ -2,15 +2,19 @@
 //! Signatures speak domain types only.
 
 mod metadata;
+mod results;
 mod secrets;
 mod warehouse;
 
-pub use metadata::{MetadataStore, RepoError};
+pub use metadata::{MetadataStore, RepoError, RunFilter};
+pub use results::{ColumnProfile, ResultError, ResultPage, ResultStore, RetentionPolicy, StoredResult};
 pub use secrets::{validate_secret_name, SecretError, SecretStore};
-pub use warehouse::{Warehouse, WarehouseError};
+pub use warehouse::{BatchStream, ParamValue, QueryRequest, QueryStream, StatementText, Warehouse, WarehouseError};
 
 #[cfg(any(test, feature = "test-util"))]
 pub use metadata::MockMetadataStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use results::MockResultStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use secrets::MockSecretStore;
 #[cfg(any(test, feature = "test-util"))]

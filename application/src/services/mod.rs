@@ -1,9 +1,13 @@
 mod projects;
+mod query;
+mod run_hub;
 mod system;
 
 use std::sync::Arc;
 
 pub use projects::ProjectService;
+pub use query::{QueryLimits, QueryService, QuerySubmission};
+pub use run_hub::{RunHub, Subscription};
 pub use system::SystemService;
 
 /// Every use case, wired once by bootstrap and shared by the transports (HTTP, CLI).
@@ -11,4 +15,5 @@ pub use system::SystemService;
 pub struct App {
     pub system: Arc<SystemService>,
     pub projects: Arc<ProjectService>,
+    pub queries: Arc<QueryService>,
 }

@@ -3,9 +3,11 @@ mod init;
 mod logs;
 mod misc;
 mod serve;
+mod sql;
 
 pub use doctor::doctor;
 pub use init::init;
 pub use logs::logs;
 pub use misc::{openapi, secret, show_config, version};
 pub use serve::{build_router, serve};
+pub use sql::sql;

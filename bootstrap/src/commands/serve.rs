@@ -24,7 +24,27 @@ pub async fn build_router(config: &Config) -> CliResult<Router> {
         body_limit_bytes: usize::try_from(config.server.body_limit_mb.saturating_mul(1024 * 1024))
             .unwrap_or(usize::MAX),
     };
+    spawn_result_sweeper(config, wired.results.clone());
     Ok(pluto_duck_http::router(AppState { app: wired.app }, http))
+}
+
+/// Deletes stored results past the retention policy, at start and then periodically.
+fn spawn_result_sweeper(config: &Config, results: std::sync::Arc<dyn pluto_duck_application::ports::ResultStore>) {
+    let policy = wiring::retention(config);
+    let every = Duration::from_secs(config.results.sweep_interval_secs.max(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match results.sweep(policy).await {
+                Ok(removed) if !removed.is_empty() => {
+                    tracing::info!(removed = removed.len(), "expired results deleted")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "result sweep failed"),
+            }
+        }
+    });
 }
 
 fn bind_addr(config: &Config) -> CliResult<IpAddr> {

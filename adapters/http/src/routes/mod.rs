@@ -1,4 +1,5 @@
 pub mod projects;
+pub mod query;
 pub mod system;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -7,5 +8,5 @@ use crate::AppState;
 
 /// Everything under `/api/v1`.
 pub fn v1() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(projects::routes())
+    OpenApiRouter::new().merge(projects::routes()).merge(query::routes())
 }

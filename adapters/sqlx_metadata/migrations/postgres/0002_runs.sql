@@ -1,0 +1,18 @@
+CREATE TABLE runs (
+    id              TEXT PRIMARY KEY NOT NULL,
+    project_id      TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    kind            TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    input           TEXT NOT NULL,
+    actor           TEXT NOT NULL,
+    created_at      TIMESTAMPTZ NOT NULL,
+    started_at      TIMESTAMPTZ,
+    finished_at     TIMESTAMPTZ,
+    rows            BIGINT NOT NULL DEFAULT 0,
+    bytes           BIGINT NOT NULL DEFAULT 0,
+    columns         TEXT NOT NULL DEFAULT '[]',
+    error           TEXT,
+    error_position  BIGINT,
+    truncated       BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX runs_by_project ON runs (project_id, kind, created_at DESC);

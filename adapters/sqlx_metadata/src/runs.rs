@@ -1,0 +1,76 @@
+//! Mapping between `Run` and its row, shared by both dialects.
+
+use chrono::{DateTime, Utc};
+use pluto_duck_application::ports::RepoError;
+use pluto_duck_domain::{Column, ProjectId, Run, RunFailure, RunId, RunKind, RunStatus};
+
+pub(crate) const COLUMNS: &str = "id, project_id, kind, status, input, actor, created_at, started_at, finished_at, \
+     rows, bytes, columns, error, error_position, truncated";
+
+fn bad(e: impl std::fmt::Display) -> RepoError {
+    RepoError::Internal(format!("bad run row: {e}"))
+}
+
+pub(crate) fn columns_json(columns: &[Column]) -> String {
+    serde_json::Value::Array(
+        columns
+            .iter()
+            .map(|c| serde_json::json!({ "name": c.name, "type": c.data_type }))
+            .collect(),
+    )
+    .to_string()
+}
+
+/// The raw values of a run row, read by each dialect in its own types.
+pub(crate) struct RunRow {
+    pub id: String,
+    pub project_id: String,
+    pub kind: String,
+    pub status: String,
+    pub input: String,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub rows: i64,
+    pub bytes: i64,
+    pub columns: String,
+    pub error: Option<String>,
+    pub error_position: Option<i64>,
+    pub truncated: bool,
+}
+
+impl RunRow {
+    pub(crate) fn into_run(self) -> Result<Run, RepoError> {
+        let columns: Vec<serde_json::Value> = serde_json::from_str(&self.columns).map_err(bad)?;
+        Ok(Run {
+            id: RunId::parse(self.id).map_err(bad)?,
+            project: ProjectId::parse(self.project_id).map_err(bad)?,
+            kind: RunKind::parse(&self.kind).map_err(bad)?,
+            status: RunStatus::parse(&self.status).map_err(bad)?,
+            input: self.input,
+            actor: self.actor,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            rows: u64::try_from(self.rows).unwrap_or(0),
+            bytes: u64::try_from(self.bytes).unwrap_or(0),
+            columns: columns
+                .iter()
+                .map(|c| Column {
+                    name: c["name"].as_str().unwrap_or_default().to_owned(),
+                    data_type: c["type"].as_str().unwrap_or_default().to_owned(),
+                })
+                .collect(),
+            failure: self.error.map(|message| RunFailure {
+                message,
+                position: self.error_position.and_then(|p| u64::try_from(p).ok()),
+            }),
+            truncated: self.truncated,
+        })
+    }
+}
+
+pub(crate) fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
