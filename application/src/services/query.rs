@@ -61,7 +61,7 @@ pub struct QueryService {
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// How long `submit` waits for the engine to accept the SQL, so parse and bind errors answer the request
 /// itself instead of surfacing later in the run.
-const ADMISSION_WAIT: Duration = Duration::from_secs(2);
+const ADMISSION_WAIT: Duration = Duration::from_millis(500);
 
 impl QueryService {
     pub fn new(
@@ -135,7 +135,10 @@ impl QueryService {
         };
         tokio::spawn(async move { this.execute(queued, job).await }.instrument(span));
         match tokio::time::timeout(ADMISSION_WAIT, admitted_rx).await {
-            Ok(Ok(Err(e))) => Err(AppError::Warehouse(e)),
+            // Only the engine's verdict on the SQL itself; a timeout or cancel is the run's outcome.
+            Ok(Ok(Err(
+                e @ (WarehouseError::Sql { .. } | WarehouseError::Invalid(_) | WarehouseError::MissingExtension(_)),
+            ))) => Err(AppError::Warehouse(e)),
             _ => Ok(run),
         }
     }

@@ -167,6 +167,22 @@ pub fn poll<T>(deadline: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Async polling with a deadline.
+pub async fn poll_async<T, F, Fut>(deadline: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < deadline, "condition not met within {deadline:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Sends one request through the router in-process.
 pub async fn call(router: &axum::Router, req: Request<Body>) -> (Response<()>, Vec<u8>) {
     let resp = router.clone().oneshot(req).await.unwrap();

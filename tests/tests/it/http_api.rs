@@ -179,7 +179,7 @@ async fn cors_allows_only_configured_origins() {
     assert!(resp.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
 }
 
-fn post_json(uri: &str, body: &str) -> Request<Body> {
+pub fn post_json(uri: &str, body: &str) -> Request<Body> {
     Request::post(uri)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body.to_owned()))

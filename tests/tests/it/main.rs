@@ -8,3 +8,5 @@ mod helpers;
 mod http_api;
 mod metadata_contract;
 mod openapi;
+mod query;
+mod query_types;

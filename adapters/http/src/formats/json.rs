@@ -85,6 +85,17 @@ fn list<O: arrow::array::OffsetSizeTrait>(out: &mut Vec<u8>, l: &GenericListArra
     out.push(b']');
 }
 
+/// Whether element `i` is null, looking through unions (whose nulls live in their children).
+pub(super) fn is_null_at(a: &dyn Array, i: usize) -> bool {
+    match a.data_type() {
+        DataType::Union(_, _) => {
+            let u: &UnionArray = a.as_union();
+            u.child(u.type_id(i)).is_null(u.value_offset(i))
+        }
+        _ => a.is_null(i),
+    }
+}
+
 /// Appends element `i` of `a` as JSON.
 pub fn write_value(out: &mut Vec<u8>, a: &dyn Array, i: usize) {
     if a.is_null(i) {
@@ -189,6 +200,24 @@ pub fn write_value(out: &mut Vec<u8>, a: &dyn Array, i: usize) {
             let child = u.child(u.type_id(i));
             write_value(out, child.as_ref(), u.value_offset(i));
         }
+        DataType::Decimal128(_, scale) => string(
+            out,
+            &decimal_text(
+                a.as_primitive::<arrow::datatypes::Decimal128Type>()
+                    .value(i)
+                    .to_string(),
+                *scale,
+            ),
+        ),
+        DataType::Decimal256(_, scale) => string(
+            out,
+            &decimal_text(
+                a.as_primitive::<arrow::datatypes::Decimal256Type>()
+                    .value(i)
+                    .to_string(),
+                *scale,
+            ),
+        ),
         DataType::Dictionary(_, v) => match cast(&a.slice(i, 1), v) {
             Ok(values) => write_value(out, values.as_ref(), 0),
             Err(_) => out.extend_from_slice(b"null"),
@@ -196,6 +225,23 @@ pub fn write_value(out: &mut Vec<u8>, a: &dyn Array, i: usize) {
         // Decimals (exact text), dates, times, timestamps, durations.
         _ => formatted(out, a, i),
     }
+}
+
+/// Exact decimal text from the unscaled integer (Arrow's display caps digits at the declared precision, which
+/// a 39-digit HUGEINT exceeds).
+pub fn decimal_text(unscaled: String, scale: i8) -> String {
+    let (neg, digits) = match unscaled.strip_prefix('-') {
+        Some(d) => (true, d.to_owned()),
+        None => (false, unscaled),
+    };
+    let sign = if neg { "-" } else { "" };
+    if scale <= 0 {
+        return format!("{sign}{digits}{}", "0".repeat(usize::from(scale.unsigned_abs())));
+    }
+    let scale = usize::from(scale.unsigned_abs());
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int}.{frac}")
 }
 
 fn blob(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -311,4 +357,20 @@ pub(super) fn write_ndjson(schema: &SchemaRef, batches: &mut BatchStream, out: &
         }
     }
     out.write_all(&buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal_text;
+
+    #[test]
+    fn decimals_are_exact() {
+        assert_eq!(decimal_text("12345".into(), 2), "123.45");
+        assert_eq!(decimal_text("-5".into(), 3), "-0.005");
+        assert_eq!(
+            decimal_text("170141183460469231731687303715884105727".into(), 0),
+            "170141183460469231731687303715884105727"
+        );
+        assert_eq!(decimal_text("7".into(), -2), "700");
+    }
 }

@@ -13,7 +13,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use pluto_duck_application::ports::BatchStream;
 
-use super::json::write_value;
+use super::json::{is_null_at, write_value};
 use super::next_batch;
 
 fn csv_field(out: &mut Vec<u8>, s: &str) {
@@ -26,7 +26,8 @@ fn csv_field(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// Types written as their JSON text in CSV (the display formatter has no faithful form for them).
+/// Types written as their JSON text in CSV (the display formatter has no faithful form for them, or caps
+/// decimal digits at the declared precision).
 fn as_json(t: &DataType) -> bool {
     t.is_nested()
         || matches!(
@@ -36,6 +37,8 @@ fn as_json(t: &DataType) -> bool {
                 | DataType::BinaryView
                 | DataType::FixedSizeBinary(_)
                 | DataType::Interval(_)
+                | DataType::Decimal128(_, _)
+                | DataType::Decimal256(_, _)
                 | DataType::Float16
                 | DataType::Float32
                 | DataType::Float64
@@ -76,7 +79,7 @@ pub(super) fn write_csv(schema: &SchemaRef, batches: &mut BatchStream, out: &mut
                 if c > 0 {
                     buf.push(b',');
                 }
-                if col.is_null(r) {
+                if is_null_at(col.as_ref(), r) {
                     continue; // empty field
                 }
                 cell.clear();
@@ -160,13 +163,15 @@ pub(super) fn write_parquet(
 }
 
 fn to_text(c: &ArrayRef, target: &DataType) -> std::io::Result<ArrayRef> {
-    if let Ok(v) = cast(c, target) {
-        return Ok(v);
+    if !matches!(c.data_type(), DataType::Union(_, _)) {
+        if let Ok(v) = cast(c, target) {
+            return Ok(v);
+        }
     }
     // Fall back to the display form, value by value.
     let f = ArrayFormatter::try_new(c.as_ref(), &FormatOptions::new()).map_err(std::io::Error::other)?;
     let values: arrow::array::StringArray = (0..c.len())
-        .map(|i| (!c.is_null(i)).then(|| f.value(i).to_string()))
+        .map(|i| (!is_null_at(c.as_ref(), i)).then(|| f.value(i).to_string()))
         .collect();
     Ok(Arc::new(values))
 }
