@@ -29,7 +29,14 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Openapi(a) => return commands::openapi(a),
         _ => {}
     }
-    let loaded = config::load(&cli.global, &serve_flags)?;
+    let mut loaded = config::load(&cli.global, &serve_flags)?;
+    // `sql` prints results; keep routine logs out of the way unless asked for.
+    if matches!(cli.command, Command::Sql(_))
+        && cli.global.log_level.is_none()
+        && std::env::var_os("RUST_LOG").is_none()
+    {
+        loaded.config.log.level = "warn".into();
+    }
     let log_file = matches!(cli.command, Command::Serve(_)).then(|| loaded.config.log_file());
     let _telemetry = telemetry::init(&loaded.config.log, cli.global.log_level.is_some(), log_file.as_deref())?;
     for w in &loaded.warnings {

@@ -232,3 +232,128 @@ impl ResultStore for ArrowIpcResultStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]))
+    }
+
+    fn batches(ranges: Vec<std::ops::Range<i64>>, fail_at_end: bool) -> BatchStream {
+        let s = schema();
+        let mut items: Vec<Result<RecordBatch, WarehouseError>> = ranges
+            .into_iter()
+            .map(|r| Ok(RecordBatch::try_new(s.clone(), vec![Arc::new(Int64Array::from_iter_values(r))]).unwrap()))
+            .collect();
+        if fail_at_end {
+            items.push(Err(WarehouseError::Interrupted));
+        }
+        Box::pin(futures::stream::iter(items))
+    }
+
+    async fn values(page: ResultPage) -> Vec<i64> {
+        let batches: Vec<RecordBatch> = page.batches.map(|b| b.unwrap()).collect().await;
+        batches
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn pages_across_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArrowIpcResultStore::new(dir.path()).unwrap();
+        let id = RunId::parse("r1").unwrap();
+        let stored = store
+            .write(&id, schema(), batches(vec![0..10, 10..20, 20..25], false))
+            .await
+            .unwrap();
+        assert_eq!(stored.rows, 25);
+        assert!(stored.bytes > 0);
+        let page = store.read(&id, 8, Some(5)).await.unwrap();
+        assert_eq!(page.total_rows, 25);
+        assert_eq!(values(page).await, vec![8, 9, 10, 11, 12]);
+        assert_eq!(
+            values(store.read(&id, 19, None).await.unwrap()).await,
+            (19..25).collect::<Vec<_>>()
+        );
+        assert!(values(store.read(&id, 30, Some(5)).await.unwrap()).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_leaves_nothing_and_keeps_the_previous_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArrowIpcResultStore::new(dir.path()).unwrap();
+        let id = RunId::parse("r2").unwrap();
+        let err = store
+            .write(&id, schema(), batches(vec![0..10], true))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ResultError::Upstream(WarehouseError::Interrupted)));
+        assert!(matches!(store.read(&id, 0, None).await, Err(ResultError::NotFound(_))));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no partial files");
+    }
+
+    #[tokio::test]
+    async fn sweep_removes_beyond_the_size_budget_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArrowIpcResultStore::new(dir.path()).unwrap();
+        for i in 0..3 {
+            let id = RunId::parse(format!("s{i}")).unwrap();
+            store.write(&id, schema(), batches(vec![0..1000], false)).await.unwrap();
+            // Distinct modification times, oldest first.
+            let f = std::fs::File::options()
+                .write(true)
+                .open(dir.path().join(format!("s{i}.arrows")))
+                .unwrap();
+            f.set_modified(SystemTime::now() - Duration::from_secs(100 - i * 10))
+                .unwrap();
+        }
+        let size = std::fs::metadata(dir.path().join("s0.arrows")).unwrap().len();
+        let removed = store
+            .sweep(RetentionPolicy {
+                max_age_secs: 3600,
+                max_total_bytes: size * 2,
+            })
+            .await
+            .unwrap();
+        assert_eq!(removed, vec![RunId::parse("s0").unwrap()]);
+        let removed = store
+            .sweep(RetentionPolicy {
+                max_age_secs: 85,
+                max_total_bytes: u64::MAX,
+            })
+            .await
+            .unwrap();
+        assert_eq!(removed, vec![RunId::parse("s1").unwrap()]);
+        assert!(store.read(&RunId::parse("s2").unwrap(), 0, None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn profiles_a_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArrowIpcResultStore::new(dir.path()).unwrap();
+        let id = RunId::parse("p").unwrap();
+        store
+            .write(&id, schema(), batches(vec![5..10, 0..5], false))
+            .await
+            .unwrap();
+        let p = store.profile(&id).await.unwrap();
+        assert_eq!((p[0].count, p[0].nulls, p[0].distinct_estimate), (10, 0, 10));
+        assert_eq!((p[0].min.as_deref(), p[0].max.as_deref()), (Some("0"), Some("9")));
+    }
+}

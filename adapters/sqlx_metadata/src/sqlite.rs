@@ -27,6 +27,9 @@ impl SqliteMetadataStore {
             .map_err(map_err)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // WAL with NORMAL cannot corrupt; it may lose the last commits on power loss, and it spares an fsync
+            // per run-state write on the query path.
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()

@@ -448,3 +448,171 @@ impl Stream for Counted {
         Poll::Ready(Some(Ok(batch)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use arrow_array::{Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use futures::StreamExt;
+    use pluto_duck_domain::Column;
+
+    use super::*;
+    use crate::ports::{MockMetadataStore, MockResultStore, MockWarehouse, QueryStream};
+    use crate::ErrorKind;
+
+    fn service(wh: MockWarehouse, results: MockResultStore, md: MockMetadataStore) -> Arc<QueryService> {
+        Arc::new(QueryService::new(
+            Arc::new(wh),
+            Arc::new(results),
+            Arc::new(md),
+            Arc::new(RunHub::new(100)),
+            QueryLimits::default(),
+        ))
+    }
+
+    /// A metadata mock that remembers the last stored state of each run.
+    fn recording_metadata() -> (MockMetadataStore, Arc<StdMutex<Vec<Run>>>) {
+        let log = Arc::new(StdMutex::new(Vec::new()));
+        let mut md = MockMetadataStore::new();
+        let l1 = log.clone();
+        md.expect_insert_run().returning(move |r| {
+            l1.lock().unwrap().push(r.clone());
+            Ok(())
+        });
+        let l2 = log.clone();
+        md.expect_update_run().returning(move |r| {
+            l2.lock().unwrap().push(r.clone());
+            Ok(())
+        });
+        let l3 = log.clone();
+        md.expect_get_run()
+            .returning(move |_, id| Ok(l3.lock().unwrap().iter().rev().find(|r| &r.id == id).cloned()));
+        (md, log)
+    }
+
+    fn batch(n: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..n))]).unwrap()
+    }
+
+    fn stream_of(batches: Vec<RecordBatch>) -> QueryStream {
+        QueryStream {
+            schema: batches[0].schema(),
+            columns: vec![Column {
+                name: "n".into(),
+                data_type: "BIGINT".into(),
+            }],
+            batches: Box::pin(futures::stream::iter(batches.into_iter().map(Ok))),
+        }
+    }
+
+    /// A result store that counts the rows it is given.
+    fn counting_results() -> MockResultStore {
+        let mut rs = MockResultStore::new();
+        rs.expect_write().returning(|_, _, batches| {
+            let rows: u64 =
+                futures::executor::block_on(batches.map(|b| b.unwrap().num_rows() as u64).collect::<Vec<_>>())
+                    .iter()
+                    .sum();
+            Ok(StoredResult { rows, bytes: rows * 8 })
+        });
+        rs
+    }
+
+    fn submission(sql: &str) -> QuerySubmission {
+        QuerySubmission {
+            sql: sql.into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn read_only_writes_are_refused_before_anything_is_touched() {
+        // No expectations: any port call would panic.
+        let svc = service(MockWarehouse::new(), MockResultStore::new(), MockMetadataStore::new());
+        let sub = QuerySubmission {
+            read_only: true,
+            ..submission("SELECT 1; DELETE FROM t")
+        };
+        let err = svc.submit(&ProjectId::default_project(), sub).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert!(err.to_string().contains("statement 2 is DELETE"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn timeout_bounds_are_checked() {
+        let svc = service(MockWarehouse::new(), MockResultStore::new(), MockMetadataStore::new());
+        for t in [0, QueryLimits::default().max_timeout_ms + 1] {
+            let sub = QuerySubmission {
+                timeout_ms: Some(t),
+                ..submission("SELECT 1")
+            };
+            let err = svc.submit(&ProjectId::default_project(), sub).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Invalid);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_successful_run_records_rows_columns_and_truncation() {
+        let mut wh = MockWarehouse::new();
+        wh.expect_query().returning(|req, _| {
+            assert_eq!(req.statements.len(), 2);
+            assert_eq!(req.statements[1].offset, 10);
+            Ok(stream_of(vec![batch(3), batch(4)]))
+        });
+        let (md, log) = recording_metadata();
+        let svc = service(wh, counting_results(), md);
+        let project = ProjectId::default_project();
+        let sub = QuerySubmission {
+            max_rows: Some(5),
+            ..submission("SELECT 1; SELECT 2")
+        };
+        let run = svc.submit(&project, sub).await.unwrap();
+        let done = svc
+            .wait(&project, run.id.as_str(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(done.status, RunStatus::Succeeded);
+        assert_eq!(done.rows, 5);
+        assert!(done.truncated);
+        assert_eq!(done.columns[0].data_type, "BIGINT");
+        let statuses: Vec<RunStatus> = log.lock().unwrap().iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            vec![RunStatus::Queued, RunStatus::Running, RunStatus::Succeeded]
+        );
+    }
+
+    #[tokio::test]
+    async fn sql_errors_answer_the_submit_and_are_recorded() {
+        let mut wh = MockWarehouse::new();
+        wh.expect_query().returning(|_, _| {
+            Err(WarehouseError::Sql {
+                message: "Binder Error: nope".into(),
+                position: Some(7),
+            })
+        });
+        let (md, log) = recording_metadata();
+        let svc = service(wh, MockResultStore::new(), md);
+        let err = svc
+            .submit(&ProjectId::default_project(), submission("SELECT nope"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert_eq!(err.position(), Some(7));
+        let last = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let Some(r) = log.lock().unwrap().last().filter(|r| r.status.is_terminal()).cloned() {
+                    return r;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(last.status, RunStatus::Failed);
+        assert_eq!(last.failure.unwrap().position, Some(7));
+    }
+}

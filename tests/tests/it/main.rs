@@ -9,4 +9,5 @@ mod http_api;
 mod metadata_contract;
 mod openapi;
 mod query;
+mod query_server;
 mod query_types;

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use pluto_duck_application::ports::{MetadataStore, RepoError};
-use pluto_duck_domain::{Project, ProjectId};
+use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
+use pluto_duck_domain::{Column, Project, ProjectId, Run, RunFailure, RunId, RunKind, RunStatus};
 use pluto_duck_sqlx_metadata::{PgMetadataStore, SqliteMetadataStore};
 
 use crate::helpers::required_env;
@@ -52,11 +52,90 @@ async fn contract(store: Arc<dyn MetadataStore>, prefix: &str) {
         .collect();
     assert_eq!(listed, vec![a, b], "ordered by creation time");
 
+    runs_contract(store.as_ref(), &a.id, &b.id, prefix).await;
+
     let key = format!("{prefix}.theme");
     assert_eq!(store.get_setting(&key).await.unwrap(), None);
     store.put_setting(&key, "dark").await.unwrap();
     store.put_setting(&key, "light").await.unwrap();
     assert_eq!(store.get_setting(&key).await.unwrap().as_deref(), Some("light"));
+}
+
+async fn runs_contract(store: &dyn MetadataStore, project: &ProjectId, other: &ProjectId, prefix: &str) {
+    let t0 = Utc.timestamp_opt(1_700_000_100, 0).unwrap();
+    let mut runs = Vec::new();
+    for i in 0..3 {
+        let id = RunId::parse(format!("{prefix}-run-{i}")).unwrap();
+        let mut run = Run::new(
+            id,
+            project.clone(),
+            RunKind::Query,
+            format!("SELECT {i}"),
+            t0 + chrono::Duration::seconds(i),
+        );
+        run.actor = "cli".into();
+        store.insert_run(&run).await.unwrap();
+        runs.push(run);
+    }
+    // A full life: running, then succeeded with counts and columns; another fails with a position.
+    let mut r0 = runs[0].clone();
+    r0.start(t0 + chrono::Duration::milliseconds(1500)).unwrap();
+    store.update_run(&r0).await.unwrap();
+    r0.rows = 42;
+    r0.bytes = 4096;
+    r0.truncated = true;
+    r0.columns = vec![Column {
+        name: "a".into(),
+        data_type: "DECIMAL(18,3)".into(),
+    }];
+    r0.succeed(t0 + chrono::Duration::milliseconds(2500)).unwrap();
+    store.update_run(&r0).await.unwrap();
+    let mut r1 = runs[1].clone();
+    r1.start(t0).unwrap();
+    r1.fail(
+        RunFailure {
+            message: "Binder Error: x".into(),
+            position: Some(7),
+        },
+        t0,
+    )
+    .unwrap();
+    store.update_run(&r1).await.unwrap();
+
+    assert_eq!(store.get_run(project, &r0.id).await.unwrap(), Some(r0.clone()));
+    assert_eq!(store.get_run(project, &r1.id).await.unwrap(), Some(r1.clone()));
+    assert_eq!(
+        store.get_run(other, &r0.id).await.unwrap(),
+        None,
+        "runs are scoped to their project"
+    );
+
+    let filter = |status, limit, offset| RunFilter {
+        project: project.clone(),
+        kind: Some(RunKind::Query),
+        status,
+        limit,
+        offset,
+    };
+    let all = store.list_runs(&filter(None, 10, 0)).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec![runs[2].id.as_str(), runs[1].id.as_str(), runs[0].id.as_str()],
+        "newest first"
+    );
+    let failed = store.list_runs(&filter(Some(RunStatus::Failed), 10, 0)).await.unwrap();
+    assert_eq!(failed, vec![r1.clone()]);
+    let page = store.list_runs(&filter(None, 1, 1)).await.unwrap();
+    assert_eq!(page[0].id, r1.id);
+
+    // Start-up recovery: what a crash left queued or running is failed.
+    let recovered = store.fail_unfinished_runs("server restarted").await.unwrap();
+    assert!(recovered >= 1);
+    let r2 = store.get_run(project, &runs[2].id).await.unwrap().unwrap();
+    assert_eq!(r2.status, RunStatus::Failed);
+    assert_eq!(r2.failure.unwrap().message, "server restarted");
+    assert!(r2.finished_at.is_some());
 }
 
 #[tokio::test]
