@@ -1,4 +1,5 @@
-// Executables of this package (its tests) find the prebuilt libduckdb through an rpath.
+// Executables that link libduckdb (this adapter's tests, the binary, the integration tests: their manifests
+// point here) find the prebuilt library through an rpath.
 fn main() {
     println!("cargo:rerun-if-env-changed=DUCKDB_LIB_DIR");
     if let Ok(dir) = std::env::var("DUCKDB_LIB_DIR") {

@@ -1,5 +1,6 @@
 //! SQL execution benchmark: our HTTP path against DuckDB in-process, in one run, with ratios.
 //! Run with `scripts/bench.sh` (release build). Sizes: BENCH_ROWS (default 5,000,000), BENCH_REQUESTS (300).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness: a failure should stop it loudly
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn duckdb_conn(ext_dir: &std::path::Path) -> duckdb::Connection {
     let cfg = duckdb::Config::default()
-        .with("extension_directory", &ext_dir.display().to_string())
+        .with("extension_directory", ext_dir.display().to_string())
         .unwrap();
     duckdb::Connection::open_in_memory_with_flags(cfg).unwrap()
 }

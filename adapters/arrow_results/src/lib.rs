@@ -246,7 +246,7 @@ mod tests {
         Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]))
     }
 
-    fn batches(ranges: Vec<std::ops::Range<i64>>, fail_at_end: bool) -> BatchStream {
+    fn batches(ranges: impl IntoIterator<Item = std::ops::Range<i64>>, fail_at_end: bool) -> BatchStream {
         let s = schema();
         let mut items: Vec<Result<RecordBatch, WarehouseError>> = ranges
             .into_iter()
@@ -279,7 +279,7 @@ mod tests {
         let store = ArrowIpcResultStore::new(dir.path()).unwrap();
         let id = RunId::parse("r1").unwrap();
         let stored = store
-            .write(&id, schema(), batches(vec![0..10, 10..20, 20..25], false))
+            .write(&id, schema(), batches([0..10, 10..20, 20..25], false))
             .await
             .unwrap();
         assert_eq!(stored.rows, 25);
@@ -300,7 +300,7 @@ mod tests {
         let store = ArrowIpcResultStore::new(dir.path()).unwrap();
         let id = RunId::parse("r2").unwrap();
         let err = store
-            .write(&id, schema(), batches(vec![0..10], true))
+            .write(&id, schema(), batches(std::iter::once(0..10), true))
             .await
             .unwrap_err();
         assert!(matches!(err, ResultError::Upstream(WarehouseError::Interrupted)));
@@ -314,7 +314,10 @@ mod tests {
         let store = ArrowIpcResultStore::new(dir.path()).unwrap();
         for i in 0..3 {
             let id = RunId::parse(format!("s{i}")).unwrap();
-            store.write(&id, schema(), batches(vec![0..1000], false)).await.unwrap();
+            store
+                .write(&id, schema(), batches(std::iter::once(0..1000), false))
+                .await
+                .unwrap();
             // Distinct modification times, oldest first.
             let f = std::fs::File::options()
                 .write(true)
@@ -348,10 +351,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ArrowIpcResultStore::new(dir.path()).unwrap();
         let id = RunId::parse("p").unwrap();
-        store
-            .write(&id, schema(), batches(vec![5..10, 0..5], false))
-            .await
-            .unwrap();
+        store.write(&id, schema(), batches([5..10, 0..5], false)).await.unwrap();
         let p = store.profile(&id).await.unwrap();
         assert_eq!((p[0].count, p[0].nulls, p[0].distinct_estimate), (10, 0, 10));
         assert_eq!((p[0].min.as_deref(), p[0].max.as_deref()), (Some("0"), Some("9")));

@@ -50,7 +50,7 @@ async fn contract(store: Arc<dyn MetadataStore>, prefix: &str) {
         .into_iter()
         .filter(|p| p.id.as_str().starts_with(prefix))
         .collect();
-    assert_eq!(listed, vec![a, b], "ordered by creation time");
+    assert_eq!(listed, vec![a.clone(), b.clone()], "ordered by creation time");
 
     runs_contract(store.as_ref(), &a.id, &b.id, prefix).await;
 
