@@ -1,7 +1,7 @@
 use pluto_duck_domain::DomainError;
 use thiserror::Error;
 
-use crate::ports::{RepoError, ResultError, SecretError, WarehouseError};
+use crate::ports::{RepoError, ResultError, SecretError, SourceError, WarehouseError};
 
 /// Transport-neutral classification: HTTP maps it to a status, the CLI to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub enum AppError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
     #[error(transparent)]
@@ -34,6 +36,8 @@ pub enum AppError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Results(#[from] ResultError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
 }
 
 impl AppError {
@@ -52,10 +56,12 @@ impl AppError {
             AppError::Domain(_) | AppError::Invalid(_) => ErrorKind::Invalid,
             AppError::NotFound { .. } => ErrorKind::NotFound,
             AppError::Conflict(_) => ErrorKind::Conflict,
+            AppError::Unavailable(_) => ErrorKind::Unavailable,
             AppError::Warehouse(e) => e.kind(),
             AppError::Repo(e) => e.kind(),
             AppError::Secret(e) => e.kind(),
             AppError::Results(e) => e.kind(),
+            AppError::Source(e) => e.kind(),
         }
     }
 }

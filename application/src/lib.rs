@@ -6,5 +6,6 @@ pub mod services;
 
 pub use error::{AppError, ErrorKind};
 pub use services::{
-    App, ProjectService, QueryLimits, QueryService, QuerySubmission, RunHub, Subscription, SystemService,
+    App, NewSource, ProjectService, QueryLimits, QueryService, QuerySubmission, RunHub, SourceService, Subscription,
+    SystemService,
 };

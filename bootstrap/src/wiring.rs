@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use pluto_duck_application::ports::{MetadataStore, ResultStore, RetentionPolicy, SecretStore};
-use pluto_duck_application::{App, ProjectService, QueryLimits, QueryService, RunHub, SystemService};
+use pluto_duck_application::{App, ProjectService, QueryLimits, QueryService, RunHub, SourceService, SystemService};
 use pluto_duck_arrow_results::ArrowIpcResultStore;
 use pluto_duck_domain::Profile;
 use pluto_duck_duckdb::{DuckDbConfig, DuckDbWarehouse};
@@ -88,6 +88,11 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             default_max_rows: config.query.default_max_rows,
         },
     ));
+    let sources = Arc::new(SourceService::new(warehouse.clone(), metadata.clone(), secrets.clone()));
+    let (attached, failed) = sources.reattach_all().await?;
+    if attached + failed > 0 {
+        tracing::info!(attached, failed, "sources re-attached");
+    }
     let recovered = queries.recover().await?;
     if recovered > 0 {
         tracing::warn!(
@@ -106,6 +111,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             system,
             projects,
             queries,
+            sources,
         },
         secrets,
         results,

@@ -10,6 +10,8 @@ pub enum DomainError {
     InvalidRunId(String),
     #[error("unknown {what} {value:?}")]
     UnknownValue { what: &'static str, value: String },
+    #[error("invalid source {0}")]
+    InvalidSource(String),
     #[error("no SQL statement given")]
     EmptySql,
     #[error("SQL syntax error: {message}")]

@@ -5,6 +5,7 @@ mod error;
 mod ident;
 mod project;
 mod run;
+mod source;
 mod sql;
 mod system;
 
@@ -12,5 +13,6 @@ pub use error::DomainError;
 pub use ident::Identifier;
 pub use project::{Project, ProjectId};
 pub use run::{Column, Run, RunEvent, RunEventKind, RunFailure, RunId, RunKind, RunStatus};
+pub use source::{Source, SourceConnection, SourceKind, SourceState};
 pub use sql::{split_statements, SqlStatement};
 pub use system::{ExtensionStatus, HealthReport, Profile};

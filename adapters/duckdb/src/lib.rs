@@ -7,6 +7,7 @@ mod errors;
 mod extensions;
 mod pool;
 mod query;
+mod sources;
 mod types;
 
 use std::path::{Path, PathBuf};
@@ -36,8 +37,8 @@ pub struct DuckDbConfig {
 }
 
 pub struct DuckDbWarehouse {
-    pool: Pool,
-    extension_directory: PathBuf,
+    pub(crate) pool: Pool,
+    pub(crate) extension_directory: PathBuf,
 }
 
 impl DuckDbWarehouse {

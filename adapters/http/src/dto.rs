@@ -232,3 +232,140 @@ impl QueryDto {
         }
     }
 }
+
+/// Attach a source: a typed form per `kind`, or a `dsn` (`postgres://user:pass@host:5432/db`,
+/// `mysql://...`, `sqlite:///path/file.db`, `duckdb:///path/file.duckdb`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceBody {
+    /// Identifier: letters, digits, underscores.
+    pub name: String,
+    /// postgres, mysql, sqlite or duckdb (implied by `dsn`).
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    /// Kept in the secret store; never returned.
+    pub password: Option<String>,
+    /// SQLite or DuckDB file.
+    pub path: Option<String>,
+    pub dsn: Option<String>,
+    /// Default true.
+    pub read_only: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourcePatch {
+    pub description: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceConnectionDto {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `***` when a password is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceDto {
+    pub name: String,
+    pub project: String,
+    pub kind: String,
+    pub description: String,
+    /// The catalog name to use in SQL: `SELECT * FROM <alias>.<schema>.<table>`.
+    pub alias: String,
+    pub read_only: bool,
+    /// `attached` or `failed`.
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub connection: SourceConnectionDto,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TableDto {
+    pub schema: String,
+    pub name: String,
+    /// `table` or `view`.
+    pub kind: String,
+    pub estimated_rows: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceDetailDto {
+    #[serde(flatten)]
+    pub source: SourceDto,
+    pub tables: Vec<TableDto>,
+}
+
+impl SourceDto {
+    pub fn new(s: pluto_duck_domain::Source, state: pluto_duck_domain::SourceState) -> Self {
+        use pluto_duck_domain::{SourceConnection, SourceState};
+        let connection = match &s.connection {
+            SourceConnection::Server {
+                host,
+                port,
+                database,
+                user,
+                password_secret,
+            } => SourceConnectionDto {
+                host: Some(host.clone()),
+                port: Some(*port),
+                database: Some(database.clone()),
+                user: Some(user.clone()),
+                password: password_secret.as_ref().map(|_| "***".to_owned()),
+                path: None,
+            },
+            SourceConnection::File { path } => SourceConnectionDto {
+                host: None,
+                port: None,
+                database: None,
+                user: None,
+                password: None,
+                path: Some(path.clone()),
+            },
+        };
+        let (state, error) = match state {
+            SourceState::Attached => ("attached".to_owned(), None),
+            SourceState::Failed(e) => ("failed".to_owned(), Some(e)),
+        };
+        Self {
+            alias: s.catalog_alias(),
+            name: s.name.to_string(),
+            project: s.project.to_string(),
+            kind: s.kind.as_str().to_owned(),
+            description: s.description,
+            read_only: s.read_only,
+            state,
+            error,
+            connection,
+            created_at: s.created_at,
+        }
+    }
+}
+
+impl From<pluto_duck_application::ports::TableInfo> for TableDto {
+    fn from(t: pluto_duck_application::ports::TableInfo) -> Self {
+        Self {
+            schema: t.schema,
+            name: t.name,
+            kind: t.kind,
+            estimated_rows: t.estimated_rows,
+        }
+    }
+}

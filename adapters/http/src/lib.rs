@@ -52,6 +52,7 @@ pub struct HttpConfig {
     tags(
         (name = "system", description = "Health and diagnostics"),
         (name = "projects", description = "Projects keep work apart"),
+        (name = "sources", description = "Live federation: PostgreSQL, MySQL/MariaDB, SQLite and DuckDB files through ATTACH"),
         (name = "query", description = "Ad-hoc SQL as jobs: status, events, results in five formats, profiles"),
     ),
     modifiers(&BearerScheme),

@@ -1,11 +1,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
-use pluto_duck_domain::{Project, ProjectId, Run, RunId, RunStatus};
+use pluto_duck_domain::{Identifier, Project, ProjectId, Run, RunId, RunStatus, Source};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
-use crate::runs::{clamp_i64, columns_json, RunRow, COLUMNS};
+use crate::runs::{clamp_i64, columns_json, RunRow, SourceRow, COLUMNS, SOURCE_COLUMNS};
 use crate::{is_unique_violation, map_err, migrate_err};
 
 /// The hybrid profile's control plane.
@@ -58,6 +58,24 @@ fn run_from_row(row: &sqlx::postgres::PgRow) -> Result<Run, RepoError> {
         truncated: row.try_get("truncated").map_err(map_err)?,
     }
     .into_run()
+}
+
+fn source_from_row(row: &sqlx::postgres::PgRow) -> Result<Source, RepoError> {
+    SourceRow {
+        project_id: row.try_get("project_id").map_err(map_err)?,
+        name: row.try_get("name").map_err(map_err)?,
+        kind: row.try_get("kind").map_err(map_err)?,
+        description: row.try_get("description").map_err(map_err)?,
+        host: row.try_get("host").map_err(map_err)?,
+        port: row.try_get("port").map_err(map_err)?,
+        database: row.try_get("database_name").map_err(map_err)?,
+        user: row.try_get("user_name").map_err(map_err)?,
+        password_secret: row.try_get("password_secret").map_err(map_err)?,
+        path: row.try_get("path").map_err(map_err)?,
+        read_only: row.try_get("read_only").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+    }
+    .into_source()
 }
 
 fn project_from_row(row: &sqlx::postgres::PgRow) -> Result<Project, RepoError> {
@@ -238,5 +256,90 @@ impl MetadataStore for PgMetadataStore {
         .await
         .map_err(map_err)?;
         Ok(r.rows_affected())
+    }
+
+    async fn insert_source(&self, source: &Source) -> Result<(), RepoError> {
+        let r = SourceRow::from_source(source);
+        sqlx::query(&format!(
+            "INSERT INTO sources ({SOURCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&r.project_id)
+        .bind(&r.name)
+        .bind(&r.kind)
+        .bind(&r.description)
+        .bind(&r.host)
+        .bind(r.port)
+        .bind(&r.database)
+        .bind(&r.user)
+        .bind(&r.password_secret)
+        .bind(&r.path)
+        .bind(r.read_only)
+        .bind(r.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                RepoError::Conflict {
+                    what: "source",
+                    id: r.name.clone(),
+                }
+            } else {
+                map_err(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn update_source_description(
+        &self,
+        project: &ProjectId,
+        name: &Identifier,
+        description: &str,
+    ) -> Result<bool, RepoError> {
+        let r = sqlx::query("UPDATE sources SET description = $1 WHERE project_id = $2 AND name = $3")
+            .bind(description)
+            .bind(project.as_str())
+            .bind(name.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_source(&self, project: &ProjectId, name: &Identifier) -> Result<bool, RepoError> {
+        let r = sqlx::query("DELETE FROM sources WHERE project_id = $1 AND name = $2")
+            .bind(project.as_str())
+            .bind(name.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn get_source(&self, project: &ProjectId, name: &Identifier) -> Result<Option<Source>, RepoError> {
+        sqlx::query(&format!(
+            "SELECT {SOURCE_COLUMNS} FROM sources WHERE project_id = $1 AND name = $2"
+        ))
+        .bind(project.as_str())
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(source_from_row)
+        .transpose()
+    }
+
+    async fn list_sources(&self, project: Option<ProjectId>) -> Result<Vec<Source>, RepoError> {
+        sqlx::query(&format!(
+            "SELECT {SOURCE_COLUMNS} FROM sources WHERE $1::text IS NULL OR project_id = $1 ORDER BY project_id, name"
+        ))
+        .bind(project.as_ref().map(|p| p.as_str().to_owned()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(source_from_row)
+        .collect()
     }
 }

@@ -74,3 +74,82 @@ impl RunRow {
 pub(crate) fn clamp_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
+
+pub(crate) const SOURCE_COLUMNS: &str =
+    "project_id, name, kind, description, host, port, database_name, user_name, password_secret, path, read_only, created_at";
+
+/// The raw values of a source row.
+pub(crate) struct SourceRow {
+    pub project_id: String,
+    pub name: String,
+    pub kind: String,
+    pub description: String,
+    pub host: Option<String>,
+    pub port: Option<i32>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub password_secret: Option<String>,
+    pub path: Option<String>,
+    pub read_only: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl SourceRow {
+    pub(crate) fn into_source(self) -> Result<pluto_duck_domain::Source, RepoError> {
+        use pluto_duck_domain::{Identifier, Source, SourceConnection, SourceKind};
+        let connection = match self.path {
+            Some(path) => SourceConnection::File { path },
+            None => SourceConnection::Server {
+                host: self.host.unwrap_or_default(),
+                port: self.port.and_then(|p| u16::try_from(p).ok()).unwrap_or(0),
+                database: self.database.unwrap_or_default(),
+                user: self.user.unwrap_or_default(),
+                password_secret: self.password_secret,
+            },
+        };
+        Ok(Source {
+            name: Identifier::parse(self.name).map_err(bad)?,
+            project: ProjectId::parse(self.project_id).map_err(bad)?,
+            kind: SourceKind::parse(&self.kind).map_err(bad)?,
+            description: self.description,
+            connection,
+            read_only: self.read_only,
+            created_at: self.created_at,
+        })
+    }
+
+    pub(crate) fn from_source(s: &pluto_duck_domain::Source) -> Self {
+        use pluto_duck_domain::SourceConnection;
+        let (host, port, database, user, password_secret, path) = match &s.connection {
+            SourceConnection::Server {
+                host,
+                port,
+                database,
+                user,
+                password_secret,
+            } => (
+                Some(host.clone()),
+                Some(i32::from(*port)),
+                Some(database.clone()),
+                Some(user.clone()),
+                password_secret.clone(),
+                None,
+            ),
+            SourceConnection::File { path } => (None, None, None, None, None, Some(path.clone())),
+        };
+        Self {
+            project_id: s.project.to_string(),
+            name: s.name.to_string(),
+            kind: s.kind.as_str().to_owned(),
+            description: s.description.clone(),
+            host,
+            port,
+            database,
+            user,
+            password_secret,
+            path,
+            read_only: s.read_only,
+            created_at: s.created_at,
+        }
+    }
+}

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use pluto_duck_domain::{Project, ProjectId, Run, RunId, RunKind, RunStatus};
+use pluto_duck_domain::{Identifier, Project, ProjectId, Run, RunId, RunKind, RunStatus, Source};
 use thiserror::Error;
 
 use crate::ErrorKind;
@@ -48,6 +48,19 @@ pub trait MetadataStore: Send + Sync {
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, RepoError>;
     /// Marks runs a previous process left queued or running as failed; returns how many.
     async fn fail_unfinished_runs(&self, message: &str) -> Result<u64, RepoError>;
+
+    /// Conflict when the project has a source of that name.
+    async fn insert_source(&self, source: &Source) -> Result<(), RepoError>;
+    async fn update_source_description(
+        &self,
+        project: &ProjectId,
+        name: &Identifier,
+        description: &str,
+    ) -> Result<bool, RepoError>;
+    async fn delete_source(&self, project: &ProjectId, name: &Identifier) -> Result<bool, RepoError>;
+    async fn get_source(&self, project: &ProjectId, name: &Identifier) -> Result<Option<Source>, RepoError>;
+    /// Every project's when `project` is `None` (start-up re-attach); ordered by project, then name.
+    async fn list_sources(&self, project: Option<ProjectId>) -> Result<Vec<Source>, RepoError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -4,11 +4,13 @@
 mod metadata;
 mod results;
 mod secrets;
+mod sources;
 mod warehouse;
 
 pub use metadata::{MetadataStore, RepoError, RunFilter};
 pub use results::{ColumnProfile, ResultError, ResultPage, ResultStore, RetentionPolicy, StoredResult};
 pub use secrets::{validate_secret_name, SecretError, SecretStore};
+pub use sources::{SourceCatalog, SourceError, TableInfo};
 pub use warehouse::{BatchStream, ParamValue, QueryRequest, QueryStream, StatementText, Warehouse, WarehouseError};
 
 #[cfg(any(test, feature = "test-util"))]
@@ -17,5 +19,7 @@ pub use metadata::MockMetadataStore;
 pub use results::MockResultStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use secrets::MockSecretStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use sources::MockSourceCatalog;
 #[cfg(any(test, feature = "test-util"))]
 pub use warehouse::MockWarehouse;

@@ -1,6 +1,7 @@
 mod projects;
 mod query;
 mod run_hub;
+mod sources;
 mod system;
 
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 pub use projects::ProjectService;
 pub use query::{QueryLimits, QueryService, QuerySubmission};
 pub use run_hub::{RunHub, Subscription};
+pub use sources::{NewSource, SourceService};
 pub use system::SystemService;
 
 /// Every use case, wired once by bootstrap and shared by the transports (HTTP, CLI).
@@ -16,4 +18,5 @@ pub struct App {
     pub system: Arc<SystemService>,
     pub projects: Arc<ProjectService>,
     pub queries: Arc<QueryService>,
+    pub sources: Arc<SourceService>,
 }

@@ -11,3 +11,4 @@ mod openapi;
 mod query;
 mod query_server;
 mod query_types;
+mod sources;

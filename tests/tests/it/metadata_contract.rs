@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
-use pluto_duck_domain::{Column, Project, ProjectId, Run, RunFailure, RunId, RunKind, RunStatus};
+use pluto_duck_domain::{
+    Column, Identifier, Project, ProjectId, Run, RunFailure, RunId, RunKind, RunStatus, Source, SourceConnection,
+    SourceKind,
+};
 use pluto_duck_sqlx_metadata::{PgMetadataStore, SqliteMetadataStore};
 
 use crate::helpers::required_env;
@@ -53,6 +56,7 @@ async fn contract(store: Arc<dyn MetadataStore>, prefix: &str) {
     assert_eq!(listed, vec![a.clone(), b.clone()], "ordered by creation time");
 
     runs_contract(store.as_ref(), &a.id, &b.id, prefix).await;
+    sources_contract(store.as_ref(), &a.id, &b.id).await;
 
     let key = format!("{prefix}.theme");
     assert_eq!(store.get_setting(&key).await.unwrap(), None);
@@ -136,6 +140,70 @@ async fn runs_contract(store: &dyn MetadataStore, project: &ProjectId, other: &P
     assert_eq!(r2.status, RunStatus::Failed);
     assert_eq!(r2.failure.unwrap().message, "server restarted");
     assert!(r2.finished_at.is_some());
+}
+
+async fn sources_contract(store: &dyn MetadataStore, project: &ProjectId, other: &ProjectId) {
+    let server = Source {
+        name: Identifier::parse("sales").unwrap(),
+        project: project.clone(),
+        kind: SourceKind::Postgres,
+        description: "orders".into(),
+        connection: SourceConnection::Server {
+            host: "db.example".into(),
+            port: 5433,
+            database: "shop".into(),
+            user: "reader".into(),
+            password_secret: Some("source.x.sales.password".into()),
+        },
+        read_only: true,
+        created_at: Utc.timestamp_opt(1_700_000_200, 0).unwrap(),
+    };
+    let file = Source {
+        name: Identifier::parse("local").unwrap(),
+        kind: SourceKind::Sqlite,
+        connection: SourceConnection::File {
+            path: "/data/x.sqlite".into(),
+        },
+        read_only: false,
+        ..server.clone()
+    };
+    store.insert_source(&server).await.unwrap();
+    store.insert_source(&file).await.unwrap();
+    let dup = store.insert_source(&server).await.unwrap_err();
+    assert!(matches!(dup, RepoError::Conflict { .. }), "{dup:?}");
+    // The same name in another project is another source.
+    store
+        .insert_source(&Source {
+            project: other.clone(),
+            ..server.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_source(project, &server.name).await.unwrap(),
+        Some(server.clone())
+    );
+    assert_eq!(
+        store.list_sources(Some(project.clone())).await.unwrap(),
+        vec![file.clone(), server.clone()]
+    );
+    assert!(store.list_sources(None).await.unwrap().len() >= 3);
+    assert!(store
+        .update_source_description(project, &server.name, "new")
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .get_source(project, &server.name)
+            .await
+            .unwrap()
+            .unwrap()
+            .description,
+        "new"
+    );
+    assert!(store.delete_source(project, &server.name).await.unwrap());
+    assert!(!store.delete_source(project, &server.name).await.unwrap());
+    assert!(store.get_source(other, &server.name).await.unwrap().is_some());
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 pub mod projects;
 pub mod query;
+pub mod sources;
 pub mod system;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -8,5 +9,8 @@ use crate::AppState;
 
 /// Everything under `/api/v1`.
 pub fn v1() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(projects::routes()).merge(query::routes())
+    OpenApiRouter::new()
+        .merge(projects::routes())
+        .merge(query::routes())
+        .merge(sources::routes())
 }

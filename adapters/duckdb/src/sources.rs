@@ -1,0 +1,247 @@
+//! `SourceCatalog` on DuckDB ATTACH. Server passwords go into a temporary (in-memory) DuckDB secret, never
+//! into the ATTACH text, and every error message is scrubbed of the password before it leaves.
+
+use async_trait::async_trait;
+use duckdb::Connection;
+use pluto_duck_application::ports::{SourceCatalog, SourceError, TableInfo, WarehouseError};
+use pluto_duck_domain::{Column, Source, SourceConnection, SourceKind};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::DuckDbWarehouse;
+
+fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn secret_name(alias: &str) -> String {
+    format!("pd_source_{alias}")
+}
+
+/// The statements that attach `source` as `alias`.
+fn attach_sql(source: &Source, alias: &str, password: Option<&str>) -> String {
+    let ro = if source.read_only { ", READ_ONLY" } else { "" };
+    match (&source.kind, &source.connection) {
+        (
+            SourceKind::Postgres | SourceKind::Mysql,
+            SourceConnection::Server {
+                host,
+                port,
+                database,
+                user,
+                ..
+            },
+        ) => {
+            let ty = source.kind.as_str();
+            let password = password.map(|p| format!(", PASSWORD {}", lit(p))).unwrap_or_default();
+            format!(
+                "CREATE OR REPLACE TEMPORARY SECRET {secret} (TYPE {ty}, HOST {host}, PORT {port}, DATABASE {db}, USER {user}{password});\n\
+                 ATTACH '' AS {alias} (TYPE {ty}, SECRET {secret}{ro})",
+                secret = ident(&secret_name(alias)),
+                host = lit(host),
+                db = lit(database),
+                user = lit(user),
+                alias = ident(alias),
+            )
+        }
+        (SourceKind::Sqlite, SourceConnection::File { path }) => {
+            format!("ATTACH {} AS {} (TYPE sqlite{ro})", lit(path), ident(alias))
+        }
+        (SourceKind::Duckdb, SourceConnection::File { path }) => {
+            let opts = if source.read_only { " (READ_ONLY)" } else { "" };
+            format!("ATTACH {} AS {}{opts}", lit(path), ident(alias))
+        }
+        _ => String::new(),
+    }
+}
+
+fn scrub(msg: &str, password: Option<&str>) -> String {
+    let mut out = msg.to_owned();
+    if let Some(p) = password.filter(|p| !p.is_empty()) {
+        out = out.replace(p, "***");
+    }
+    // Keep the first line: drivers append connection details below it.
+    out.lines().next().unwrap_or_default().to_owned()
+}
+
+fn source_error(e: WarehouseError, password: Option<&str>) -> SourceError {
+    match e {
+        WarehouseError::MissingExtension(m) => SourceError::MissingExtension(m),
+        WarehouseError::Sql { message, .. } | WarehouseError::Invalid(message) => {
+            SourceError::Unreachable(scrub(&message, password))
+        }
+        other => SourceError::Internal(scrub(&other.to_string(), password)),
+    }
+}
+
+fn internal(e: duckdb::Error) -> SourceError {
+    SourceError::Internal(e.to_string())
+}
+
+fn attach_on(
+    conn: &Connection,
+    source: &Source,
+    alias: &str,
+    password: Option<&str>,
+    dir: &std::path::Path,
+) -> Result<(), SourceError> {
+    if let SourceConnection::File { path } = &source.connection {
+        if !std::path::Path::new(path).is_file() {
+            return Err(SourceError::Unreachable(format!("file {path} does not exist")));
+        }
+    }
+    let sql = attach_sql(source, alias, password);
+    conn.execute_batch(&sql)
+        .map_err(|e| source_error(crate::errors::map_duckdb_error(&e, "", 0, dir), password))
+}
+
+fn detach_on(conn: &Connection, alias: &str) -> Result<(), SourceError> {
+    conn.execute_batch(&format!("DETACH DATABASE IF EXISTS {}", ident(alias)))
+        .map_err(internal)?;
+    conn.execute_batch(&format!(
+        "DROP TEMPORARY SECRET IF EXISTS {}",
+        ident(&secret_name(alias))
+    ))
+    .map_err(internal)
+}
+
+#[async_trait]
+impl SourceCatalog for DuckDbWarehouse {
+    async fn attach(&self, source: &Source, password: Option<SecretString>) -> Result<(), SourceError> {
+        let (source, alias, dir) = (source.clone(), source.catalog_alias(), self.extension_directory.clone());
+        self.pool
+            .run(move |conn| {
+                let pw = password.as_ref().map(|p| p.expose_secret().to_owned());
+                Ok(attach_on(conn, &source, &alias, pw.as_deref(), &dir))
+            })
+            .await
+            .map_err(|e| SourceError::Internal(e.to_string()))?
+    }
+
+    async fn detach(&self, alias: &str) -> Result<(), SourceError> {
+        let alias = alias.to_owned();
+        self.pool
+            .run(move |conn| Ok(detach_on(conn, &alias)))
+            .await
+            .map_err(|e| SourceError::Internal(e.to_string()))?
+    }
+
+    async fn test(&self, source: &Source, password: Option<SecretString>) -> Result<(), SourceError> {
+        let alias = format!("pd_test_{}", std::process::id() ^ rand_suffix());
+        let (source, dir) = (source.clone(), self.extension_directory.clone());
+        self.pool
+            .run(move |conn| {
+                let pw = password.as_ref().map(|p| p.expose_secret().to_owned());
+                let result = attach_on(conn, &source, &alias, pw.as_deref(), &dir).and_then(|()| {
+                    // Touch the catalog so a lazy connection really connects.
+                    conn.execute_batch(&format!(
+                        "SELECT count(*) FROM duckdb_schemas() WHERE database_name = {}",
+                        lit(&alias)
+                    ))
+                    .map_err(|e| SourceError::Unreachable(scrub(&e.to_string(), pw.as_deref())))
+                });
+                let _ = detach_on(conn, &alias);
+                Ok(result)
+            })
+            .await
+            .map_err(|e| SourceError::Internal(e.to_string()))?
+    }
+
+    async fn schemas(&self, alias: &str) -> Result<Vec<String>, SourceError> {
+        let alias = alias.to_owned();
+        self.pool
+            .run(move |conn| {
+                let mut stmt = conn
+                    .prepare("SELECT DISTINCT schema_name FROM duckdb_schemas() WHERE database_name = ? ORDER BY 1")
+                    .map_err(|e| WarehouseError::Internal(e.to_string()))?;
+                let rows = stmt
+                    .query_map([&alias], |r| r.get::<_, String>(0))
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| WarehouseError::Internal(e.to_string()))?;
+                Ok(rows)
+            })
+            .await
+            .map_err(|e| source_error(e, None))
+    }
+
+    async fn tables(&self, alias: &str, schema: Option<String>) -> Result<Vec<TableInfo>, SourceError> {
+        let alias = alias.to_owned();
+        self.pool
+            .run(move |conn| {
+                let sql = "SELECT schema_name, table_name, 'table', estimated_size FROM duckdb_tables() \
+                           WHERE database_name = $1 AND ($2::VARCHAR IS NULL OR schema_name = $2) \
+                           UNION ALL SELECT schema_name, view_name, 'view', NULL FROM duckdb_views() \
+                           WHERE database_name = $1 AND ($2::VARCHAR IS NULL OR schema_name = $2) AND NOT internal \
+                           ORDER BY 1, 2";
+                let mut stmt = conn.prepare(sql).map_err(|e| WarehouseError::Internal(e.to_string()))?;
+                let rows = stmt
+                    .query_map(duckdb::params![alias, schema], |r| {
+                        Ok(TableInfo {
+                            schema: r.get(0)?,
+                            name: r.get(1)?,
+                            kind: r.get(2)?,
+                            estimated_rows: r.get::<_, Option<i64>>(3)?.and_then(|n| u64::try_from(n).ok()),
+                        })
+                    })
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| WarehouseError::Internal(e.to_string()))?;
+                Ok(rows)
+            })
+            .await
+            .map_err(|e| source_error(e, None))
+    }
+
+    async fn columns(&self, alias: &str, schema: &str, table: &str) -> Result<Vec<Column>, SourceError> {
+        let (alias, schema, table) = (alias.to_owned(), schema.to_owned(), table.to_owned());
+        self.pool
+            .run(move |conn| {
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT column_name, data_type FROM duckdb_columns() \
+                         WHERE database_name = ? AND schema_name = ? AND table_name = ? ORDER BY column_index",
+                    )
+                    .map_err(|e| WarehouseError::Internal(e.to_string()))?;
+                let rows = stmt
+                    .query_map([&alias, &schema, &table], |r| {
+                        Ok(Column {
+                            name: r.get(0)?,
+                            data_type: r.get(1)?,
+                        })
+                    })
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| WarehouseError::Internal(e.to_string()))?;
+                Ok(rows)
+            })
+            .await
+            .map_err(|e| source_error(e, None))
+    }
+}
+
+fn rand_suffix() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_removes_the_password_and_trailing_details() {
+        let msg = "IO Error: Unable to connect: password=hunter2 rejected\nhost=x password=hunter2";
+        assert_eq!(
+            scrub(msg, Some("hunter2")),
+            "IO Error: Unable to connect: password=*** rejected"
+        );
+    }
+}

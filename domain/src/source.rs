@@ -1,0 +1,184 @@
+//! A source is data the user already has, reached live by the warehouse (ATTACH) or, later, ingested.
+
+use chrono::{DateTime, Utc};
+
+use crate::{DomainError, Identifier, ProjectId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceKind {
+    Postgres,
+    Mysql,
+    Sqlite,
+    Duckdb,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 4] = [
+        SourceKind::Postgres,
+        SourceKind::Mysql,
+        SourceKind::Sqlite,
+        SourceKind::Duckdb,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Postgres => "postgres",
+            SourceKind::Mysql => "mysql",
+            SourceKind::Sqlite => "sqlite",
+            SourceKind::Duckdb => "duckdb",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| DomainError::UnknownValue {
+                what: "source kind",
+                value: s.to_owned(),
+            })
+    }
+}
+
+/// How to reach a source. Passwords are not here: they live in the secret store under `password_secret`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceConnection {
+    /// PostgreSQL or MySQL/MariaDB.
+    Server {
+        host: String,
+        port: u16,
+        database: String,
+        user: String,
+        password_secret: Option<String>,
+    },
+    /// A SQLite or DuckDB file.
+    File { path: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceState {
+    Attached,
+    /// Could not attach (at creation it is refused; at start-up the server keeps going and says why).
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub name: Identifier,
+    pub project: ProjectId,
+    pub kind: SourceKind,
+    pub description: String,
+    pub connection: SourceConnection,
+    pub read_only: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Source {
+    /// The name the warehouse knows the source by. Sources of the default project keep their own name, so
+    /// `SELECT * FROM sales.public.orders` reads naturally; other projects' are prefixed so they never collide.
+    pub fn catalog_alias(&self) -> String {
+        if self.project.as_str() == ProjectId::DEFAULT {
+            self.name.to_string()
+        } else {
+            format!("{}__{}", self.project, self.name)
+        }
+    }
+
+    /// Where the password of this source is kept in the secret store.
+    pub fn password_secret_name(project: &ProjectId, name: &Identifier) -> String {
+        format!("source.{project}.{name}.password")
+    }
+
+    pub fn validate(&self) -> Result<(), DomainError> {
+        let bad = |reason: &str| DomainError::InvalidSource(format!("{}: {reason}", self.name));
+        match (&self.kind, &self.connection) {
+            (
+                SourceKind::Postgres | SourceKind::Mysql,
+                SourceConnection::Server {
+                    host,
+                    database,
+                    user,
+                    port,
+                    ..
+                },
+            ) => {
+                if host.trim().is_empty() || host.contains(['\'', ' ', '\n']) {
+                    return Err(bad("host must be a host name or address"));
+                }
+                if *port == 0 {
+                    return Err(bad("port must be 1..65535"));
+                }
+                for (field, v) in [("database", database), ("user", user)] {
+                    if v.is_empty() || v.contains(['\'', '\n', '\0']) {
+                        return Err(bad(&format!("{field} must be non-empty and contain no quotes")));
+                    }
+                }
+                Ok(())
+            }
+            (SourceKind::Sqlite | SourceKind::Duckdb, SourceConnection::File { path }) => {
+                if path.is_empty() || path.contains(['\'', '\n', '\0']) {
+                    return Err(bad("path must be non-empty and contain no quotes"));
+                }
+                Ok(())
+            }
+            (kind, _) => Err(bad(&format!(
+                "a {} source needs {}",
+                kind.as_str(),
+                match kind {
+                    SourceKind::Postgres | SourceKind::Mysql => "host, port, database and user",
+                    _ => "a path",
+                }
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(project: &str, kind: SourceKind, connection: SourceConnection) -> Source {
+        Source {
+            name: Identifier::parse("sales").unwrap(),
+            project: ProjectId::parse(project).unwrap(),
+            kind,
+            description: String::new(),
+            connection,
+            read_only: true,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn aliases_do_not_collide_across_projects() {
+        let file = SourceConnection::File {
+            path: "/tmp/x.db".into(),
+        };
+        assert_eq!(
+            src("default", SourceKind::Sqlite, file.clone()).catalog_alias(),
+            "sales"
+        );
+        assert_eq!(src("team_a", SourceKind::Sqlite, file).catalog_alias(), "team_a__sales");
+    }
+
+    #[test]
+    fn validation_rejects_mismatches_and_quotes() {
+        let file = SourceConnection::File {
+            path: "/tmp/x.db".into(),
+        };
+        assert!(src("default", SourceKind::Postgres, file.clone()).validate().is_err());
+        assert!(src("default", SourceKind::Sqlite, file).validate().is_ok());
+        let quoted = SourceConnection::File {
+            path: "/tmp/x'; DROP".into(),
+        };
+        assert!(src("default", SourceKind::Duckdb, quoted).validate().is_err());
+        let server = SourceConnection::Server {
+            host: "127.0.0.1".into(),
+            port: 5432,
+            database: "db".into(),
+            user: "u".into(),
+            password_secret: None,
+        };
+        assert!(src("default", SourceKind::Postgres, server).validate().is_ok());
+    }
+}
