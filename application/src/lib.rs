@@ -6,6 +6,6 @@ pub mod services;
 
 pub use error::{AppError, ErrorKind};
 pub use services::{
-    App, NewSource, ProjectService, QueryLimits, QueryService, QuerySubmission, RunHub, SourceService, Subscription,
-    SystemService,
+    App, CacheRequest, CacheService, NewSource, ProjectService, QueryLimits, QueryService, QuerySubmission, RunHub,
+    SourceService, Subscription, SystemService,
 };

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use pluto_duck_application::ports::{MetadataStore, ResultStore, RetentionPolicy, SecretStore};
-use pluto_duck_application::{App, ProjectService, QueryLimits, QueryService, RunHub, SourceService, SystemService};
+use pluto_duck_application::{
+    App, CacheService, ProjectService, QueryLimits, QueryService, RunHub, SourceService, SystemService,
+};
 use pluto_duck_arrow_results::ArrowIpcResultStore;
 use pluto_duck_domain::Profile;
 use pluto_duck_duckdb::{DuckDbConfig, DuckDbWarehouse};
@@ -93,6 +95,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
     if attached + failed > 0 {
         tracing::info!(attached, failed, "sources re-attached");
     }
+    let caches = Arc::new(CacheService::new(warehouse.clone(), metadata.clone(), sources.clone()));
     let recovered = queries.recover().await?;
     if recovered > 0 {
         tracing::warn!(
@@ -112,6 +115,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             projects,
             queries,
             sources,
+            caches,
         },
         secrets,
         results,

@@ -1,6 +1,7 @@
 //! The pure model of Pluto-Duck. Nothing here performs I/O or knows about a database, a wire format or a runtime:
 //! the architecture test fails if this crate gains serde, sqlx, duckdb, axum, utoipa or tokio.
 
+mod cache;
 mod error;
 mod ident;
 mod project;
@@ -9,6 +10,7 @@ mod source;
 mod sql;
 mod system;
 
+pub use cache::CachedTable;
 pub use error::DomainError;
 pub use ident::Identifier;
 pub use project::{Project, ProjectId};

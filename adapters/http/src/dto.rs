@@ -311,6 +311,8 @@ pub struct SourceDetailDto {
     #[serde(flatten)]
     pub source: SourceDto,
     pub tables: Vec<TableDto>,
+    /// Local copies of this source's tables.
+    pub cached: Vec<CachedTableDto>,
 }
 
 impl SourceDto {
@@ -366,6 +368,58 @@ impl From<pluto_duck_application::ports::TableInfo> for TableDto {
             name: t.name,
             kind: t.kind,
             estimated_rows: t.estimated_rows,
+        }
+    }
+}
+
+/// Copy a remote table into the local warehouse.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheBody {
+    pub schema: String,
+    pub table: String,
+    /// Local table name (default: the remote table's name as an identifier).
+    pub name: Option<String>,
+    /// Boolean SQL expression over the remote columns, e.g. `created_at >= DATE '2024-01-01'`.
+    pub filter: Option<String>,
+    /// Refreshes append only rows whose value here is larger than any copied so far.
+    pub cursor_column: Option<String>,
+    /// The copy expires this many seconds after its last refresh (cleanup drops expired copies).
+    pub ttl_secs: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CachedTableDto {
+    pub name: String,
+    /// Query it as this table: `SELECT * FROM cache.orders`.
+    pub local_table: String,
+    pub source: String,
+    pub remote_schema: String,
+    pub remote_table: String,
+    pub filter: Option<String>,
+    pub cursor_column: Option<String>,
+    pub ttl_secs: Option<u64>,
+    pub rows: u64,
+    pub refreshed_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub expired: bool,
+}
+
+impl From<pluto_duck_domain::CachedTable> for CachedTableDto {
+    fn from(c: pluto_duck_domain::CachedTable) -> Self {
+        Self {
+            local_table: format!("{}.{}", pluto_duck_domain::CachedTable::schema_for(&c.project), c.name),
+            expires_at: c.expires_at(),
+            expired: c.is_expired(chrono::Utc::now()),
+            name: c.name.to_string(),
+            source: c.source.to_string(),
+            remote_schema: c.remote_schema,
+            remote_table: c.remote_table,
+            filter: c.filter,
+            cursor_column: c.cursor_column,
+            ttl_secs: c.ttl_secs,
+            rows: c.rows,
+            refreshed_at: c.refreshed_at,
         }
     }
 }

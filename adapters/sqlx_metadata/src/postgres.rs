@@ -1,11 +1,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
-use pluto_duck_domain::{Identifier, Project, ProjectId, Run, RunId, RunStatus, Source};
+use pluto_duck_domain::{CachedTable, Identifier, Project, ProjectId, Run, RunId, RunStatus, Source};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
-use crate::runs::{clamp_i64, columns_json, RunRow, SourceRow, COLUMNS, SOURCE_COLUMNS};
+use crate::runs::{clamp_i64, columns_json, CacheRow, RunRow, SourceRow, CACHE_COLUMNS, COLUMNS, SOURCE_COLUMNS};
 use crate::{is_unique_violation, map_err, migrate_err};
 
 /// The hybrid profile's control plane.
@@ -76,6 +76,23 @@ fn source_from_row(row: &sqlx::postgres::PgRow) -> Result<Source, RepoError> {
         created_at: row.try_get("created_at").map_err(map_err)?,
     }
     .into_source()
+}
+
+fn cache_from_row(row: &sqlx::postgres::PgRow) -> Result<CachedTable, RepoError> {
+    CacheRow {
+        project_id: row.try_get("project_id").map_err(map_err)?,
+        name: row.try_get("name").map_err(map_err)?,
+        source: row.try_get("source").map_err(map_err)?,
+        remote_schema: row.try_get("remote_schema").map_err(map_err)?,
+        remote_table: row.try_get("remote_table").map_err(map_err)?,
+        filter: row.try_get("filter").map_err(map_err)?,
+        cursor_column: row.try_get("cursor_column").map_err(map_err)?,
+        ttl_secs: row.try_get("ttl_secs").map_err(map_err)?,
+        rows: row.try_get("rows").map_err(map_err)?,
+        refreshed_at: row.try_get("refreshed_at").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+    }
+    .into_cache()
 }
 
 fn project_from_row(row: &sqlx::postgres::PgRow) -> Result<Project, RepoError> {
@@ -341,5 +358,63 @@ impl MetadataStore for PgMetadataStore {
         .iter()
         .map(source_from_row)
         .collect()
+    }
+
+    async fn put_cache(&self, c: &CachedTable) -> Result<(), RepoError> {
+        sqlx::query(&format!(
+            "INSERT INTO cached_tables ({CACHE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (project_id, name) DO UPDATE SET source = excluded.source, remote_schema = excluded.remote_schema, remote_table = excluded.remote_table, filter = excluded.filter, cursor_column = excluded.cursor_column, ttl_secs = excluded.ttl_secs, rows = excluded.rows, refreshed_at = excluded.refreshed_at"
+        ))
+        .bind(c.project.as_str())
+        .bind(c.name.as_str())
+        .bind(c.source.as_str())
+        .bind(&c.remote_schema)
+        .bind(&c.remote_table)
+        .bind(&c.filter)
+        .bind(&c.cursor_column)
+        .bind(c.ttl_secs.map(clamp_i64))
+        .bind(clamp_i64(c.rows))
+        .bind(c.refreshed_at)
+        .bind(c.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_cache(&self, project: &ProjectId, name: &Identifier) -> Result<Option<CachedTable>, RepoError> {
+        sqlx::query(&format!(
+            "SELECT {CACHE_COLUMNS} FROM cached_tables WHERE project_id = $1 AND name = $2"
+        ))
+        .bind(project.as_str())
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(cache_from_row)
+        .transpose()
+    }
+
+    async fn list_caches(&self, project: &ProjectId) -> Result<Vec<CachedTable>, RepoError> {
+        sqlx::query(&format!(
+            "SELECT {CACHE_COLUMNS} FROM cached_tables WHERE project_id = $1 ORDER BY name"
+        ))
+        .bind(project.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(cache_from_row)
+        .collect()
+    }
+
+    async fn delete_cache(&self, project: &ProjectId, name: &Identifier) -> Result<bool, RepoError> {
+        let r = sqlx::query("DELETE FROM cached_tables WHERE project_id = $1 AND name = $2")
+            .bind(project.as_str())
+            .bind(name.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() > 0)
     }
 }

@@ -153,3 +153,39 @@ impl SourceRow {
         }
     }
 }
+
+pub(crate) const CACHE_COLUMNS: &str =
+    "project_id, name, source, remote_schema, remote_table, filter, cursor_column, ttl_secs, rows, refreshed_at, created_at";
+
+pub(crate) struct CacheRow {
+    pub project_id: String,
+    pub name: String,
+    pub source: String,
+    pub remote_schema: String,
+    pub remote_table: String,
+    pub filter: Option<String>,
+    pub cursor_column: Option<String>,
+    pub ttl_secs: Option<i64>,
+    pub rows: i64,
+    pub refreshed_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl CacheRow {
+    pub(crate) fn into_cache(self) -> Result<pluto_duck_domain::CachedTable, RepoError> {
+        use pluto_duck_domain::{CachedTable, Identifier};
+        Ok(CachedTable {
+            name: Identifier::parse(self.name).map_err(bad)?,
+            project: ProjectId::parse(self.project_id).map_err(bad)?,
+            source: Identifier::parse(self.source).map_err(bad)?,
+            remote_schema: self.remote_schema,
+            remote_table: self.remote_table,
+            filter: self.filter,
+            cursor_column: self.cursor_column,
+            ttl_secs: self.ttl_secs.and_then(|t| u64::try_from(t).ok()),
+            rows: u64::try_from(self.rows).unwrap_or(0),
+            refreshed_at: self.refreshed_at,
+            created_at: self.created_at,
+        })
+    }
+}

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use pluto_duck_domain::{Identifier, Project, ProjectId, Run, RunId, RunKind, RunStatus, Source};
+use pluto_duck_domain::{CachedTable, Identifier, Project, ProjectId, Run, RunId, RunKind, RunStatus, Source};
 use thiserror::Error;
 
 use crate::ErrorKind;
@@ -61,6 +61,13 @@ pub trait MetadataStore: Send + Sync {
     async fn get_source(&self, project: &ProjectId, name: &Identifier) -> Result<Option<Source>, RepoError>;
     /// Every project's when `project` is `None` (start-up re-attach); ordered by project, then name.
     async fn list_sources(&self, project: Option<ProjectId>) -> Result<Vec<Source>, RepoError>;
+
+    /// Inserts or replaces the record of a cached table.
+    async fn put_cache(&self, cache: &CachedTable) -> Result<(), RepoError>;
+    async fn get_cache(&self, project: &ProjectId, name: &Identifier) -> Result<Option<CachedTable>, RepoError>;
+    /// Ordered by name.
+    async fn list_caches(&self, project: &ProjectId) -> Result<Vec<CachedTable>, RepoError>;
+    async fn delete_cache(&self, project: &ProjectId, name: &Identifier) -> Result<bool, RepoError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]

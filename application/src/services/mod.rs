@@ -1,3 +1,4 @@
+mod caches;
 mod projects;
 mod query;
 mod run_hub;
@@ -6,6 +7,7 @@ mod system;
 
 use std::sync::Arc;
 
+pub use caches::{CacheRequest, CacheService};
 pub use projects::ProjectService;
 pub use query::{QueryLimits, QueryService, QuerySubmission};
 pub use run_hub::{RunHub, Subscription};
@@ -19,4 +21,5 @@ pub struct App {
     pub projects: Arc<ProjectService>,
     pub queries: Arc<QueryService>,
     pub sources: Arc<SourceService>,
+    pub caches: Arc<CacheService>,
 }

@@ -234,7 +234,7 @@ impl SourceService {
     }
 
     /// A source whose attach failed answers with the reason instead of an empty catalog.
-    async fn attached(&self, project: &ProjectId, name: &str) -> Result<Source, AppError> {
+    pub async fn attached(&self, project: &ProjectId, name: &str) -> Result<Source, AppError> {
         let source = self.get(project, name).await?;
         match self.state(&source) {
             SourceState::Attached => Ok(source),

@@ -331,3 +331,107 @@ async fn duckdb_file_source() {
     let (status, _, _) = send(&api, get("/api/v1/source/other/tables/main/nope")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn caching_refresh_incremental_failure_keeps_the_copy_and_ttl_cleanup() {
+    let url = required_env("TEST_PG_URL");
+    let t = format!("events_{}", std::process::id());
+    psql(&url, &format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} AS SELECT g AS id, 'e' || g AS name FROM generate_series(1, 100) g"));
+    let sb = Sandbox::new();
+    let api = TestApi::new(&sb).await;
+    let (status, _, text) = send(&api, post("/api/v1/source", &json!({"name": "pgc", "dsn": url}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let body = json!({"schema": "public", "table": t, "name": "events", "cursor_column": "id", "filter": "id <= 1000"});
+    let (status, cache, text) = send(&api, post("/api/v1/source/pgc/cache", &body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    assert_eq!(
+        (cache["rows"].as_u64(), cache["local_table"].as_str()),
+        (Some(100), Some("cache.events"))
+    );
+    let count = |sql: &'static str| {
+        let api = &api;
+        async move { api.rows(sql).await["rows"][0][0].clone() }
+    };
+    assert_eq!(count("SELECT count(*) FROM cache.events").await, 100);
+    let (_, detail, _) = send(&api, get("/api/v1/source/pgc")).await;
+    assert_eq!(detail["cached"][0]["name"], "events");
+
+    // Incremental: only the new rows come over; the filter still applies.
+    psql(&url, &format!("INSERT INTO {t} SELECT g, 'e' || g FROM generate_series(101, 150) g; INSERT INTO {t} VALUES (5000, 'filtered out')"));
+    let (status, cache, text) = send(&api, post("/api/v1/cache/events/refresh", &json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(cache["rows"], 150);
+    assert_eq!(count("SELECT count(DISTINCT id) FROM cache.events").await, 150);
+    let (_, cache, _) = send(&api, post("/api/v1/cache/events/refresh?full=true", &json!({}))).await;
+    assert_eq!(cache["rows"], 150);
+
+    // A refresh that fails on the remote side leaves the previous copy readable and its record unchanged.
+    psql(&url, &format!("DROP TABLE {t}"));
+    let (status, p, _) = send(&api, post("/api/v1/cache/events/refresh?full=true", &json!({}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(count("SELECT count(*) FROM cache.events").await, 150);
+    let (_, cache, _) = send(&api, get("/api/v1/cache/events")).await;
+    assert_eq!(cache["rows"], 150);
+
+    // Bad inputs change nothing.
+    for (body, want) in [
+        (
+            json!({"schema": "public", "table": t}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"schema": "public", "table": "x", "name": "events"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"schema": "public", "table": "x", "name": "bad name"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"schema": "public", "table": "x", "filter": "1=1; DROP TABLE cache.events"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (status, _, text) = send(&api, post("/api/v1/source/pgc/cache", &body)).await;
+        assert_eq!(status, want, "{body}: {text}");
+    }
+    let (_, list, _) = send(&api, get("/api/v1/cache")).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+
+    // TTL: an expired copy is dropped by cleanup.
+    let t2 = format!("{t}_b");
+    psql(&url, &format!("CREATE TABLE {t2} AS SELECT 1 AS id"));
+    let (status, _, text) = send(
+        &api,
+        post(
+            "/api/v1/source/pgc/cache",
+            &json!({"schema": "public", "table": t2, "name": "short", "ttl_secs": 1}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let removed = crate::helpers::poll_async(std::time::Duration::from_secs(15), || async {
+        let (_, r, _) = send(&api, post("/api/v1/cache/cleanup", &json!({}))).await;
+        (!r["removed"].as_array().unwrap().is_empty()).then_some(r)
+    })
+    .await;
+    assert_eq!(removed["removed"], json!(["short"]));
+    let (resp, _) = call(
+        &api.router,
+        crate::query::post_query("SELECT * FROM cache.short", "?wait=10", None),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        count("SELECT count(*) FROM cache.events").await,
+        150,
+        "unexpired copies stay"
+    );
+    let (status, _, _) = send(
+        &api,
+        Request::delete("/api/v1/cache/events").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    psql(&url, &format!("DROP TABLE {t2}"));
+}

@@ -1,3 +1,4 @@
+pub mod caches;
 pub mod projects;
 pub mod query;
 pub mod sources;
@@ -13,4 +14,5 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(projects::routes())
         .merge(query::routes())
         .merge(sources::routes())
+        .merge(caches::routes())
 }

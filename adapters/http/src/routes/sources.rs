@@ -186,9 +186,16 @@ async fn get_source(
         .tables(&project, &name, None)
         .await
         .unwrap_or_default();
+    let cached = state.app.caches.list(&project).await?;
+    let cached = cached
+        .into_iter()
+        .filter(|c| c.source == source.name)
+        .map(Into::into)
+        .collect();
     Ok(Json(SourceDetailDto {
         source: SourceDto::new(source, st),
         tables: tables.into_iter().map(Into::into).collect(),
+        cached,
     }))
 }
 

@@ -1,0 +1,90 @@
+//! Local copies of remote tables: built aside and swapped in atomically, refreshed whole or incrementally.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::{DomainError, Identifier, ProjectId};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedTable {
+    /// The local table's name, unique in the project.
+    pub name: Identifier,
+    pub project: ProjectId,
+    pub source: Identifier,
+    pub remote_schema: String,
+    pub remote_table: String,
+    /// A boolean SQL expression over the remote table's columns.
+    pub filter: Option<String>,
+    /// Refresh appends rows whose cursor is past the largest one already copied.
+    pub cursor_column: Option<String>,
+    pub ttl_secs: Option<u64>,
+    pub rows: u64,
+    pub refreshed_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl CachedTable {
+    /// The warehouse schema holding a project's cached tables.
+    pub fn schema_for(project: &ProjectId) -> String {
+        if project.as_str() == ProjectId::DEFAULT {
+            "cache".to_owned()
+        } else {
+            format!("{project}__cache")
+        }
+    }
+
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.ttl_secs
+            .and_then(|t| i64::try_from(t).ok())
+            .map(|t| self.refreshed_at + Duration::seconds(t))
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at().is_some_and(|e| e <= now)
+    }
+
+    pub fn validate(&self) -> Result<(), DomainError> {
+        for (what, v) in [("schema", &self.remote_schema), ("table", &self.remote_table)] {
+            if v.is_empty() || v.contains('\0') {
+                return Err(DomainError::InvalidSource(format!(
+                    "cache {}: remote {what} must be given",
+                    self.name
+                )));
+            }
+        }
+        if let Some(c) = &self.cursor_column {
+            Identifier::parse(c.clone())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_follows_the_ttl() {
+        let t0 = Utc::now();
+        let mut c = CachedTable {
+            name: Identifier::parse("orders").unwrap(),
+            project: ProjectId::default_project(),
+            source: Identifier::parse("pg").unwrap(),
+            remote_schema: "public".into(),
+            remote_table: "orders".into(),
+            filter: None,
+            cursor_column: None,
+            ttl_secs: Some(60),
+            rows: 0,
+            refreshed_at: t0,
+            created_at: t0,
+        };
+        assert!(!c.is_expired(t0 + Duration::seconds(59)));
+        assert!(c.is_expired(t0 + Duration::seconds(60)));
+        c.ttl_secs = None;
+        assert!(!c.is_expired(t0 + Duration::days(999)));
+        assert_eq!(
+            CachedTable::schema_for(&ProjectId::parse("team").unwrap()),
+            "team__cache"
+        );
+    }
+}
