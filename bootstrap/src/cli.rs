@@ -50,6 +50,14 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Run SQL and print the result (through the running server when there is one).
     Sql(SqlArgs),
+    /// Attach and browse sources (databases and files queried in place).
+    Source {
+        #[command(subcommand)]
+        command: SourceCommand,
+        /// Project (default: default).
+        #[arg(long, global = true)]
+        project: Option<String>,
+    },
     /// Print the OpenAPI document.
     Openapi(OpenapiArgs),
     /// Show the server log.
@@ -145,4 +153,53 @@ pub struct SqlArgs {
     /// Project (default: default).
     #[arg(long)]
     pub project: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Attach a database: `--dsn postgres://user@host:5432/db --password-stdin`, or `--kind sqlite --path FILE`.
+    Add(SourceAddArgs),
+    /// List sources with their state.
+    List,
+    /// Show a source: connection (password masked), tables, cached copies.
+    Show { name: String },
+    /// Detach a source and forget its password.
+    Remove { name: String },
+    /// List a source's tables (of one schema with --schema).
+    Tables {
+        name: String,
+        #[arg(long)]
+        schema: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SourceAddArgs {
+    /// Identifier: letters, digits, underscores.
+    pub name: String,
+    /// postgres://, mysql://, sqlite:///path or duckdb:///path (prefer --password-stdin to a password in it).
+    #[arg(long)]
+    pub dsn: Option<String>,
+    /// postgres, mysql, sqlite or duckdb.
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub host: Option<String>,
+    #[arg(long)]
+    pub port: Option<u16>,
+    #[arg(long)]
+    pub database: Option<String>,
+    #[arg(long)]
+    pub user: Option<String>,
+    /// SQLite or DuckDB file.
+    #[arg(long)]
+    pub path: Option<PathBuf>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Read the password from stdin (kept in the secret store).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Attach read-write (default read-only).
+    #[arg(long)]
+    pub writable: bool,
 }

@@ -46,6 +46,14 @@ pub struct Config {
     pub log: LogSection,
     pub query: QuerySection,
     pub results: ResultsSection,
+    pub sources: SourcesSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourcesSection {
+    /// Folders file sources may live in (default: the home and data directories).
+    pub allowed_roots: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -153,6 +161,7 @@ impl Default for Config {
             log: LogSection::default(),
             query: QuerySection::default(),
             results: ResultsSection::default(),
+            sources: SourcesSection::default(),
         }
     }
 }
@@ -380,6 +389,13 @@ impl Config {
 
     pub fn log_file(&self) -> PathBuf {
         self.logs_dir().join("pluto-duck.log")
+    }
+
+    pub fn allowed_roots(&self) -> Vec<PathBuf> {
+        match &self.sources.allowed_roots {
+            Some(roots) => roots.iter().map(|r| expand_home(r)).collect(),
+            None => vec![home(), self.data_dir.clone()],
+        }
     }
 
     pub fn results_dir(&self) -> PathBuf {

@@ -54,6 +54,7 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
             Command::Logs(a) => commands::logs(&loaded.config, &a).await,
             Command::Config => commands::show_config(&loaded),
             Command::Sql(a) => commands::sql(&loaded.config, a).await,
+            Command::Source { command, project } => commands::source(&loaded.config, command, project).await,
             Command::Secret(c) => commands::secret(&loaded.config, c).await,
             Command::Version | Command::Openapi(_) => Ok(ExitCode::SUCCESS),
         }

@@ -90,7 +90,12 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             default_max_rows: config.query.default_max_rows,
         },
     ));
-    let sources = Arc::new(SourceService::new(warehouse.clone(), metadata.clone(), secrets.clone()));
+    let sources = Arc::new(SourceService::new(
+        warehouse.clone(),
+        metadata.clone(),
+        secrets.clone(),
+        config.allowed_roots(),
+    ));
     let (attached, failed) = sources.reattach_all().await?;
     if attached + failed > 0 {
         tracing::info!(attached, failed, "sources re-attached");

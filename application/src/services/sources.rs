@@ -25,6 +25,8 @@ pub struct NewSource {
 
 pub struct SourceService {
     catalog: Arc<dyn SourceCatalog>,
+    /// File sources must resolve (symlinks and `..` followed) inside one of these.
+    allowed_roots: Vec<std::path::PathBuf>,
     metadata: Arc<dyn MetadataStore>,
     secrets: Arc<dyn SecretStore>,
     /// Attach state of each source in this process, by alias.
@@ -36,9 +38,14 @@ impl SourceService {
         catalog: Arc<dyn SourceCatalog>,
         metadata: Arc<dyn MetadataStore>,
         secrets: Arc<dyn SecretStore>,
+        allowed_roots: Vec<std::path::PathBuf>,
     ) -> Self {
         Self {
             catalog,
+            allowed_roots: allowed_roots
+                .iter()
+                .filter_map(|r| std::fs::canonicalize(r).ok())
+                .collect(),
             metadata,
             secrets,
             states: Mutex::new(HashMap::new()),
@@ -81,7 +88,27 @@ impl SourceService {
             created_at: Utc::now(),
         };
         source.validate()?;
+        if let SourceConnection::File { path } = &source.connection {
+            self.check_path(path)?;
+        }
         Ok(source)
+    }
+
+    fn check_path(&self, path: &str) -> Result<(), AppError> {
+        let resolved = std::fs::canonicalize(path)
+            .map_err(|_| AppError::Invalid(format!("file {path} does not exist or cannot be read")))?;
+        if self.allowed_roots.iter().any(|root| resolved.starts_with(root)) {
+            Ok(())
+        } else {
+            Err(AppError::Invalid(format!(
+                "file {path} is outside the allowed roots ({}); add its folder to sources.allowed_roots",
+                self.allowed_roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
     }
 
     /// Attaches and records the source. Nothing is stored unless the attach works.

@@ -43,7 +43,7 @@ fn output(args: &SqlArgs) -> CliResult<Box<dyn Write + Send>> {
 }
 
 /// The URL of a live server holding this data dir, if any.
-async fn running_server(config: &Config) -> Option<String> {
+pub(crate) async fn running_server(config: &Config) -> Option<String> {
     let text = std::fs::read_to_string(config.server_file()).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     let pid = v["pid"].as_u64()?;

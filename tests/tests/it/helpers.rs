@@ -58,6 +58,7 @@ impl Sandbox {
         };
         c.duckdb.extension_directory = Some(extension_dir());
         c.secrets.key_file = Some(self.path().join("config/secret.key"));
+        c.sources.allowed_roots = Some(vec![self.path().to_path_buf()]);
         c
     }
 

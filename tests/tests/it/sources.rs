@@ -163,6 +163,9 @@ async fn bad_inputs_are_4xx_and_store_nothing() {
     for (body, want) in cases {
         let (status, p, text) = send(&api, post("/api/v1/source", &body)).await;
         assert_eq!(status, want, "{body}: {text}");
+        if body["name"] == "outside" || body["name"] == "dotdot" {
+            assert!(text.contains("outside the allowed roots"), "{text}");
+        }
         assert!(p["detail"].is_string(), "{text}");
         assert!(!text.contains("Wr0ng-Pa55word"), "password leaked: {text}");
     }
@@ -434,4 +437,71 @@ async fn caching_refresh_incremental_failure_keeps_the_copy_and_ttl_cleanup() {
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     psql(&url, &format!("DROP TABLE {t2}"));
+}
+
+#[test]
+fn source_cli_with_and_without_a_server() {
+    let sb = Sandbox::new();
+    let file = sb.path().join("shop.sqlite");
+    sqlite_file(&file);
+    let o = sb.run(&[
+        "source",
+        "add",
+        "shop",
+        "--kind",
+        "sqlite",
+        "--path",
+        file.to_str().unwrap(),
+        "--description",
+        "the shop",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("attached shop (sqlite) as shop"));
+    let o = sb.run(&["source", "tables", "shop"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("main.orders\ttable"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    // With a server holding the warehouse, the same commands go through its API.
+    let mut server = sb.spawn_server(&[]);
+    let url = required_env("TEST_PG_URL");
+    let no_password = url.replacen(":pd_secret_pw@", "@", 1);
+    let mut add = sb
+        .cmd()
+        .args(["source", "add", "pg", "--dsn", &no_password, "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        add.stdin.take().unwrap().write_all(b"pd_secret_pw\n").unwrap();
+    }
+    let o = add.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = sb.run(&["source", "list"]);
+    let list = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        list.contains("shop") && list.contains("pg") && list.contains("attached"),
+        "{list}"
+    );
+    let o = sb.run(&["source", "show", "pg"]);
+    let shown = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        shown.contains("\"password\": \"***\"") && !shown.contains("pd_secret_pw"),
+        "{shown}"
+    );
+    let o = sb.run(&["source", "remove", "shop"]);
+    assert!(o.status.success());
+    let o = sb.run(&["source", "show", "shop"]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(err.trim(), "error: source \"shop\" not found");
+    let o = sb.run(&["source", "add", "bad", "--kind", "sqlite", "--path", "/etc/hostname"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("outside the allowed roots"));
+    assert!(server.terminate().success());
 }
