@@ -61,7 +61,7 @@ pub async fn source(config: &Config, command: SourceCommand, project: Option<Str
         }
         SourceCommand::List => {
             let list = api.call("GET", "/api/v1/source", p, None).await?;
-            println!("{:<24} {:<9} {:<9} {}", "NAME", "KIND", "STATE", "DESCRIPTION");
+            println!("{:<24} {:<9} {:<9} DESCRIPTION", "NAME", "KIND", "STATE");
             for s in list.as_array().into_iter().flatten() {
                 let state = match s["error"].as_str() {
                     Some(e) => format!("failed: {e}"),
