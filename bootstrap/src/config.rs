@@ -656,3 +656,34 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures must return figment::Error
+mod readme {
+    use super::*;
+
+    /// The configuration example in the README is a valid config file.
+    #[test]
+    fn readme_example_config_loads() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("```yaml\nprofile: local")
+            .expect("README has the config example")
+            + "```yaml\n".len();
+        let example = &readme[start..start + readme[start..].find("```").expect("closed block")];
+        figment::Jail::expect_with(|jail| {
+            let dir = jail.directory().display().to_string();
+            jail.set_env("XDG_CONFIG_HOME", dir);
+            jail.create_file("example.yaml", example)?;
+            let global = GlobalArgs {
+                config: Some(jail.directory().join("example.yaml")),
+                ..GlobalArgs::default()
+            };
+            let loaded = load_from(&global, &ServeFlags::default(), jail.directory(), &[])
+                .map_err(|e| figment::Error::from(e.message))?;
+            assert_eq!(loaded.config.server.api_token.as_deref(), Some("secret:api_token"));
+            assert_eq!(loaded.config.duckdb.memory_limit.as_deref(), Some("4GB"));
+            Ok(())
+        });
+    }
+}
