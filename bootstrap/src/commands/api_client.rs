@@ -20,16 +20,57 @@ pub enum ApiClient {
     Local(axum::Router),
 }
 
+/// The URL of a live server holding this data dir, if any.
+pub(crate) async fn running_server(config: &Config) -> Option<String> {
+    let text = std::fs::read_to_string(config.server_file()).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let pid = v["pid"].as_u64()?;
+    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        return None;
+    }
+    let url = v["url"].as_str()?.to_owned();
+    let ok = reqwest::Client::new()
+        .get(format!("{url}/health"))
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success());
+    ok.then_some(url)
+}
+
+/// The bearer token the configured server expects, if one is configured.
+pub(crate) async fn server_token(config: &Config) -> CliResult<Option<secrecy::SecretString>> {
+    match &config.server.api_token {
+        Some(r) => Ok(Some(
+            secrets::resolve(secrets::secret_store(config).as_ref(), "server.api_token", r).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// A non-2xx answer as a one-line CLI error: the problem's detail, the kind from the status.
+pub(crate) fn problem_error(status: u16, body: &[u8]) -> CliError {
+    let detail = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["detail"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect());
+    let kind = match status {
+        401 => ErrorKind::Unauthenticated,
+        403 => ErrorKind::Forbidden,
+        404 => ErrorKind::NotFound,
+        409 => ErrorKind::Conflict,
+        504 => ErrorKind::Timeout,
+        s if s >= 500 => ErrorKind::Unavailable,
+        _ => ErrorKind::Invalid,
+    };
+    CliError::new(kind, detail)
+}
+
 impl ApiClient {
     pub async fn connect(config: &Config) -> CliResult<Self> {
-        match commands::sql::running_server(config).await {
+        match running_server(config).await {
             Some(url) => {
-                let token = match &config.server.api_token {
-                    Some(r) => {
-                        Some(secrets::resolve(secrets::secret_store(config).as_ref(), "server.api_token", r).await?)
-                    }
-                    None => None,
-                };
+                let token = server_token(config).await?;
                 Ok(Self::Remote {
                     url,
                     client: reqwest::Client::new(),
@@ -107,20 +148,9 @@ impl ApiClient {
                 (status, bytes.to_vec())
             }
         };
-        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
         if (200..300).contains(&status) {
-            return Ok(value);
+            return Ok(serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null));
         }
-        let detail = value["detail"].as_str().unwrap_or("request failed").to_owned();
-        let kind = match status {
-            401 => ErrorKind::Unauthenticated,
-            403 => ErrorKind::Forbidden,
-            404 => ErrorKind::NotFound,
-            409 => ErrorKind::Conflict,
-            504 => ErrorKind::Timeout,
-            s if s >= 500 => ErrorKind::Unavailable,
-            _ => ErrorKind::Invalid,
-        };
-        Err(CliError::new(kind, detail))
+        Err(problem_error(status, &bytes))
     }
 }

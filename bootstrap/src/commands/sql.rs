@@ -13,10 +13,11 @@ use pluto_duck_domain::{ProjectId, RunStatus};
 use pluto_duck_http::formats::{encode, Format, JsonEnvelope};
 use secrecy::ExposeSecret;
 
+use super::api_client::{problem_error, server_token};
 use crate::cli::{SqlArgs, SqlFormat};
 use crate::config::Config;
 use crate::error::{CliError, CliResult};
-use crate::{secrets, wiring};
+use crate::wiring;
 
 /// Rows a table prints before it says how many more there are.
 const TABLE_ROWS: usize = 1000;
@@ -42,24 +43,6 @@ fn output(args: &SqlArgs) -> CliResult<Box<dyn Write + Send>> {
     })
 }
 
-/// The URL of a live server holding this data dir, if any.
-pub(crate) async fn running_server(config: &Config) -> Option<String> {
-    let text = std::fs::read_to_string(config.server_file()).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let pid = v["pid"].as_u64()?;
-    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        return None;
-    }
-    let url = v["url"].as_str()?.to_owned();
-    let ok = reqwest::Client::new()
-        .get(format!("{url}/health"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success());
-    ok.then_some(url)
-}
-
 fn spinner() -> ProgressBar {
     let pb = ProgressBar::new_spinner();
     pb.set_style(
@@ -73,7 +56,7 @@ fn spinner() -> ProgressBar {
 pub async fn sql(config: &Config, args: SqlArgs) -> CliResult<ExitCode> {
     let project = ProjectId::parse(args.project.clone().unwrap_or_else(|| ProjectId::DEFAULT.into()))
         .map_err(|e| CliError::invalid(e.to_string()))?;
-    match running_server(config).await {
+    match super::api_client::running_server(config).await {
         Some(url) => via_server(config, &url, &project, args).await,
         None => in_process(config, &project, args).await,
     }
@@ -166,33 +149,9 @@ async fn in_process(config: &Config, project: &ProjectId, args: SqlArgs) -> CliR
     Ok(ExitCode::SUCCESS)
 }
 
-fn problem_message(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["detail"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| body.chars().take(300).collect())
-}
-
-fn kind_for(status: reqwest::StatusCode) -> ErrorKind {
-    match status.as_u16() {
-        401 => ErrorKind::Unauthenticated,
-        403 => ErrorKind::Forbidden,
-        404 => ErrorKind::NotFound,
-        409 => ErrorKind::Conflict,
-        504 => ErrorKind::Timeout,
-        s if s >= 500 => ErrorKind::Unavailable,
-        _ => ErrorKind::Invalid,
-    }
-}
-
 async fn via_server(config: &Config, url: &str, project: &ProjectId, args: SqlArgs) -> CliResult<ExitCode> {
     let client = reqwest::Client::new();
-    let token = match &config.server.api_token {
-        Some(reference) => {
-            Some(secrets::resolve(secrets::secret_store(config).as_ref(), "server.api_token", reference).await?)
-        }
-        None => None,
-    };
+    let token = server_token(config).await?;
     let req = |r: reqwest::RequestBuilder| {
         let r = r
             .header("x-pluto-project", project.as_str())
@@ -227,8 +186,8 @@ async fn via_server(config: &Config, url: &str, project: &ProjectId, args: SqlAr
     pb.finish_and_clear();
     let status = resp.status();
     if !status.is_success() {
-        let text = resp.text().await.unwrap_or_default();
-        return Err(CliError::new(kind_for(status), problem_message(&text)));
+        let body = resp.bytes().await.unwrap_or_default();
+        return Err(problem_error(status.as_u16(), &body));
     }
     let total: u64 = resp
         .headers()

@@ -106,7 +106,7 @@ fn prefer_wait(headers: &HeaderMap) -> Option<f64> {
         .find_map(|p| p.trim().strip_prefix("wait=").and_then(|n| n.trim().parse().ok()))
 }
 
-fn failure_error(run: &Run) -> ApiError {
+pub(crate) fn failure_error(run: &Run) -> ApiError {
     let message = run.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default();
     let (status, slug) = match run.status {
         RunStatus::TimedOut => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
@@ -116,7 +116,8 @@ fn failure_error(run: &Run) -> ApiError {
     ApiError::new(status, slug, message).with_position(run.failure.as_ref().and_then(|f| f.position))
 }
 
-async fn stream_result(
+/// A finished query's rows in `format`, with its id and row count in headers.
+pub(crate) async fn stream_result(
     state: &AppState,
     project: &pluto_duck_domain::ProjectId,
     id: &str,

@@ -10,9 +10,10 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::query::{failure_error, stream_result};
 use crate::dto::{ColumnDto, Problem, SourceBody, SourceDetailDto, SourceDto, SourcePatch, TableDto};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, ProjectScope};
-use crate::formats::{respond, Format, JsonEnvelope};
+use crate::formats::Format;
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -327,7 +328,10 @@ struct PreviewParams {
     params(("name" = String, Path), ("schema" = String, Path), ("table" = String, Path), PreviewParams,
         ("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
     responses((status = 200, description = "The rows", content((Object = "application/json"))),
-        (status = 404, body = Problem, content_type = "application/problem+json"))
+        (status = 404, description = "Unknown source or table", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The query failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Source not attached", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "Timed out", body = Problem, content_type = "application/problem+json"))
 )]
 async fn table_preview(
     State(state): State<AppState>,
@@ -357,20 +361,11 @@ async fn table_preview(
     let run = queries
         .wait(&project, run.id.as_str(), std::time::Duration::from_secs(60))
         .await?;
-    if run.status != RunStatus::Succeeded {
-        return Err(invalid(
-            run.failure
-                .map(|f| f.message)
-                .unwrap_or_else(|| format!("preview {}", run.status.as_str())),
-        ));
+    match run.status {
+        RunStatus::Succeeded => stream_result(&state, &project, run.id.as_str(), format, 0, None).await,
+        RunStatus::Failed | RunStatus::TimedOut | RunStatus::Cancelled => Err(failure_error(&run)),
+        RunStatus::Queued | RunStatus::Running => {
+            Err(invalid(format!("preview still {} after 60 s", run.status.as_str())))
+        }
     }
-    let (run, page) = queries.result(&project, run.id.as_str(), 0, None).await?;
-    let envelope = JsonEnvelope {
-        run_id: run.id.to_string(),
-        column_types: run.columns.iter().map(|c| c.data_type.clone()).collect(),
-        total_rows: page.total_rows,
-        offset: 0,
-        truncated: run.truncated,
-    };
-    Ok(respond(format, page.schema, page.batches, envelope))
 }
