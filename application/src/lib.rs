@@ -1,11 +1,12 @@
 //! Use cases and the ports they drive. Adapters implement the ports; bootstrap wires them.
 
+pub mod connectors;
 pub mod error;
 pub mod ports;
 pub mod services;
 
 pub use error::{AppError, ErrorKind};
 pub use services::{
-    App, CacheRequest, CacheService, NewSource, ProjectService, QueryLimits, QueryService, QuerySubmission, RunHub,
-    SourceService, Subscription, SystemService,
+    App, CacheRequest, CacheService, IngestRequest, IngestService, IngestSource, NewSource, ProjectService,
+    QueryLimits, QueryService, QuerySubmission, RunHub, SourceService, Subscription, SystemService,
 };

@@ -58,6 +58,9 @@ pub enum Command {
         #[arg(long, global = true)]
         project: Option<String>,
     },
+    /// Copy data into the warehouse: a file, folder or glob, a URL, a database table or query, or every entry
+    /// of a recipe file. Shows a progress bar; with a recipe, one per entry.
+    Ingest(Box<IngestArgs>),
     /// Print the OpenAPI document.
     Openapi(OpenapiArgs),
     /// Show the server log.
@@ -157,8 +160,9 @@ pub struct SqlArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum SourceCommand {
-    /// Attach a database: `--dsn postgres://user@host:5432/db --password-stdin`, or `--kind sqlite --path FILE`.
-    Add(SourceAddArgs),
+    /// Attach a source: `--dsn postgres://user@host:5432/db --password-stdin`, `--kind sqlite --path FILE`,
+    /// `--kind file --location "data/*.csv"`, `--kind s3 --location s3://bucket/prefix/ --endpoint H:P ...`.
+    Add(Box<SourceAddArgs>),
     /// List sources with their state.
     List,
     /// Show a source: connection (password masked), tables, cached copies.
@@ -171,6 +175,78 @@ pub enum SourceCommand {
         #[arg(long)]
         schema: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("from").args(["recipe", "file", "url", "from_postgres", "from_mysql", "from_sqlite", "from_duckdb", "source"]).required(true)))]
+pub struct IngestArgs {
+    /// A YAML recipe listing several ingests (see the README).
+    pub recipe: Option<PathBuf>,
+    /// A local CSV / Parquet / JSON file, folder or glob.
+    #[arg(long)]
+    pub file: Option<String>,
+    /// An http(s):// or s3:// file (s3 needs a stored source for credentials, or --source).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// postgres://user@host:port/db, or env:VAR holding it (a password in the URI shows in the process list).
+    #[arg(long)]
+    pub from_postgres: Option<String>,
+    /// mysql://user@host:port/db, or env:VAR holding it.
+    #[arg(long)]
+    pub from_mysql: Option<String>,
+    #[arg(long)]
+    pub from_sqlite: Option<PathBuf>,
+    #[arg(long)]
+    pub from_duckdb: Option<PathBuf>,
+    /// A stored source, by name.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// The table to read (`schema.table` or a name the source has once); a file source's only table by default.
+    #[arg(long)]
+    pub table: Option<String>,
+    /// A query to read instead of a table (in the source's own dialect for PostgreSQL and MySQL).
+    #[arg(long)]
+    pub query: Option<String>,
+    /// Target table (default: the source table's name).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Target schema (default main).
+    #[arg(long)]
+    pub schema: Option<String>,
+    #[arg(long, value_enum, default_value_t = IngestModeArg::Replace)]
+    pub mode: IngestModeArg,
+    /// Merge key column (repeat for a composite key).
+    #[arg(long = "key")]
+    pub keys: Vec<String>,
+    /// File format when the name does not tell (csv, parquet, json).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Read the database password from stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Project (default: default).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// No progress bar (also off when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum IngestModeArg {
+    Replace,
+    Append,
+    Merge,
+}
+
+impl IngestModeArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IngestModeArg::Replace => "replace",
+            IngestModeArg::Append => "append",
+            IngestModeArg::Merge => "merge",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -194,9 +270,30 @@ pub struct SourceAddArgs {
     /// SQLite or DuckDB file.
     #[arg(long)]
     pub path: Option<PathBuf>,
+    /// file, http, s3: a path, folder or glob, a URL, or s3://bucket/key, prefix/ or glob.
+    #[arg(long)]
+    pub location: Option<String>,
+    /// csv, parquet or json, when the file names do not tell.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// S3: host:port of an S3-compatible server.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// S3: region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// S3: path-style URLs (most S3-compatible servers).
+    #[arg(long)]
+    pub path_style: bool,
+    /// S3: plain HTTP to the endpoint.
+    #[arg(long)]
+    pub no_ssl: bool,
+    /// S3: access key id (the secret key is read with --password-stdin).
+    #[arg(long)]
+    pub key_id: Option<String>,
     #[arg(long)]
     pub description: Option<String>,
-    /// Read the password from stdin (kept in the secret store).
+    /// Read the password (S3: the secret access key) from stdin; kept in the secret store.
     #[arg(long)]
     pub password_stdin: bool,
     /// Attach read-write (default read-only).

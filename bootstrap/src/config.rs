@@ -137,8 +137,24 @@ pub struct HybridSection {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsSection {
+    /// Where secrets live: `auto` (the OS keyring when one is usable, else the encrypted file), `keyring`, `file`.
+    pub backend: SecretsBackend,
+    /// Service name of this application's entries in the OS keyring; default `pluto-duck`.
+    pub keyring_service: Option<String>,
     /// Key of the encrypted secrets file; default ~/.config/pluto-duck/secret.key (apart from the data).
     pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsBackend {
+    /// An existing encrypted file; else the Secret Service if it works; else a new encrypted file.
+    #[default]
+    Auto,
+    /// The OS keyring only (Secret Service, else the kernel keyring); an error when neither works.
+    Keyring,
+    /// The encrypted file only.
+    File,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -364,6 +380,14 @@ impl Config {
                 crate::secrets::SecretRef::parse(v).map_err(|e| CliError::invalid(format!("{key}: {e}")))?;
             }
         }
+        if self
+            .secrets
+            .keyring_service
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
+            return Err(CliError::invalid("secrets.keyring_service must not be empty"));
+        }
         if self.duckdb.max_connections == 0 {
             return Err(CliError::invalid("duckdb.max_connections must be at least 1"));
         }
@@ -416,6 +440,10 @@ impl Config {
             .as_deref()
             .map(expand_home)
             .unwrap_or_else(|| config_home().join("pluto-duck").join("secret.key"))
+    }
+
+    pub fn keyring_service(&self) -> &str {
+        self.secrets.keyring_service.as_deref().unwrap_or("pluto-duck")
     }
 
     pub fn extension_directory(&self) -> PathBuf {
@@ -642,6 +670,45 @@ mod tests {
     }
 
     #[test]
+    fn secrets_backend_from_file_and_env() {
+        Jail::expect_with(|jail| {
+            let c = Config::default();
+            assert_eq!(
+                (c.secrets.backend, c.keyring_service()),
+                (SecretsBackend::Auto, "pluto-duck")
+            );
+            jail_with_user_config(jail, "secrets:\n  backend: keyring\n  keyring_service: pd-test\n");
+            let none = GlobalArgs::default();
+            let c = load_in(jail, &none, &ServeFlags::default(), &[])?.config;
+            assert_eq!(
+                (c.secrets.backend, c.keyring_service()),
+                (SecretsBackend::Keyring, "pd-test")
+            );
+            let c = load_in(
+                jail,
+                &none,
+                &ServeFlags::default(),
+                &[("PLUTODUCK_SECRETS__BACKEND", "file")],
+            )?
+            .config;
+            assert_eq!(c.secrets.backend, SecretsBackend::File);
+            let err = load_in(
+                jail,
+                &none,
+                &ServeFlags::default(),
+                &[("PLUTODUCK_SECRETS__BACKEND", "vault")],
+            )
+            .err()
+            .unwrap();
+            assert!(err.to_string().contains("vault"), "{err}");
+            let empty = [("PLUTODUCK_SECRETS__KEYRING_SERVICE", " ")];
+            let err = load_in(jail, &none, &ServeFlags::default(), &empty).err().unwrap();
+            assert!(err.to_string().contains("secrets.keyring_service"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn known_keys_cover_nested_and_optional_fields() {
         let keys = known_keys();
         for k in [
@@ -651,6 +718,8 @@ mod tests {
             "server.api_token",
             "duckdb.extension_directory",
             "log.format",
+            "secrets.backend",
+            "secrets.keyring_service",
         ] {
             assert!(keys.contains(k), "{k} missing from {keys:?}");
         }
@@ -683,6 +752,7 @@ mod readme {
                 .map_err(|e| figment::Error::from(e.message))?;
             assert_eq!(loaded.config.server.api_token.as_deref(), Some("secret:api_token"));
             assert_eq!(loaded.config.duckdb.memory_limit.as_deref(), Some("4GB"));
+            assert_eq!(loaded.config.secrets.backend, SecretsBackend::Auto);
             Ok(())
         });
     }

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use pluto_duck_application::connectors::ConnectorRegistry;
 use pluto_duck_application::ports::{MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::{
-    App, CacheService, ProjectService, QueryLimits, QueryService, RunHub, SourceService, SystemService,
+    App, CacheService, IngestService, ProjectService, QueryLimits, QueryService, RunHub, SourceService, SystemService,
 };
 use pluto_duck_arrow_results::ArrowIpcResultStore;
 use pluto_duck_domain::Profile;
@@ -79,11 +80,12 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         Arc::new(ArrowIpcResultStore::new(config.results_dir()).map_err(|e| CliError::new(e.kind(), e.to_string()))?);
     let projects = Arc::new(ProjectService::new(metadata.clone()));
     projects.ensure_default().await?;
+    let hub = Arc::new(RunHub::new(10_000));
     let queries = Arc::new(QueryService::new(
         warehouse.clone(),
         results.clone(),
         metadata.clone(),
-        Arc::new(RunHub::new(10_000)),
+        hub.clone(),
         QueryLimits {
             default_timeout_ms: config.query.default_timeout_ms,
             max_timeout_ms: config.query.max_timeout_ms,
@@ -101,7 +103,19 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         tracing::info!(attached, failed, "sources re-attached");
     }
     let caches = Arc::new(CacheService::new(warehouse.clone(), metadata.clone(), sources.clone()));
+    let ingest = Arc::new(IngestService::new(
+        warehouse.clone(),
+        warehouse.clone(),
+        metadata.clone(),
+        sources.clone(),
+        ConnectorRegistry::builtin(),
+        hub,
+    ));
     let recovered = queries.recover().await?;
+    let orphans = ingest.drop_orphan_staging().await?;
+    if orphans > 0 {
+        tracing::warn!(tables = orphans, "staging tables of interrupted ingests dropped");
+    }
     if recovered > 0 {
         tracing::warn!(
             runs = recovered,
@@ -121,6 +135,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             queries,
             sources,
             caches,
+            ingest,
         },
         secrets,
         results,

@@ -36,6 +36,26 @@ impl Identifier {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The nearest identifier to a free-form name (a file stem, a remote table): lower case, other characters
+    /// become `_`, a leading digit gets a `_`.
+    pub fn sanitize(name: &str) -> Self {
+        let mut s: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
+            s.insert(0, '_');
+        }
+        s.truncate(Self::MAX_LEN);
+        Self(s)
+    }
 }
 
 impl fmt::Display for Identifier {

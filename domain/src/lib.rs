@@ -3,7 +3,9 @@
 
 mod cache;
 mod error;
+mod files;
 mod ident;
+mod ingest;
 mod project;
 mod run;
 mod source;
@@ -12,7 +14,9 @@ mod system;
 
 pub use cache::CachedTable;
 pub use error::DomainError;
+pub use files::{FileFormat, FileLocation, FileTable, LocationScheme, S3Settings};
 pub use ident::Identifier;
+pub use ingest::{IngestMode, Ingestion, TargetTable};
 pub use project::{Project, ProjectId};
 pub use run::{Column, Run, RunEvent, RunEventKind, RunFailure, RunId, RunKind, RunStatus};
 pub use source::{Source, SourceConnection, SourceKind, SourceState};

@@ -259,11 +259,28 @@ pub struct RunEvent {
 pub enum RunEventKind {
     Queued,
     Started,
-    Progress { rows: u64, bytes: u64 },
-    Completed { rows: u64, bytes: u64 },
-    Failed { message: String },
+    Progress {
+        rows: u64,
+        bytes: u64,
+    },
+    /// A job made of parts (an ingest of several files): `part` of `parts` done, totals so far.
+    PartProgress {
+        part: u64,
+        parts: u64,
+        rows: u64,
+        bytes: u64,
+    },
+    Completed {
+        rows: u64,
+        bytes: u64,
+    },
+    Failed {
+        message: String,
+    },
     Cancelled,
-    TimedOut { message: String },
+    TimedOut {
+        message: String,
+    },
 }
 
 impl RunEventKind {
@@ -271,7 +288,7 @@ impl RunEventKind {
         match self {
             RunEventKind::Queued => "queued",
             RunEventKind::Started => "started",
-            RunEventKind::Progress { .. } => "progress",
+            RunEventKind::Progress { .. } | RunEventKind::PartProgress { .. } => "progress",
             RunEventKind::Completed { .. } => "completed",
             RunEventKind::Failed { .. } => "failed",
             RunEventKind::Cancelled => "cancelled",

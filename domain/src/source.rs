@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{DomainError, Identifier, ProjectId};
+use crate::{DomainError, FileLocation, Identifier, LocationScheme, ProjectId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SourceKind {
@@ -10,14 +10,23 @@ pub enum SourceKind {
     Mysql,
     Sqlite,
     Duckdb,
+    /// Local files, a folder or a glob.
+    File,
+    /// One file over HTTP(S).
+    Http,
+    /// Objects in S3-compatible storage.
+    S3,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 4] = [
+    pub const ALL: [SourceKind; 7] = [
         SourceKind::Postgres,
         SourceKind::Mysql,
         SourceKind::Sqlite,
         SourceKind::Duckdb,
+        SourceKind::File,
+        SourceKind::Http,
+        SourceKind::S3,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -26,7 +35,15 @@ impl SourceKind {
             SourceKind::Mysql => "mysql",
             SourceKind::Sqlite => "sqlite",
             SourceKind::Duckdb => "duckdb",
+            SourceKind::File => "file",
+            SourceKind::Http => "http",
+            SourceKind::S3 => "s3",
         }
+    }
+
+    /// Kinds whose data is files the warehouse reads in place, rather than a database it attaches.
+    pub fn is_located(self) -> bool {
+        matches!(self, SourceKind::File | SourceKind::Http | SourceKind::S3)
     }
 
     pub fn parse(s: &str) -> Result<Self, DomainError> {
@@ -53,6 +70,8 @@ pub enum SourceConnection {
     },
     /// A SQLite or DuckDB file.
     File { path: String },
+    /// Files read in place (file, http and s3 kinds).
+    Located(FileLocation),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,11 +140,32 @@ impl Source {
                 }
                 Ok(())
             }
+            (kind @ (SourceKind::File | SourceKind::Http | SourceKind::S3), SourceConnection::Located(location)) => {
+                location.validate()?;
+                let expected = match kind {
+                    SourceKind::Http => LocationScheme::Http,
+                    SourceKind::S3 => LocationScheme::S3,
+                    _ => LocationScheme::Local,
+                };
+                if location.scheme() != expected {
+                    return Err(bad(&format!(
+                        "a {} source needs {}",
+                        kind.as_str(),
+                        match kind {
+                            SourceKind::Http => "an http:// or https:// URL",
+                            SourceKind::S3 => "an s3:// URL",
+                            _ => "a local path, folder or glob",
+                        }
+                    )));
+                }
+                Ok(())
+            }
             (kind, _) => Err(bad(&format!(
                 "a {} source needs {}",
                 kind.as_str(),
                 match kind {
                     SourceKind::Postgres | SourceKind::Mysql => "host, port, database and user",
+                    SourceKind::File | SourceKind::Http | SourceKind::S3 => "a location",
                     _ => "a path",
                 }
             ))),

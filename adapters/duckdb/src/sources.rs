@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use duckdb::Connection;
-use pluto_duck_application::ports::{SourceCatalog, SourceError, TableInfo, WarehouseError};
-use pluto_duck_domain::{Column, Source, SourceConnection, SourceKind};
+use pluto_duck_application::ports::{FileEntry, ScanInfo, SourceCatalog, SourceError, TableInfo, WarehouseError};
+use pluto_duck_domain::{Column, FileLocation, LocationScheme, Source, SourceConnection, SourceKind};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::DuckDbWarehouse;
@@ -81,6 +81,114 @@ fn internal(e: duckdb::Error) -> SourceError {
     SourceError::Internal(e.to_string())
 }
 
+/// The S3 secret of a located source, scoped to its bucket so sources with different credentials coexist.
+fn s3_secret_sql(location: &FileLocation, alias: &str, secret_key: Option<&str>) -> Option<String> {
+    let scope = location.s3_scope()?;
+    let s3 = location.s3.clone().unwrap_or_default();
+    let mut opts = vec!["TYPE s3".to_owned(), format!("SCOPE {}", lit(&scope))];
+    if let Some(k) = &s3.key_id {
+        opts.push(format!("KEY_ID {}", lit(k)));
+    }
+    if let Some(k) = secret_key {
+        opts.push(format!("SECRET {}", lit(k)));
+    }
+    if let Some(r) = &s3.region {
+        opts.push(format!("REGION {}", lit(r)));
+    }
+    if let Some(e) = &s3.endpoint {
+        opts.push(format!("ENDPOINT {}", lit(e)));
+    }
+    if s3.path_style {
+        opts.push("URL_STYLE 'path'".into());
+    }
+    opts.push(format!("USE_SSL {}", s3.use_ssl));
+    Some(format!(
+        "CREATE OR REPLACE TEMPORARY SECRET {} ({})",
+        ident(&secret_name(alias)),
+        opts.join(", ")
+    ))
+}
+
+fn list_files_on(conn: &Connection, pattern: &str) -> Result<Vec<FileEntry>, SourceError> {
+    let local = std::path::Path::new(pattern);
+    let pattern = if !pattern.contains("://") && local.is_dir() {
+        format!("{}/*", pattern.trim_end_matches('/'))
+    } else if pattern.ends_with('/') {
+        format!("{pattern}*")
+    } else {
+        pattern.to_owned()
+    };
+    let mut stmt = conn
+        .prepare("SELECT file FROM glob(?) ORDER BY file")
+        .map_err(internal)?;
+    let files = stmt
+        .query_map([&pattern], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| SourceError::Unreachable(scrub(&e.to_string(), None)))?;
+    Ok(files
+        .into_iter()
+        .filter(|f| !std::path::Path::new(f).is_dir())
+        .map(|path| FileEntry {
+            bytes: std::fs::metadata(&path).ok().map(|m| m.len()),
+            path,
+        })
+        .collect())
+}
+
+/// A located source becomes an in-memory catalog holding one view per table, so it lists, previews and caches
+/// like an attached database.
+fn attach_located(
+    conn: &Connection,
+    location: &FileLocation,
+    alias: &str,
+    secret_key: Option<&str>,
+    dir: &std::path::Path,
+) -> Result<(), SourceError> {
+    let fail = |e: duckdb::Error| source_error(crate::errors::map_duckdb_error(&e, "", 0, dir), secret_key);
+    if let Some(sql) = s3_secret_sql(location, alias, secret_key) {
+        conn.execute_batch(&sql).map_err(fail)?;
+    }
+    let local_dir = location.scheme() == LocationScheme::Local && std::path::Path::new(&location.uri).is_dir();
+    if location.scheme() == LocationScheme::Local
+        && !local_dir
+        && !location.is_glob()
+        && !std::path::Path::new(&location.uri).is_file()
+    {
+        return Err(SourceError::Unreachable(format!(
+            "file {} does not exist",
+            location.uri
+        )));
+    }
+    let listing = if local_dir || (location.is_prefix() && location.scheme() == LocationScheme::S3) {
+        Some(
+            list_files_on(conn, &location.uri)?
+                .into_iter()
+                .map(|f| f.path)
+                .collect::<Vec<_>>(),
+        )
+    } else {
+        if location.is_glob() && list_files_on(conn, &location.uri)?.is_empty() {
+            return Err(SourceError::Unreachable(format!("no file matches {}", location.uri)));
+        }
+        None
+    };
+    let tables = location
+        .tables(listing.as_deref())
+        .map_err(|e| SourceError::Invalid(e.to_string().trim_start_matches("invalid source ").to_owned()))?;
+    conn.execute_batch(&format!("ATTACH ':memory:' AS {}", ident(alias)))
+        .map_err(fail)?;
+    for t in &tables {
+        let sql = format!(
+            "CREATE VIEW {}.main.{} AS SELECT * FROM {}",
+            ident(alias),
+            ident(t.name.as_str()),
+            location.reader_sql(&t.files, t.format)
+        );
+        conn.execute_batch(&sql).map_err(fail)?;
+    }
+    Ok(())
+}
+
 fn attach_on(
     conn: &Connection,
     source: &Source,
@@ -88,6 +196,13 @@ fn attach_on(
     password: Option<&str>,
     dir: &std::path::Path,
 ) -> Result<(), SourceError> {
+    if let SourceConnection::Located(location) = &source.connection {
+        let result = attach_located(conn, location, alias, password, dir);
+        if result.is_err() {
+            let _ = detach_on(conn, alias);
+        }
+        return result;
+    }
     if let SourceConnection::File { path } = &source.connection {
         if !std::path::Path::new(path).is_file() {
             return Err(SourceError::Unreachable(format!("file {path} does not exist")));
@@ -217,6 +332,90 @@ impl SourceCatalog for DuckDbWarehouse {
             })
             .await
             .map_err(|e| source_error(e, None))
+    }
+
+    async fn list_files(&self, pattern: &str) -> Result<Vec<FileEntry>, SourceError> {
+        self.list_files_impl(pattern).await
+    }
+
+    async fn explain(&self, sql: &str) -> Result<Vec<ScanInfo>, SourceError> {
+        let (sql, dir) = (sql.to_owned(), self.extension_directory.clone());
+        self.pool
+            .run(move |conn| {
+                let plan: Result<String, _> = conn.query_row(&format!("EXPLAIN (FORMAT json) {sql}"), [], |r| r.get(1));
+                Ok(match plan {
+                    Ok(text) => serde_json::from_str::<serde_json::Value>(&text)
+                        .map(|v| scans_of(&v))
+                        .map_err(|e| SourceError::Internal(format!("unreadable plan: {e}"))),
+                    Err(e) => Err(source_error(crate::errors::map_duckdb_error(&e, &sql, 0, &dir), None)),
+                })
+            })
+            .await
+            .map_err(|e| SourceError::Internal(e.to_string()))?
+    }
+}
+
+/// The scan operators of a JSON plan, depth first.
+fn scans_of(plan: &serde_json::Value) -> Vec<ScanInfo> {
+    let mut out = Vec::new();
+    let mut stack: Vec<&serde_json::Value> = match plan {
+        serde_json::Value::Array(nodes) => nodes.iter().rev().collect(),
+        other => vec![other],
+    };
+    while let Some(node) = stack.pop() {
+        let name = node["name"].as_str().unwrap_or_default().trim().to_owned();
+        let info = &node["extra_info"];
+        let list = |key: &str| -> Vec<String> {
+            match &info[key] {
+                serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+                serde_json::Value::String(s) if !s.is_empty() => s.lines().map(str::to_owned).collect(),
+                _ => Vec::new(),
+            }
+        };
+        if name.ends_with("_SCAN") || name.starts_with("READ_") {
+            let table = info["Table"].as_str().or(info["Function"].as_str()).map(str::to_owned);
+            let (projections, filters) = (list("Projections"), list("Filters"));
+            let remote_sql = match (name.as_str(), &table) {
+                ("POSTGRES_SCAN" | "MYSQL_SCAN", Some(t)) => Some(format!(
+                    "SELECT {} FROM {t}{}",
+                    if projections.is_empty() {
+                        "*".to_owned()
+                    } else {
+                        projections.join(", ")
+                    },
+                    if filters.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" WHERE {}", filters.join(" AND "))
+                    }
+                )),
+                _ => None,
+            };
+            out.push(ScanInfo {
+                operator: name,
+                table,
+                projections,
+                filters,
+                estimated_rows: info["Estimated Cardinality"]
+                    .as_str()
+                    .and_then(|s| s.trim_start_matches('~').parse().ok()),
+                remote_sql,
+            });
+        }
+        if let serde_json::Value::Array(children) = &node["children"] {
+            stack.extend(children.iter().rev());
+        }
+    }
+    out
+}
+
+impl DuckDbWarehouse {
+    async fn list_files_impl(&self, pattern: &str) -> Result<Vec<FileEntry>, SourceError> {
+        let pattern = pattern.to_owned();
+        self.pool
+            .run(move |conn| Ok(list_files_on(conn, &pattern)))
+            .await
+            .map_err(|e| SourceError::Internal(e.to_string()))?
     }
 }
 

@@ -234,13 +234,14 @@ impl QueryDto {
 }
 
 /// Attach a source: a typed form per `kind`, or a `dsn` (`postgres://user:pass@host:5432/db`,
-/// `mysql://...`, `sqlite:///path/file.db`, `duckdb:///path/file.duckdb`).
-#[derive(Debug, Deserialize, ToSchema)]
+/// `mysql://...`, `sqlite:///path/file.db`, `duckdb:///path/file.duckdb`, `file:///data/*.csv`,
+/// `https://host/file.parquet`, `s3://bucket/prefix/`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceBody {
-    /// Identifier: letters, digits, underscores.
-    pub name: String,
-    /// postgres, mysql, sqlite or duckdb (implied by `dsn`).
+    /// Identifier: letters, digits, underscores. Required to attach; unused for an ad-hoc ingest source.
+    pub name: Option<String>,
+    /// postgres, mysql, sqlite, duckdb, file, http or s3 (implied by `dsn`).
     pub kind: Option<String>,
     #[serde(default)]
     pub description: String,
@@ -252,6 +253,27 @@ pub struct SourceBody {
     pub password: Option<String>,
     /// SQLite or DuckDB file.
     pub path: Option<String>,
+    /// file: a path, folder or glob (`/data/sales/*.csv`); http: a URL; s3: `s3://bucket/key`, a prefix ending
+    /// in `/` or a glob. A folder gives one table per file, a glob one table over all its files.
+    pub location: Option<String>,
+    /// csv, parquet or json; detected from the file names when absent.
+    pub format: Option<String>,
+    /// CSV delimiter (sniffed when absent).
+    pub delimiter: Option<String>,
+    /// Whether CSV files have a header line (sniffed when absent).
+    pub header: Option<bool>,
+    /// S3: region (default us-east-1).
+    pub region: Option<String>,
+    /// S3: `host:port` of an S3-compatible server.
+    pub endpoint: Option<String>,
+    /// S3: `path` (most S3-compatible servers) or `vhost` (AWS, the default).
+    pub url_style: Option<String>,
+    /// S3: default true.
+    pub use_ssl: Option<bool>,
+    /// S3: access key id.
+    pub key_id: Option<String>,
+    /// S3: secret access key; kept in the secret store, never returned.
+    pub secret_access_key: Option<String>,
     pub dsn: Option<String>,
     /// Default true.
     pub read_only: Option<bool>,
@@ -263,7 +285,7 @@ pub struct SourcePatch {
     pub description: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub struct SourceConnectionDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
@@ -278,6 +300,25 @@ pub struct SourceConnectionDto {
     pub password: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_style: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// `***` when a secret key is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -331,16 +372,30 @@ impl SourceDto {
                 database: Some(database.clone()),
                 user: Some(user.clone()),
                 password: password_secret.as_ref().map(|_| "***".to_owned()),
-                path: None,
+                ..Default::default()
             },
             SourceConnection::File { path } => SourceConnectionDto {
-                host: None,
-                port: None,
-                database: None,
-                user: None,
-                password: None,
                 path: Some(path.clone()),
+                ..Default::default()
             },
+            SourceConnection::Located(l) => {
+                let s3 = l.s3.clone().unwrap_or_default();
+                SourceConnectionDto {
+                    location: Some(l.uri.clone()),
+                    format: l.format.map(|f| f.as_str().to_owned()),
+                    delimiter: l.delimiter.clone(),
+                    header: l.header,
+                    region: s3.region,
+                    endpoint: s3.endpoint,
+                    url_style: l
+                        .s3
+                        .as_ref()
+                        .map(|s| if s.path_style { "path" } else { "vhost" }.to_owned()),
+                    key_id: s3.key_id,
+                    secret_access_key: s3.secret_key_secret.map(|_| "***".to_owned()),
+                    ..Default::default()
+                }
+            }
         };
         let (state, error) = match state {
             SourceState::Attached => ("attached".to_owned(), None),
@@ -422,4 +477,155 @@ impl From<pluto_duck_domain::CachedTable> for CachedTableDto {
             refreshed_at: c.refreshed_at,
         }
     }
+}
+
+/// A source for an ingest: the name of a stored source, or an inline configuration (the attach body without
+/// `name`; its password or secret key is used for this job only and never stored).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum IngestSourceDto {
+    Name(String),
+    Config(Box<SourceBody>),
+}
+
+/// Copy a source's table (or the result of a query on it) into a warehouse table.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IngestBody {
+    pub source: IngestSourceDto,
+    /// `schema.table`, or a table name the source has once.
+    pub table: Option<String>,
+    /// Instead of `table`: a query, in the source's dialect for PostgreSQL and MySQL.
+    pub query: Option<String>,
+    /// Target table (default: the source table's name as an identifier; required with `query`).
+    pub target: Option<String>,
+    /// Target schema (default `main`).
+    pub schema: Option<String>,
+    /// replace (default), append or merge.
+    pub mode: Option<String>,
+    /// merge: the columns identifying a row.
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+/// An ingest job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestRunDto {
+    pub id: String,
+    pub project: String,
+    /// queued, running, succeeded, failed, cancelled
+    pub status: String,
+    /// The target table, `schema.table`.
+    pub target: String,
+    pub actor: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub elapsed_ms: Option<u64>,
+    /// Rows written (replace: the table's rows; append and merge: the rows loaded).
+    pub rows: u64,
+    /// Bytes of the files read, when known.
+    pub bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// SSE progress: `progress` events carry part, parts, rows and bytes.
+    pub events: String,
+}
+
+impl IngestRunDto {
+    pub fn from_run(run: pluto_duck_domain::Run) -> Self {
+        let elapsed_ms = match (run.started_at, run.finished_at) {
+            (Some(s), Some(f)) => u64::try_from((f - s).num_milliseconds()).ok(),
+            _ => None,
+        };
+        Self {
+            events: format!("/api/v1/ingest/runs/{}/events", run.id),
+            id: run.id.to_string(),
+            project: run.project.to_string(),
+            status: run.status.as_str().to_owned(),
+            target: run.input,
+            actor: run.actor,
+            created_at: run.created_at,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            elapsed_ms,
+            rows: run.rows,
+            bytes: run.bytes,
+            error: run.failure.map(|f| f.message),
+        }
+    }
+}
+
+/// An entry of the ingestion catalog: source -> target and the last sync.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestionDto {
+    /// `schema.table`
+    pub target: String,
+    /// file, http, s3, postgres, mysql, sqlite or duckdb
+    pub source_kind: String,
+    /// A stored source's name, or where an inline source was (never with its secrets).
+    pub source: String,
+    pub named_source: bool,
+    /// The table read or the query run.
+    pub input: String,
+    pub mode: String,
+    pub keys: Vec<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub last_run: Option<String>,
+    pub last_status: Option<String>,
+    pub rows: u64,
+}
+
+impl From<pluto_duck_domain::Ingestion> for IngestionDto {
+    fn from(i: pluto_duck_domain::Ingestion) -> Self {
+        Self {
+            target: i.target.qualified(),
+            source_kind: i.source_kind.as_str().to_owned(),
+            source: i.source,
+            named_source: i.named_source,
+            input: i.input,
+            mode: i.mode.as_str().to_owned(),
+            keys: i.keys,
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+            last_run: i.last_run.map(|r| r.to_string()),
+            last_status: i.last_status.map(|s| s.as_str().to_owned()),
+            rows: i.rows,
+        }
+    }
+}
+
+/// A catalog entry with its sync history, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestionDetailDto {
+    #[serde(flatten)]
+    pub ingestion: IngestionDto,
+    pub history: Vec<IngestRunDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EstimateDto {
+    /// `null` when the planner has no estimate.
+    pub estimated_rows: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainBody {
+    /// One SELECT in the warehouse's SQL, e.g. `SELECT * FROM sales.public.orders WHERE id > 10`.
+    pub sql: String,
+}
+
+/// A scan of the plan and what it pushes down to its source.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanDto {
+    /// POSTGRES_SCAN, MYSQL_SCAN, SQLITE_SCAN, READ_CSV, READ_PARQUET, SEQ_SCAN, ...
+    pub operator: String,
+    pub table: Option<String>,
+    pub projections: Vec<String>,
+    pub filters: Vec<String>,
+    pub estimated_rows: Option<u64>,
+    /// PostgreSQL and MySQL: the query the remote database receives, rebuilt from DuckDB's plan.
+    pub remote_sql: Option<String>,
 }

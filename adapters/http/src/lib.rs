@@ -52,7 +52,8 @@ pub struct HttpConfig {
     tags(
         (name = "system", description = "Health and diagnostics"),
         (name = "projects", description = "Projects keep work apart"),
-        (name = "sources", description = "Live federation: PostgreSQL, MySQL/MariaDB, SQLite and DuckDB files through ATTACH"),
+        (name = "sources", description = "Live federation: PostgreSQL, MySQL/MariaDB, SQLite and DuckDB files through ATTACH; files, folders, HTTP and S3 read in place; cached copies"),
+        (name = "ingest", description = "Ingestion jobs through connectors (replace, append, merge), SSE progress, the ingestion catalog and sync history"),
         (name = "query", description = "Ad-hoc SQL as jobs: status, events, results in five formats, profiles"),
     ),
     modifiers(&BearerScheme),

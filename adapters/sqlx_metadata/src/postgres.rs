@@ -1,11 +1,16 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
-use pluto_duck_domain::{CachedTable, Identifier, Project, ProjectId, Run, RunId, RunStatus, Source};
+use pluto_duck_domain::{
+    CachedTable, Identifier, Ingestion, Project, ProjectId, Run, RunId, RunStatus, Source, TargetTable,
+};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
-use crate::runs::{clamp_i64, columns_json, CacheRow, RunRow, SourceRow, CACHE_COLUMNS, COLUMNS, SOURCE_COLUMNS};
+use crate::runs::{
+    clamp_i64, columns_json, ingestion_doc, ingestion_from_doc, CacheRow, RunRow, SourceRow, CACHE_COLUMNS, COLUMNS,
+    INGESTION_COLUMNS, SOURCE_COLUMNS,
+};
 use crate::{is_unique_violation, map_err, migrate_err};
 
 /// The hybrid profile's control plane.
@@ -73,6 +78,7 @@ fn source_from_row(row: &sqlx::postgres::PgRow) -> Result<Source, RepoError> {
         password_secret: row.try_get("password_secret").map_err(map_err)?,
         path: row.try_get("path").map_err(map_err)?,
         read_only: row.try_get("read_only").map_err(map_err)?,
+        options: row.try_get("options").map_err(map_err)?,
         created_at: row.try_get("created_at").map_err(map_err)?,
     }
     .into_source()
@@ -248,13 +254,15 @@ impl MetadataStore for PgMetadataStore {
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, RepoError> {
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM runs WHERE project_id = $1 AND ($2::text IS NULL OR kind = $2) \
-             AND ($3::text IS NULL OR status = $3) ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+             AND ($3::text IS NULL OR status = $3) AND ($6::text IS NULL OR input = $6) \
+             ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
         ))
         .bind(filter.project.as_str())
         .bind(filter.kind.map(|k| k.as_str()))
         .bind(filter.status.map(|s| s.as_str()))
         .bind(i64::from(filter.limit))
         .bind(clamp_i64(filter.offset))
+        .bind(filter.input.as_deref())
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?
@@ -278,7 +286,7 @@ impl MetadataStore for PgMetadataStore {
     async fn insert_source(&self, source: &Source) -> Result<(), RepoError> {
         let r = SourceRow::from_source(source);
         sqlx::query(&format!(
-            "INSERT INTO sources ({SOURCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO sources ({SOURCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(&r.project_id)
         .bind(&r.name)
@@ -292,6 +300,7 @@ impl MetadataStore for PgMetadataStore {
         .bind(&r.path)
         .bind(r.read_only)
         .bind(r.created_at)
+        .bind(&r.options)
         .execute(&self.pool)
         .await
         .map_err(|e| {
@@ -412,6 +421,53 @@ impl MetadataStore for PgMetadataStore {
         let r = sqlx::query("DELETE FROM cached_tables WHERE project_id = $1 AND name = $2")
             .bind(project.as_str())
             .bind(name.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn put_ingestion(&self, i: &Ingestion) -> Result<(), RepoError> {
+        sqlx::query(&format!(
+            "INSERT INTO ingestions ({INGESTION_COLUMNS}) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (project_id, target) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at"
+        ))
+        .bind(i.project.as_str())
+        .bind(i.target.qualified())
+        .bind(ingestion_doc(i))
+        .bind(i.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_ingestion(&self, project: &ProjectId, target: &TargetTable) -> Result<Option<Ingestion>, RepoError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT doc FROM ingestions WHERE project_id = $1 AND target = $2")
+            .bind(project.as_str())
+            .bind(target.qualified())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|(doc,)| ingestion_from_doc(project.to_string(), &doc))
+            .transpose()
+    }
+
+    async fn list_ingestions(&self, project: &ProjectId) -> Result<Vec<Ingestion>, RepoError> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT doc FROM ingestions WHERE project_id = $1 ORDER BY target")
+            .bind(project.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|(doc,)| ingestion_from_doc(project.to_string(), doc))
+            .collect()
+    }
+
+    async fn delete_ingestion(&self, project: &ProjectId, target: &TargetTable) -> Result<bool, RepoError> {
+        let r = sqlx::query("DELETE FROM ingestions WHERE project_id = $1 AND target = $2")
+            .bind(project.as_str())
+            .bind(target.qualified())
             .execute(&self.pool)
             .await
             .map_err(map_err)?;

@@ -76,7 +76,7 @@ pub(crate) fn clamp_i64(v: u64) -> i64 {
 }
 
 pub(crate) const SOURCE_COLUMNS: &str =
-    "project_id, name, kind, description, host, port, database_name, user_name, password_secret, path, read_only, created_at";
+    "project_id, name, kind, description, host, port, database_name, user_name, password_secret, path, read_only, created_at, options";
 
 /// The raw values of a source row.
 pub(crate) struct SourceRow {
@@ -92,12 +92,51 @@ pub(crate) struct SourceRow {
     pub path: Option<String>,
     pub read_only: bool,
     pub created_at: DateTime<Utc>,
+    /// JSON: the file options of located sources.
+    pub options: Option<String>,
+}
+
+fn location_to_json(l: &pluto_duck_domain::FileLocation) -> String {
+    let s3 = l.s3.as_ref().map(|s| {
+        serde_json::json!({
+            "region": s.region, "endpoint": s.endpoint, "path_style": s.path_style, "use_ssl": s.use_ssl,
+            "key_id": s.key_id, "secret_key_secret": s.secret_key_secret,
+        })
+    });
+    serde_json::json!({
+        "format": l.format.map(|f| f.as_str()), "delimiter": l.delimiter, "header": l.header, "s3": s3,
+    })
+    .to_string()
+}
+
+fn location_from_json(uri: String, json: Option<&str>) -> Result<pluto_duck_domain::FileLocation, RepoError> {
+    use pluto_duck_domain::{FileFormat, FileLocation, S3Settings};
+    let v: serde_json::Value = serde_json::from_str(json.unwrap_or("{}")).map_err(bad)?;
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    Ok(FileLocation {
+        uri,
+        format: v["format"].as_str().map(FileFormat::parse).transpose().map_err(bad)?,
+        delimiter: text(&v["delimiter"]),
+        header: v["header"].as_bool(),
+        s3: v.get("s3").filter(|s| s.is_object()).map(|s| S3Settings {
+            region: text(&s["region"]),
+            endpoint: text(&s["endpoint"]),
+            path_style: s["path_style"].as_bool().unwrap_or(false),
+            use_ssl: s["use_ssl"].as_bool().unwrap_or(true),
+            key_id: text(&s["key_id"]),
+            secret_key_secret: text(&s["secret_key_secret"]),
+        }),
+    })
 }
 
 impl SourceRow {
     pub(crate) fn into_source(self) -> Result<pluto_duck_domain::Source, RepoError> {
         use pluto_duck_domain::{Identifier, Source, SourceConnection, SourceKind};
+        let kind = SourceKind::parse(&self.kind).map_err(bad)?;
         let connection = match self.path {
+            Some(path) if kind.is_located() => {
+                SourceConnection::Located(location_from_json(path, self.options.as_deref())?)
+            }
             Some(path) => SourceConnection::File { path },
             None => SourceConnection::Server {
                 host: self.host.unwrap_or_default(),
@@ -110,7 +149,7 @@ impl SourceRow {
         Ok(Source {
             name: Identifier::parse(self.name).map_err(bad)?,
             project: ProjectId::parse(self.project_id).map_err(bad)?,
-            kind: SourceKind::parse(&self.kind).map_err(bad)?,
+            kind,
             description: self.description,
             connection,
             read_only: self.read_only,
@@ -120,6 +159,10 @@ impl SourceRow {
 
     pub(crate) fn from_source(s: &pluto_duck_domain::Source) -> Self {
         use pluto_duck_domain::SourceConnection;
+        let options = match &s.connection {
+            SourceConnection::Located(l) => Some(location_to_json(l)),
+            _ => None,
+        };
         let (host, port, database, user, password_secret, path) = match &s.connection {
             SourceConnection::Server {
                 host,
@@ -136,6 +179,7 @@ impl SourceRow {
                 None,
             ),
             SourceConnection::File { path } => (None, None, None, None, None, Some(path.clone())),
+            SourceConnection::Located(l) => (None, None, None, None, None, Some(l.uri.clone())),
         };
         Self {
             project_id: s.project.to_string(),
@@ -150,8 +194,61 @@ impl SourceRow {
             path,
             read_only: s.read_only,
             created_at: s.created_at,
+            options,
         }
     }
+}
+
+pub(crate) const INGESTION_COLUMNS: &str = "project_id, target, doc, updated_at";
+
+/// An ingestion catalog entry is stored as one JSON document keyed by project and target: both dialects read
+/// and write it the same way.
+pub(crate) fn ingestion_doc(i: &pluto_duck_domain::Ingestion) -> String {
+    serde_json::json!({
+        "schema": i.target.schema.as_str(), "table": i.target.table.as_str(),
+        "source_kind": i.source_kind.as_str(), "source": i.source, "named_source": i.named_source,
+        "input": i.input, "mode": i.mode.as_str(), "keys": i.keys,
+        "created_at": i.created_at.to_rfc3339(), "updated_at": i.updated_at.to_rfc3339(),
+        "last_run": i.last_run.as_ref().map(|r| r.to_string()),
+        "last_status": i.last_status.map(|s| s.as_str()), "rows": i.rows,
+    })
+    .to_string()
+}
+
+pub(crate) fn ingestion_from_doc(project: String, doc: &str) -> Result<pluto_duck_domain::Ingestion, RepoError> {
+    use pluto_duck_domain::{Identifier, IngestMode, Ingestion, SourceKind, TargetTable};
+    let v: serde_json::Value = serde_json::from_str(doc).map_err(bad)?;
+    let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    let time = |k: &str| {
+        DateTime::parse_from_rfc3339(v[k].as_str().unwrap_or_default())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(bad)
+    };
+    Ok(Ingestion {
+        project: ProjectId::parse(project).map_err(bad)?,
+        target: TargetTable {
+            schema: Identifier::parse(text("schema")).map_err(bad)?,
+            table: Identifier::parse(text("table")).map_err(bad)?,
+        },
+        source_kind: SourceKind::parse(&text("source_kind")).map_err(bad)?,
+        source: text("source"),
+        named_source: v["named_source"].as_bool().unwrap_or(false),
+        input: text("input"),
+        mode: IngestMode::parse(&text("mode")).map_err(bad)?,
+        keys: v["keys"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default(),
+        created_at: time("created_at")?,
+        updated_at: time("updated_at")?,
+        last_run: v["last_run"].as_str().map(RunId::parse).transpose().map_err(bad)?,
+        last_status: v["last_status"]
+            .as_str()
+            .map(RunStatus::parse)
+            .transpose()
+            .map_err(bad)?,
+        rows: v["rows"].as_u64().unwrap_or(0),
+    })
 }
 
 pub(crate) const CACHE_COLUMNS: &str =

@@ -4,11 +4,16 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
-use pluto_duck_domain::{CachedTable, Identifier, Project, ProjectId, Run, RunId, RunStatus, Source};
+use pluto_duck_domain::{
+    CachedTable, Identifier, Ingestion, Project, ProjectId, Run, RunId, RunStatus, Source, TargetTable,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 
-use crate::runs::{clamp_i64, columns_json, CacheRow, RunRow, SourceRow, CACHE_COLUMNS, COLUMNS, SOURCE_COLUMNS};
+use crate::runs::{
+    clamp_i64, columns_json, ingestion_doc, ingestion_from_doc, CacheRow, RunRow, SourceRow, CACHE_COLUMNS, COLUMNS,
+    INGESTION_COLUMNS, SOURCE_COLUMNS,
+};
 use crate::{is_unique_violation, map_err, migrate_err};
 
 pub struct SqliteMetadataStore {
@@ -97,6 +102,7 @@ fn source_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Source, RepoError> {
         password_secret: row.try_get("password_secret").map_err(map_err)?,
         path: row.try_get("path").map_err(map_err)?,
         read_only: row.try_get("read_only").map_err(map_err)?,
+        options: row.try_get("options").map_err(map_err)?,
         created_at: parse_ts(&row.try_get::<String, _>("created_at").map_err(map_err)?)?,
     }
     .into_source()
@@ -275,13 +281,16 @@ impl MetadataStore for SqliteMetadataStore {
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, RepoError> {
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM runs WHERE project_id = ? AND (? IS NULL OR kind = ?) \
-             AND (? IS NULL OR status = ?) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+             AND (? IS NULL OR status = ?) AND (? IS NULL OR input = ?) \
+             ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
         ))
         .bind(filter.project.as_str())
         .bind(filter.kind.map(|k| k.as_str()))
         .bind(filter.kind.map(|k| k.as_str()))
         .bind(filter.status.map(|s| s.as_str()))
         .bind(filter.status.map(|s| s.as_str()))
+        .bind(filter.input.as_deref())
+        .bind(filter.input.as_deref())
         .bind(i64::from(filter.limit))
         .bind(clamp_i64(filter.offset))
         .fetch_all(&self.pool)
@@ -307,7 +316,7 @@ impl MetadataStore for SqliteMetadataStore {
     async fn insert_source(&self, source: &Source) -> Result<(), RepoError> {
         let r = SourceRow::from_source(source);
         sqlx::query(&format!(
-            "INSERT INTO sources ({SOURCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO sources ({SOURCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&r.project_id)
         .bind(&r.name)
@@ -321,6 +330,7 @@ impl MetadataStore for SqliteMetadataStore {
         .bind(&r.path)
         .bind(r.read_only)
         .bind(ts(&r.created_at))
+        .bind(&r.options)
         .execute(&self.pool)
         .await
         .map_err(|e| {
@@ -442,6 +452,53 @@ impl MetadataStore for SqliteMetadataStore {
         let r = sqlx::query("DELETE FROM cached_tables WHERE project_id = ? AND name = ?")
             .bind(project.as_str())
             .bind(name.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn put_ingestion(&self, i: &Ingestion) -> Result<(), RepoError> {
+        sqlx::query(&format!(
+            "INSERT INTO ingestions ({INGESTION_COLUMNS}) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (project_id, target) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at"
+        ))
+        .bind(i.project.as_str())
+        .bind(i.target.qualified())
+        .bind(ingestion_doc(i))
+        .bind(ts(&i.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_ingestion(&self, project: &ProjectId, target: &TargetTable) -> Result<Option<Ingestion>, RepoError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT doc FROM ingestions WHERE project_id = ? AND target = ?")
+            .bind(project.as_str())
+            .bind(target.qualified())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|(doc,)| ingestion_from_doc(project.to_string(), &doc))
+            .transpose()
+    }
+
+    async fn list_ingestions(&self, project: &ProjectId) -> Result<Vec<Ingestion>, RepoError> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT doc FROM ingestions WHERE project_id = ? ORDER BY target")
+            .bind(project.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|(doc,)| ingestion_from_doc(project.to_string(), doc))
+            .collect()
+    }
+
+    async fn delete_ingestion(&self, project: &ProjectId, target: &TargetTable) -> Result<bool, RepoError> {
+        let r = sqlx::query("DELETE FROM ingestions WHERE project_id = ? AND target = ?")
+            .bind(project.as_str())
+            .bind(target.qualified())
             .execute(&self.pool)
             .await
             .map_err(map_err)?;

@@ -1,5 +1,7 @@
 use async_trait::async_trait;
-use pluto_duck_domain::{CachedTable, Identifier, Project, ProjectId, Run, RunId, RunKind, RunStatus, Source};
+use pluto_duck_domain::{
+    CachedTable, Identifier, Ingestion, Project, ProjectId, Run, RunId, RunKind, RunStatus, Source, TargetTable,
+};
 use thiserror::Error;
 
 use crate::ErrorKind;
@@ -68,6 +70,13 @@ pub trait MetadataStore: Send + Sync {
     /// Ordered by name.
     async fn list_caches(&self, project: &ProjectId) -> Result<Vec<CachedTable>, RepoError>;
     async fn delete_cache(&self, project: &ProjectId, name: &Identifier) -> Result<bool, RepoError>;
+
+    /// Inserts or replaces the catalog entry of an ingested table.
+    async fn put_ingestion(&self, ingestion: &Ingestion) -> Result<(), RepoError>;
+    async fn get_ingestion(&self, project: &ProjectId, target: &TargetTable) -> Result<Option<Ingestion>, RepoError>;
+    /// Ordered by target.
+    async fn list_ingestions(&self, project: &ProjectId) -> Result<Vec<Ingestion>, RepoError>;
+    async fn delete_ingestion(&self, project: &ProjectId, target: &TargetTable) -> Result<bool, RepoError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +84,8 @@ pub struct RunFilter {
     pub project: ProjectId,
     pub kind: Option<RunKind>,
     pub status: Option<RunStatus>,
+    /// Only runs whose input is exactly this (an ingest's target table).
+    pub input: Option<String>,
     pub limit: u32,
     pub offset: u64,
 }

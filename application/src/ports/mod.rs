@@ -10,7 +10,7 @@ mod warehouse;
 pub use metadata::{MetadataStore, RepoError, RunFilter};
 pub use results::{ColumnProfile, ResultError, ResultPage, ResultStore, RetentionPolicy, StoredResult};
 pub use secrets::{validate_secret_name, SecretError, SecretStore};
-pub use sources::{SourceCatalog, SourceError, TableInfo};
+pub use sources::{FileEntry, ScanInfo, SourceCatalog, SourceError, TableInfo};
 pub use warehouse::{BatchStream, ParamValue, QueryRequest, QueryStream, StatementText, Warehouse, WarehouseError};
 
 #[cfg(any(test, feature = "test-util"))]

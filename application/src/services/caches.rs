@@ -38,24 +38,6 @@ fn q(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-fn identifier_from(table: &str) -> String {
-    let mut s: String = table
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
-        s.insert(0, '_');
-    }
-    s.truncate(Identifier::MAX_LEN);
-    s
-}
-
 fn check_filter(filter: &str) -> Result<(), AppError> {
     let ok = split_statements(&format!("SELECT 1 WHERE {filter}"))
         .map(|s| s.len() == 1 && s[0].is_read)
@@ -160,7 +142,10 @@ impl CacheService {
         req: CacheRequest,
     ) -> Result<CachedTable, AppError> {
         let source = self.sources.attached(project, source_name).await?;
-        let name = Identifier::parse(req.name.clone().unwrap_or_else(|| identifier_from(&req.table)))?;
+        let name = match &req.name {
+            Some(n) => Identifier::parse(n.clone())?,
+            None => Identifier::sanitize(&req.table),
+        };
         if self.metadata.get_cache(project, &name).await?.is_some() {
             return Err(AppError::Conflict(format!("cached table {name} already exists")));
         }
@@ -249,8 +234,8 @@ mod tests {
 
     #[test]
     fn default_names_are_identifiers() {
-        assert_eq!(identifier_from("Order Details"), "order_details");
-        assert_eq!(identifier_from("2024-sales"), "_2024_sales");
+        assert_eq!(Identifier::sanitize("Order Details").as_str(), "order_details");
+        assert_eq!(Identifier::sanitize("2024-sales").as_str(), "_2024_sales");
     }
 
     #[test]

@@ -1,4 +1,5 @@
 mod caches;
+mod ingest;
 mod projects;
 mod query;
 mod run_hub;
@@ -8,6 +9,7 @@ mod system;
 use std::sync::Arc;
 
 pub use caches::{CacheRequest, CacheService};
+pub use ingest::{IngestRequest, IngestService, IngestSource};
 pub use projects::ProjectService;
 pub use query::{QueryLimits, QueryService, QuerySubmission};
 pub use run_hub::{RunHub, Subscription};
@@ -22,4 +24,5 @@ pub struct App {
     pub queries: Arc<QueryService>,
     pub sources: Arc<SourceService>,
     pub caches: Arc<CacheService>,
+    pub ingest: Arc<IngestService>,
 }

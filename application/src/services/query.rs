@@ -286,6 +286,7 @@ impl QueryService {
                 project: project.clone(),
                 kind: Some(RunKind::Query),
                 status,
+                input: None,
                 limit: limit.clamp(1, 1000),
                 offset,
             })

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use pluto_duck_domain::{Column, Identifier, ProjectId, Source, SourceConnection, SourceState};
+use pluto_duck_domain::{Column, Identifier, LocationScheme, ProjectId, Source, SourceConnection, SourceState};
 use secrecy::SecretString;
 use tracing::{instrument, warn};
 
-use crate::ports::{MetadataStore, SecretStore, SourceCatalog, TableInfo};
+use crate::ports::{MetadataStore, ScanInfo, SecretStore, SourceCatalog, TableInfo};
 use crate::AppError;
 
 /// What a client submits to attach a source.
@@ -21,6 +21,15 @@ pub struct NewSource {
     pub connection: SourceConnection,
     pub password: Option<SecretString>,
     pub read_only: bool,
+}
+
+/// The secret-store name of the source's password or S3 secret key, if it has one.
+fn stored_secret(source: &Source) -> Option<String> {
+    match &source.connection {
+        SourceConnection::Server { password_secret, .. } => password_secret.clone(),
+        SourceConnection::Located(l) => l.s3.as_ref().and_then(|s| s.secret_key_secret.clone()),
+        SourceConnection::File { .. } => None,
+    }
 }
 
 pub struct SourceService {
@@ -69,14 +78,19 @@ impl SourceService {
             .unwrap_or_else(|| SourceState::Failed("not attached".into()))
     }
 
-    fn build(&self, project: &ProjectId, new: &NewSource) -> Result<Source, AppError> {
+    pub(crate) fn build(&self, project: &ProjectId, new: &NewSource) -> Result<Source, AppError> {
         let name = Identifier::parse(new.name.clone())?;
         let mut connection = new.connection.clone();
-        if let SourceConnection::Server { password_secret, .. } = &mut connection {
-            *password_secret = new
-                .password
-                .as_ref()
-                .map(|_| Source::password_secret_name(project, &name));
+        let secret_name = new
+            .password
+            .as_ref()
+            .map(|_| Source::password_secret_name(project, &name));
+        match &mut connection {
+            SourceConnection::Server { password_secret, .. } => *password_secret = secret_name,
+            SourceConnection::Located(location) if location.scheme() == LocationScheme::S3 => {
+                location.s3.get_or_insert_with(Default::default).secret_key_secret = secret_name;
+            }
+            _ => {}
         }
         let source = Source {
             name,
@@ -88,8 +102,10 @@ impl SourceService {
             created_at: Utc::now(),
         };
         source.validate()?;
-        if let SourceConnection::File { path } = &source.connection {
-            self.check_path(path)?;
+        match &source.connection {
+            SourceConnection::File { path } => self.check_path(path)?,
+            SourceConnection::Located(l) if l.scheme() == LocationScheme::Local => self.check_path(&l.base_path())?,
+            _ => {}
         }
         Ok(source)
     }
@@ -120,15 +136,8 @@ impl SourceService {
         }
         self.catalog.attach(&source, new.password.clone()).await?;
         let stored = async {
-            if let (
-                Some(password),
-                SourceConnection::Server {
-                    password_secret: Some(secret),
-                    ..
-                },
-            ) = (new.password, &source.connection)
-            {
-                self.secrets.put(secret, password).await?;
+            if let (Some(password), Some(secret)) = (new.password, stored_secret(&source)) {
+                self.secrets.put(&secret, password).await?;
             }
             self.metadata.insert_source(&source).await?;
             Ok::<_, AppError>(())
@@ -156,13 +165,10 @@ impl SourceService {
         Ok(self.catalog.test(&source, password).await?)
     }
 
-    async fn password(&self, source: &Source) -> Result<Option<SecretString>, AppError> {
-        match &source.connection {
-            SourceConnection::Server {
-                password_secret: Some(secret),
-                ..
-            } => Ok(self.secrets.get(secret).await?),
-            _ => Ok(None),
+    pub(crate) async fn password(&self, source: &Source) -> Result<Option<SecretString>, AppError> {
+        match stored_secret(source) {
+            Some(secret) => Ok(self.secrets.get(&secret).await?),
+            None => Ok(None),
         }
     }
 
@@ -196,12 +202,8 @@ impl SourceService {
             warn!(error = %e, "detach failed; removing the source anyway");
         }
         self.metadata.delete_source(project, &source.name).await?;
-        if let SourceConnection::Server {
-            password_secret: Some(secret),
-            ..
-        } = &source.connection
-        {
-            self.secrets.delete(secret).await?;
+        if let Some(secret) = stored_secret(&source) {
+            self.secrets.delete(&secret).await?;
         }
         self.set_state(source.catalog_alias(), None);
         Ok(())
@@ -258,6 +260,30 @@ impl SourceService {
             q(schema),
             q(table)
         ))
+    }
+
+    /// How the warehouse would read `sql` (one read statement): each scan with its pushed-down projections and
+    /// filters, the planner's row estimate and, for PostgreSQL and MySQL, the query the remote receives.
+    pub async fn explain(&self, project: &ProjectId, name: &str, sql: &str) -> Result<Vec<ScanInfo>, AppError> {
+        self.attached(project, name).await?;
+        let statements = pluto_duck_domain::split_statements(sql)?;
+        match statements.as_slice() {
+            [s] if s.is_read => Ok(self.catalog.explain(&s.text).await?),
+            _ => Err(AppError::Invalid("explain takes one read statement (a SELECT)".into())),
+        }
+    }
+
+    /// The planner's estimate of a table's rows: PostgreSQL's statistics, Parquet metadata, DuckDB's counts.
+    pub async fn estimate_rows(
+        &self,
+        project: &ProjectId,
+        name: &str,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<u64>, AppError> {
+        let sql = self.preview_sql(project, name, schema, table, u64::MAX).await?;
+        let sql = sql.trim_end_matches(&format!(" LIMIT {}", u64::MAX)).to_owned();
+        Ok(self.catalog.explain(&sql).await?.first().and_then(|s| s.estimated_rows))
     }
 
     /// A source whose attach failed answers with the reason instead of an empty catalog.

@@ -153,4 +153,91 @@ impl ApiClient {
         }
         Err(problem_error(status, &bytes))
     }
+
+    /// Follows a Server-Sent Events stream, calling `on_event(name, data)` per event until the stream ends.
+    pub async fn follow_events(
+        &self,
+        path: &str,
+        project: Option<&str>,
+        mut on_event: impl FnMut(&str, &serde_json::Value),
+    ) -> CliResult<()> {
+        let mut parser = SseParser::default();
+        match self {
+            ApiClient::Remote { url, client, token } => {
+                let mut req = client.get(format!("{url}{path}")).header("accept", "text/event-stream");
+                if let Some(p) = project {
+                    req = req.header("x-pluto-project", p);
+                }
+                if let Some(t) = token {
+                    req = req.bearer_auth(t.expose_secret());
+                }
+                let resp = req
+                    .send()
+                    .await
+                    .map_err(|e| CliError::unavailable(format!("server at {url}: {e}")))?;
+                let status = resp.status().as_u16();
+                if !(200..300).contains(&status) {
+                    let body = resp.bytes().await.unwrap_or_default();
+                    return Err(problem_error(status, &body));
+                }
+                let mut stream = resp.bytes_stream();
+                while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+                    let chunk = chunk.map_err(|e| CliError::unavailable(e.to_string()))?;
+                    parser.feed(&chunk, &mut on_event);
+                }
+            }
+            ApiClient::Local(router) => {
+                let mut req = axum::http::Request::builder().uri(path);
+                if let Some(p) = project {
+                    req = req.header("x-pluto-project", p);
+                }
+                let req = req.body(Body::empty()).map_err(|e| CliError::internal(e.to_string()))?;
+                let resp = router
+                    .clone()
+                    .oneshot(req)
+                    .await
+                    .map_err(|e| CliError::internal(e.to_string()))?;
+                let status = resp.status().as_u16();
+                let mut body = resp.into_body();
+                if !(200..300).contains(&status) {
+                    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    return Err(problem_error(status, &bytes));
+                }
+                while let Some(frame) = body.frame().await {
+                    let frame = frame.map_err(|e| CliError::internal(e.to_string()))?;
+                    if let Some(data) = frame.data_ref() {
+                        parser.feed(data, &mut on_event);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits an SSE byte stream into (event, JSON data) pairs.
+#[derive(Default)]
+struct SseParser {
+    buf: String,
+}
+
+impl SseParser {
+    fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(&str, &serde_json::Value)) {
+        self.buf.push_str(&String::from_utf8_lossy(bytes));
+        while let Some(end) = self.buf.find("\n\n") {
+            let block: String = self.buf.drain(..end + 2).collect();
+            let (mut name, mut data) = ("message".to_owned(), String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim());
+                }
+            }
+            if !data.is_empty() {
+                let value = serde_json::from_str(&data).unwrap_or(serde_json::Value::Null);
+                on_event(&name, &value);
+            }
+        }
+    }
 }

@@ -72,6 +72,15 @@ pub async fn doctor(loaded: &Loaded, args: &DoctorArgs) -> CliResult<ExitCode> {
     check_paths(config, &mut r);
     check_duckdb(config, &mut r).await;
     check_dbt(config, &mut r).await;
+    match secrets::select_store(config).await {
+        Ok(s) => r.add("secrets", true, s.description, None),
+        Err(e) => r.add(
+            "secrets",
+            false,
+            e.to_string(),
+            Some("start an OS keyring (README: \"Secret backends\") or set secrets.backend: file".into()),
+        ),
+    }
     if config.profile == ProfileName::Hybrid {
         let store = secrets::secret_store(config);
         match wiring::metadata_store(config, store.as_ref()).await {

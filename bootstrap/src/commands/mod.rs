@@ -1,5 +1,6 @@
 mod api_client;
 mod doctor;
+mod ingest;
 mod init;
 mod logs;
 mod misc;
@@ -8,6 +9,7 @@ mod source;
 mod sql;
 
 pub use doctor::doctor;
+pub use ingest::ingest;
 pub use init::init;
 pub use logs::logs;
 pub use misc::{openapi, secret, show_config, version};

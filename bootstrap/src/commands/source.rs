@@ -10,7 +10,7 @@ use crate::cli::{SourceAddArgs, SourceCommand};
 use crate::config::Config;
 use crate::error::{CliError, CliResult};
 
-fn read_password() -> CliResult<String> {
+pub(crate) fn read_password() -> CliResult<String> {
     let mut value = String::new();
     if std::io::stdin().is_terminal() {
         eprint!("password: ");
@@ -32,6 +32,13 @@ fn add_body(a: &SourceAddArgs) -> CliResult<Value> {
         ("database", a.database.clone().map(Value::from)),
         ("user", a.user.clone().map(Value::from)),
         ("path", a.path.as_ref().map(|p| Value::from(p.display().to_string()))),
+        ("location", a.location.clone().map(Value::from)),
+        ("format", a.format.clone().map(Value::from)),
+        ("endpoint", a.endpoint.clone().map(Value::from)),
+        ("region", a.region.clone().map(Value::from)),
+        ("key_id", a.key_id.clone().map(Value::from)),
+        ("url_style", a.path_style.then(|| Value::from("path"))),
+        ("use_ssl", a.no_ssl.then(|| Value::from(false))),
     ] {
         if let Some(v) = v {
             obj.insert(k.into(), v);
@@ -41,7 +48,12 @@ fn add_body(a: &SourceAddArgs) -> CliResult<Value> {
         obj.insert("read_only".into(), Value::from(false));
     }
     if a.password_stdin {
-        obj.insert("password".into(), Value::from(read_password()?));
+        let key = if a.kind.as_deref() == Some("s3") {
+            "secret_access_key"
+        } else {
+            "password"
+        };
+        obj.insert(key.into(), Value::from(read_password()?));
     }
     Ok(body)
 }

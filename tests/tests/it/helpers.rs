@@ -58,6 +58,8 @@ impl Sandbox {
         };
         c.duckdb.extension_directory = Some(extension_dir());
         c.secrets.key_file = Some(self.path().join("config/secret.key"));
+        // Never the developer's OS keyring; secrets_keyring.rs tests the keyring on private sessions.
+        c.secrets.backend = pluto_duck_bootstrap::config::SecretsBackend::File;
         c.sources.allowed_roots = Some(vec![self.path().to_path_buf()]);
         c
     }
@@ -76,6 +78,7 @@ impl Sandbox {
             .env("PLUTODUCK_DATA_DIR", self.data_dir())
             .env("PLUTODUCK_DUCKDB__EXTENSION_DIRECTORY", extension_dir())
             .env("PLUTODUCK_DBT__EXECUTABLE", required_env("PLUTODUCK_TEST_DBT"))
+            .env("PLUTODUCK_SECRETS__BACKEND", "file")
             .current_dir(self.path())
             .stdin(Stdio::null());
         cmd
@@ -206,4 +209,23 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Fails naming the file when `needle` appears in any file under `root` (logs, databases, configs).
+pub fn assert_not_in_tree(root: &Path, needle: &str) {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{needle:?} found in {}",
+                    path.display()
+                );
+            }
+        }
+    }
 }

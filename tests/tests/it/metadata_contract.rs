@@ -118,6 +118,7 @@ async fn runs_contract(store: &dyn MetadataStore, project: &ProjectId, other: &P
         project: project.clone(),
         kind: Some(RunKind::Query),
         status,
+        input: None,
         limit,
         offset,
     };

@@ -14,6 +14,10 @@ fn run_ok(cmd: &mut Command) {
     assert!(o.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
+pub fn psql_exec(url: &str, sql: &str) {
+    psql(url, sql)
+}
+
 fn psql(url: &str, sql: &str) {
     run_ok(Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql]));
 }
@@ -26,6 +30,10 @@ fn mysql_parts(url: &str) -> (String, String, String, String, String) {
     let (hostport, db) = hostpart.split_once('/').unwrap();
     let (host, port) = hostport.split_once(':').unwrap();
     (host.into(), port.into(), user.into(), pass.into(), db.into())
+}
+
+pub fn mariadb_exec(url: &str, sql: &str) {
+    mariadb(url, sql)
 }
 
 fn mariadb(url: &str, sql: &str) {
@@ -42,6 +50,10 @@ fn mariadb(url: &str, sql: &str) {
         "-e",
         sql,
     ]));
+}
+
+pub fn sqlite_orders(path: &std::path::Path) {
+    sqlite_file(path)
 }
 
 fn sqlite_file(path: &std::path::Path) {

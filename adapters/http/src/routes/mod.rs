@@ -1,4 +1,5 @@
 pub mod caches;
+pub mod ingest;
 pub mod projects;
 pub mod query;
 pub mod sources;
@@ -15,4 +16,5 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(query::routes())
         .merge(sources::routes())
         .merge(caches::routes())
+        .merge(ingest::routes())
 }

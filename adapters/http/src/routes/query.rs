@@ -283,6 +283,14 @@ fn sse_event(e: &RunEvent) -> Event {
         RunEventKind::Progress { rows, bytes } | RunEventKind::Completed { rows, bytes } => {
             serde_json::json!({ "status": e.kind.name(), "rows": rows, "bytes": bytes, "at": e.at })
         }
+        RunEventKind::PartProgress {
+            part,
+            parts,
+            rows,
+            bytes,
+        } => serde_json::json!({
+            "status": e.kind.name(), "part": part, "parts": parts, "rows": rows, "bytes": bytes, "at": e.at
+        }),
         RunEventKind::Failed { message } | RunEventKind::TimedOut { message } => {
             serde_json::json!({ "status": e.kind.name(), "error": message, "at": e.at })
         }
@@ -313,12 +321,23 @@ async fn query_events(
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let after = headers
+    let after = last_event_id(&headers);
+    let sub = state.app.queries.events(&project, &id, after).await?;
+    Ok(sse_stream(sub))
+}
+
+pub(crate) fn last_event_id(headers: &HeaderMap) -> u64 {
+    headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    let sub = state.app.queries.events(&project, &id, after).await?;
+        .unwrap_or(0)
+}
+
+/// The past events of a run, then its live tail until a terminal event.
+pub(crate) fn sse_stream(
+    sub: pluto_duck_application::Subscription,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let done = sub.past.iter().any(|e| e.kind.is_terminal());
     let past = stream::iter(sub.past.into_iter().map(|e| Ok(sse_event(&e))));
     let live = match sub.live.filter(|_| !done) {
@@ -340,7 +359,7 @@ async fn query_events(
         .boxed(),
         None => stream::empty().boxed(),
     };
-    Ok(Sse::new(past.chain(live)).keep_alive(KeepAlive::default()))
+    Sse::new(past.chain(live)).keep_alive(KeepAlive::default())
 }
 
 /// Interrupts a queued or running query; answers its final state.

@@ -3,7 +3,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use pluto_duck_application::{NewSource, QuerySubmission};
-use pluto_duck_domain::{RunStatus, SourceConnection, SourceKind};
+use pluto_duck_domain::{FileFormat, FileLocation, RunStatus, S3Settings, SourceConnection, SourceKind};
 use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -11,7 +11,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::query::{failure_error, stream_result};
-use crate::dto::{ColumnDto, Problem, SourceBody, SourceDetailDto, SourceDto, SourcePatch, TableDto};
+use crate::dto::{
+    ColumnDto, EstimateDto, ExplainBody, Problem, ScanDto, SourceBody, SourceDetailDto, SourceDto, SourcePatch,
+    TableDto,
+};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, ProjectScope};
 use crate::formats::Format;
 use crate::problem::ApiError;
@@ -27,24 +30,43 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(source_tables))
         .routes(routes!(table_columns))
         .routes(routes!(table_preview))
+        .routes(routes!(table_estimate))
+        .routes(routes!(explain_on_source))
 }
 
 fn invalid(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", msg)
 }
 
-/// `scheme://user:password@host:port/database`, or `sqlite:///path`, `duckdb:///path`.
+/// `scheme://user:password@host:port/database`, `sqlite:///path`, `duckdb:///path`, `file:///path`, an
+/// http(s) URL or an s3 URL.
 fn parse_dsn(dsn: &str) -> Result<(SourceKind, SourceConnection, Option<String>), ApiError> {
     // Never echo the DSN: it may hold a password.
     let bad = || {
-        invalid("dsn must look like postgres://user:password@host:5432/database, mysql://..., sqlite:///path or duckdb:///path")
+        invalid(
+            "dsn must look like postgres://user:password@host:5432/database, mysql://..., sqlite:///path, \
+             duckdb:///path, file:///path, https://host/file.csv or s3://bucket/key",
+        )
     };
     let (scheme, rest) = dsn.split_once("://").ok_or_else(bad)?;
+    let located = |kind, uri: &str| {
+        let location = FileLocation {
+            uri: uri.to_owned(),
+            format: None,
+            delimiter: None,
+            header: None,
+            s3: None,
+        };
+        Ok((kind, SourceConnection::Located(location), None))
+    };
     let kind = match scheme.to_ascii_lowercase().as_str() {
         "postgres" | "postgresql" => SourceKind::Postgres,
         "mysql" | "mariadb" => SourceKind::Mysql,
         "sqlite" => SourceKind::Sqlite,
         "duckdb" => SourceKind::Duckdb,
+        "file" => return located(SourceKind::File, rest),
+        "http" | "https" => return located(SourceKind::Http, dsn),
+        "s3" => return located(SourceKind::S3, dsn),
         _ => return Err(bad()),
     };
     if matches!(kind, SourceKind::Sqlite | SourceKind::Duckdb) {
@@ -64,14 +86,15 @@ fn parse_dsn(dsn: &str) -> Result<(SourceKind, SourceConnection, Option<String>)
     Ok((kind, connection, url.password().map(decode)))
 }
 
-fn new_source(body: SourceBody) -> Result<NewSource, ApiError> {
-    let (kind, connection, dsn_password) = match &body.dsn {
+/// The connection a body describes; `name` is left to the caller (an ad-hoc ingest source has none).
+pub(crate) fn new_source_config(body: SourceBody) -> Result<NewSource, ApiError> {
+    let (kind, mut connection, dsn_password) = match &body.dsn {
         Some(dsn) => parse_dsn(dsn)?,
         None => {
             let kind_name = body
                 .kind
                 .as_deref()
-                .ok_or_else(|| invalid("give `kind` (postgres, mysql, sqlite, duckdb) or `dsn`"))?;
+                .ok_or_else(|| invalid("give `kind` (postgres, mysql, sqlite, duckdb, file, http, s3) or `dsn`"))?;
             let kind = SourceKind::parse(kind_name).map_err(|e| invalid(e.to_string()))?;
             let connection = match kind {
                 SourceKind::Postgres | SourceKind::Mysql => SourceConnection::Server {
@@ -86,22 +109,65 @@ fn new_source(body: SourceBody) -> Result<NewSource, ApiError> {
                 SourceKind::Sqlite | SourceKind::Duckdb => SourceConnection::File {
                     path: body.path.clone().ok_or_else(|| invalid("`path` is required"))?,
                 },
+                SourceKind::File | SourceKind::Http | SourceKind::S3 => SourceConnection::Located(FileLocation {
+                    uri: body
+                        .location
+                        .clone()
+                        .or(body.path.clone())
+                        .ok_or_else(|| invalid("`location` is required"))?,
+                    format: None,
+                    delimiter: None,
+                    header: None,
+                    s3: None,
+                }),
             };
             (kind, connection, None)
         }
     };
+    if let SourceConnection::Located(l) = &mut connection {
+        l.format = body
+            .format
+            .as_deref()
+            .map(FileFormat::parse)
+            .transpose()
+            .map_err(|e| invalid(e.to_string()))?;
+        l.delimiter = body.delimiter.clone();
+        l.header = body.header;
+        if kind == SourceKind::S3 {
+            l.s3 = Some(S3Settings {
+                region: body.region.clone(),
+                endpoint: body.endpoint.clone(),
+                path_style: match body.url_style.as_deref() {
+                    None | Some("vhost") => false,
+                    Some("path") => true,
+                    Some(_) => return Err(invalid("url_style must be path or vhost")),
+                },
+                use_ssl: body.use_ssl.unwrap_or(true),
+                key_id: body.key_id.clone(),
+                secret_key_secret: None,
+            });
+        }
+    }
     Ok(NewSource {
-        name: body.name,
+        name: body.name.unwrap_or_default(),
         kind,
         description: body.description,
         connection,
         password: body
             .password
+            .or(body.secret_access_key)
             .or(dsn_password)
             .filter(|p| !p.is_empty())
             .map(SecretString::from),
         read_only: body.read_only.unwrap_or(true),
     })
+}
+
+fn new_source(body: SourceBody) -> Result<NewSource, ApiError> {
+    if body.name.is_none() {
+        return Err(invalid("`name` is required"));
+    }
+    new_source_config(body)
 }
 
 /// Attaches a database (PostgreSQL, MySQL/MariaDB, SQLite or DuckDB file), read-only by default. The password
@@ -368,4 +434,54 @@ async fn table_preview(
             Err(invalid(format!("preview still {} after 60 s", run.status.as_str())))
         }
     }
+}
+
+/// The planner's row estimate for a table: PostgreSQL's statistics, Parquet metadata, DuckDB's own counts.
+#[utoipa::path(
+    get, path = "/source/{name}/tables/{schema}/{table}/estimate", tag = "sources",
+    params(("name" = String, Path), ("schema" = String, Path), ("table" = String, Path),
+        ("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
+    responses((status = 200, body = EstimateDto), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+async fn table_estimate(
+    State(state): State<AppState>,
+    ProjectScope(project): ProjectScope,
+    ApiPath((name, schema, table)): ApiPath<(String, String, String)>,
+) -> Result<Json<EstimateDto>, ApiError> {
+    let estimated_rows = state
+        .app
+        .sources
+        .estimate_rows(&project, &name, &schema, &table)
+        .await?;
+    Ok(Json(EstimateDto { estimated_rows }))
+}
+
+/// How a query over the source would run, without running it: each scan with the projections and filters pushed
+/// down to the source, the planner's estimate and, for PostgreSQL and MySQL, the query the remote database gets.
+#[utoipa::path(
+    post, path = "/source/{name}/explain", tag = "sources", request_body = ExplainBody,
+    params(("name" = String, Path), ("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
+    responses((status = 200, body = Vec<ScanDto>), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"))
+)]
+async fn explain_on_source(
+    State(state): State<AppState>,
+    ProjectScope(project): ProjectScope,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<ExplainBody>,
+) -> Result<Json<Vec<ScanDto>>, ApiError> {
+    let scans = state.app.sources.explain(&project, &name, &body.sql).await?;
+    Ok(Json(
+        scans
+            .into_iter()
+            .map(|s| ScanDto {
+                operator: s.operator,
+                table: s.table,
+                projections: s.projections,
+                filters: s.filters,
+                estimated_rows: s.estimated_rows,
+                remote_sql: s.remote_sql,
+            })
+            .collect(),
+    ))
 }
