@@ -4,10 +4,11 @@
 //! part needs TEST_PG_URL (bench.sh starts a server).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness: a failure should stop it loudly
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pluto_duck_bootstrap::commands::build_router;
 use pluto_duck_bootstrap::config::Config;
 use serde_json::{json, Value};
 
@@ -83,20 +84,7 @@ fn main() {
         std::fs::metadata(&parquet).unwrap().len() / 1_000_000
     );
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = rt.block_on(async {
-        let router = build_router(&config).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        format!("http://{addr}")
-    });
+    let (rt, url) = common::serve(&config);
     let client = reqwest::Client::new();
     let ingest_url = format!("{url}/api/v1/ingest?wait=3600");
 

@@ -2,10 +2,11 @@
 //! Run with `scripts/bench.sh` (release build). Sizes: BENCH_ROWS (default 5,000,000), BENCH_REQUESTS (300).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness: a failure should stop it loudly
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use pluto_duck_bootstrap::commands::build_router;
 use pluto_duck_bootstrap::config::Config;
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -57,21 +58,7 @@ fn main() {
     let ext_dir = config.extension_directory();
     let stream_sql = format!("SELECT range AS id, range * 2 AS twice, 'row ' || range AS label FROM range({rows})");
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = rt.block_on(async {
-        let router = build_router(&config).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        // As `pluto-duck serve` does.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        format!("http://{addr}")
-    });
+    let (rt, url) = common::serve(&config);
     let client = reqwest::Client::new();
     println!("pluto-duck SQL benchmark ({rows} rows streamed, {requests} small queries)\n");
 

@@ -38,6 +38,32 @@ fn q(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
+/// Runs statements as one transaction; returns the single BIGINT the last one selects.
+pub(crate) async fn exec_count(
+    warehouse: &dyn Warehouse,
+    statements: Vec<String>,
+    cancel: &CancellationToken,
+) -> Result<u64, AppError> {
+    let request = QueryRequest {
+        statements: statements
+            .into_iter()
+            .map(|text| StatementText { text, offset: 0 })
+            .collect(),
+        params: Vec::new(),
+    };
+    let mut stream = warehouse.query(request, cancel.clone()).await?;
+    let mut count = 0u64;
+    while let Some(batch) = stream.batches.next().await {
+        let batch = batch?;
+        if batch.num_rows() > 0 {
+            if let Some(col) = batch.column(0).as_primitive_opt::<Int64Type>() {
+                count = u64::try_from(col.value(0)).unwrap_or(0);
+            }
+        }
+    }
+    Ok(count)
+}
+
 fn check_filter(filter: &str) -> Result<(), AppError> {
     let ok = split_statements(&format!("SELECT 1 WHERE {filter}"))
         .map(|s| s.len() == 1 && s[0].is_read)
@@ -76,26 +102,8 @@ impl CacheService {
         )
     }
 
-    /// Runs statements as one transaction; the last one must return a single BIGINT.
     async fn run(&self, statements: Vec<String>) -> Result<u64, AppError> {
-        let request = QueryRequest {
-            statements: statements
-                .into_iter()
-                .map(|text| StatementText { text, offset: 0 })
-                .collect(),
-            params: Vec::new(),
-        };
-        let mut stream = self.warehouse.query(request, CancellationToken::new()).await?;
-        let mut count = 0u64;
-        while let Some(batch) = stream.batches.next().await {
-            let batch = batch?;
-            if batch.num_rows() > 0 {
-                if let Some(col) = batch.column(0).as_primitive_opt::<Int64Type>() {
-                    count = u64::try_from(col.value(0)).unwrap_or(0);
-                }
-            }
-        }
-        Ok(count)
+        exec_count(self.warehouse.as_ref(), statements, &CancellationToken::new()).await
     }
 
     async fn build(&self, source: &Source, cache: &CachedTable) -> Result<u64, AppError> {

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::Int64Type;
 use chrono::Utc;
 use futures::StreamExt;
 use pluto_duck_domain::{
@@ -20,6 +19,7 @@ use pluto_duck_domain::{
 use tokio_util::sync::CancellationToken;
 use tracing::{info, instrument, warn, Instrument};
 
+use super::caches::exec_count;
 use super::run_hub::{RunHub, Subscription};
 use super::sources::{NewSource, SourceService};
 use crate::connectors::{quote, ConnectorRegistry, Pull, Session};
@@ -356,26 +356,8 @@ impl IngestService {
         }
     }
 
-    /// Runs statements as one transaction; returns the single BIGINT the last one selects.
     async fn exec(&self, statements: Vec<String>, cancel: &CancellationToken) -> Result<u64, AppError> {
-        let request = QueryRequest {
-            statements: statements
-                .into_iter()
-                .map(|text| StatementText { text, offset: 0 })
-                .collect(),
-            params: Vec::new(),
-        };
-        let mut stream = self.warehouse.query(request, cancel.clone()).await?;
-        let mut count = 0u64;
-        while let Some(batch) = stream.batches.next().await {
-            let batch = batch?;
-            if batch.num_rows() > 0 {
-                if let Some(col) = batch.column(0).as_primitive_opt::<Int64Type>() {
-                    count = u64::try_from(col.value(0)).unwrap_or(0);
-                }
-            }
-        }
-        Ok(count)
+        exec_count(self.warehouse.as_ref(), statements, cancel).await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -505,24 +487,7 @@ impl IngestService {
         if run.status.is_terminal() || max.is_zero() {
             return Ok(run);
         }
-        if let Some(Subscription {
-            past,
-            live: Some(mut rx),
-        }) = self.hub.subscribe(&run.id, 0)
-        {
-            if !past.iter().any(|e| e.kind.is_terminal()) {
-                let _ = tokio::time::timeout(max, async {
-                    loop {
-                        match rx.recv().await {
-                            Ok(e) if e.kind.is_terminal() => break,
-                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                            Err(_) => break,
-                        }
-                    }
-                })
-                .await;
-            }
-        }
+        self.hub.wait_terminal(&run.id, max).await;
         self.get(project, id).await
     }
 
@@ -543,10 +508,7 @@ impl IngestService {
 
     pub async fn events(&self, project: &ProjectId, id: &str, after: u64) -> Result<Subscription, AppError> {
         let run = self.get(project, id).await?;
-        Ok(self.hub.subscribe(&run.id, after).unwrap_or_else(|| Subscription {
-            past: RunHub::replay(&run, after),
-            live: None,
-        }))
+        Ok(self.hub.events_of(&run, after))
     }
 
     /// The ingestion catalog of the project.

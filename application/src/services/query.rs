@@ -299,24 +299,7 @@ impl QueryService {
         if run.status.is_terminal() || max.is_zero() {
             return Ok(run);
         }
-        if let Some(Subscription {
-            past,
-            live: Some(mut rx),
-        }) = self.hub.subscribe(&run.id, 0)
-        {
-            if !past.iter().any(|e| e.kind.is_terminal()) {
-                let _ = tokio::time::timeout(max, async {
-                    loop {
-                        match rx.recv().await {
-                            Ok(e) if e.kind.is_terminal() => break,
-                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                            Err(_) => break,
-                        }
-                    }
-                })
-                .await;
-            }
-        }
+        self.hub.wait_terminal(&run.id, max).await;
         self.get(project, id).await
     }
 
@@ -340,10 +323,7 @@ impl QueryService {
     /// Events after `after` (the last id a client saw), and the live tail while the run goes on.
     pub async fn events(&self, project: &ProjectId, id: &str, after: u64) -> Result<Subscription, AppError> {
         let run = self.get(project, id).await?;
-        Ok(self.hub.subscribe(&run.id, after).unwrap_or_else(|| Subscription {
-            past: RunHub::replay(&run, after),
-            live: None,
-        }))
+        Ok(self.hub.events_of(&run, after))
     }
 
     /// A window of a finished query's rows.

@@ -76,6 +76,38 @@ impl RunHub {
         })
     }
 
+    /// The run's events after `after`: live from the hub, or rebuilt from the stored run once the hub forgot it.
+    pub fn events_of(&self, run: &Run, after: u64) -> Subscription {
+        self.subscribe(&run.id, after).unwrap_or_else(|| Subscription {
+            past: Self::replay(run, after),
+            live: None,
+        })
+    }
+
+    /// Returns when the run has a terminal event or after `max`, whichever comes first.
+    pub async fn wait_terminal(&self, run: &RunId, max: std::time::Duration) {
+        let Some(Subscription {
+            past,
+            live: Some(mut rx),
+        }) = self.subscribe(run, 0)
+        else {
+            return;
+        };
+        if past.iter().any(|e| e.kind.is_terminal()) {
+            return;
+        }
+        let _ = tokio::time::timeout(max, async {
+            loop {
+                match rx.recv().await {
+                    Ok(e) if e.kind.is_terminal() => break,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                }
+            }
+        })
+        .await;
+    }
+
     /// The events a finished run had, rebuilt from its stored state (after a restart or eviction).
     pub fn replay(run: &Run, after: u64) -> Vec<RunEvent> {
         let mut events = vec![RunEvent {
