@@ -16,6 +16,13 @@ pub enum DomainError {
     EmptySql,
     #[error("SQL syntax error: {message}")]
     SqlSyntax { message: String, position: Option<u64> },
+    #[error("invalid analysis {0}")]
+    InvalidAnalysis(String),
+    /// The nodes around a dependency cycle, first repeated last: `a -> b -> a`.
+    #[error("dependency cycle: {}", .0.join(" -> "))]
+    Cycle(Vec<String>),
+    #[error("{node} depends on {missing}, which does not exist")]
+    UnknownDependency { node: String, missing: String },
     #[error("a {from} run cannot become {to}")]
     InvalidTransition { from: &'static str, to: &'static str },
 }

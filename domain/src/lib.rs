@@ -1,9 +1,12 @@
 //! The pure model of Pluto-Duck. Nothing here performs I/O or knows about a database, a wire format or a runtime:
 //! the architecture test fails if this crate gains serde, sqlx, duckdb, axum, utoipa or tokio.
 
+mod analysis;
 mod cache;
+mod dag;
 mod error;
 mod files;
+mod freshness;
 mod ident;
 mod ingest;
 mod project;
@@ -12,9 +15,14 @@ mod source;
 mod sql;
 mod system;
 
+pub use analysis::{
+    dependencies, expand_refs, Analysis, Dependencies, Materialization, ParamType, Parameter, ANALYSIS_SCHEMA,
+};
 pub use cache::CachedTable;
+pub use dag::Dag;
 pub use error::DomainError;
 pub use files::{FileFormat, FileLocation, FileTable, LocationScheme, S3Settings};
+pub use freshness::{plan, stale_reasons, LastRun, NodeState, StaleReason, StepAction};
 pub use ident::Identifier;
 pub use ingest::{IngestMode, Ingestion, TargetTable};
 pub use project::{Project, ProjectId};

@@ -1,0 +1,328 @@
+//! Analyses: saved SQL that builds on other analyses through `ref()`, with a materialization and typed
+//! parameters. Dependencies come from parsing the SQL, never from pattern matching on its text.
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+
+use chrono::{DateTime, Utc};
+use sqlparser::ast::{FunctionArg, FunctionArgExpr, ObjectName, ObjectNamePart, Query, TableFactor, Visit, Visitor};
+use sqlparser::dialect::DuckDbDialect;
+use sqlparser::parser::Parser;
+
+use crate::{DomainError, Identifier, ProjectId};
+
+/// The schema qualifier by which SQL names another analysis: `analysis.other`.
+pub const ANALYSIS_SCHEMA: &str = "analysis";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Materialization {
+    View,
+    /// Rebuilt aside and swapped in.
+    Table,
+    /// Each run inserts its rows.
+    Append,
+    /// Rows past the cursor are appended, or merged on the unique key.
+    Incremental {
+        unique_key: Vec<String>,
+        cursor: Option<String>,
+    },
+    /// A Parquet file under the artifacts folder.
+    Parquet,
+    /// Inlined as a CTE into its dependents; never built.
+    Ephemeral,
+}
+
+impl Materialization {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Materialization::View => "view",
+            Materialization::Table => "table",
+            Materialization::Append => "append",
+            Materialization::Incremental { .. } => "incremental",
+            Materialization::Parquet => "parquet",
+            Materialization::Ephemeral => "ephemeral",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    String,
+    Integer,
+    Float,
+    Boolean,
+    Date,
+    Timestamp,
+}
+
+impl ParamType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamType::String => "string",
+            ParamType::Integer => "integer",
+            ParamType::Float => "float",
+            ParamType::Boolean => "boolean",
+            ParamType::Date => "date",
+            ParamType::Timestamp => "timestamp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        [
+            ParamType::String,
+            ParamType::Integer,
+            ParamType::Float,
+            ParamType::Boolean,
+            ParamType::Date,
+            ParamType::Timestamp,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+        .ok_or_else(|| DomainError::UnknownValue {
+            what: "parameter type (string, integer, float, boolean, date, timestamp)",
+            value: s.to_owned(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parameter {
+    pub name: Identifier,
+    pub ty: ParamType,
+    /// Text of the default value, checked against the type when the analysis is saved.
+    pub default: Option<String>,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysis {
+    pub id: Identifier,
+    pub project: ProjectId,
+    pub name: String,
+    pub sql: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub materialization: Materialization,
+    pub parameters: Vec<Parameter>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What an analysis reads, found by parsing its SQL.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Dependencies {
+    /// Other analyses, by id.
+    pub analyses: BTreeSet<Identifier>,
+    /// Other relations: `source.schema.table`, `cache.orders`, `main.orders` (lineage inputs).
+    pub relations: BTreeSet<String>,
+    /// Files read by table functions (`read_csv('...')`, `read_parquet('...')`, or a quoted path).
+    pub files: BTreeSet<String>,
+}
+
+/// `{{ ref('x') }}` (any spacing, either quote) becomes `analysis.x`, so the SQL parses as SQL.
+pub fn expand_refs(sql: &str) -> Result<String, DomainError> {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| DomainError::InvalidAnalysis("unclosed {{ in the SQL".into()))?;
+        let inner = after[..end].trim();
+        let arg = inner
+            .strip_prefix("ref")
+            .map(str::trim_start)
+            .and_then(|s| s.strip_prefix('('))
+            .and_then(|s| s.strip_suffix(')'))
+            .map(str::trim)
+            .ok_or_else(|| {
+                DomainError::InvalidAnalysis(format!(
+                    "unsupported template {{{{ {inner} }}}}: only ref('id') is allowed"
+                ))
+            })?;
+        let id = arg
+            .strip_prefix('\'')
+            .and_then(|s| s.strip_suffix('\''))
+            .or_else(|| arg.strip_prefix('"').and_then(|s| s.strip_suffix('"')))
+            .ok_or_else(|| DomainError::InvalidAnalysis(format!("ref({arg}) needs a quoted id")))?;
+        let id = Identifier::parse(id)?;
+        out.push_str(ANALYSIS_SCHEMA);
+        out.push('.');
+        out.push_str(id.as_str());
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn parts(name: &ObjectName) -> Vec<String> {
+    name.0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => i.value.clone(),
+            ObjectNamePart::Function(f) => f.name.value.clone(),
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Collector {
+    ctes: BTreeSet<String>,
+    deps: Dependencies,
+}
+
+fn string_arg(arg: &FunctionArg) -> Option<String> {
+    let expr = match arg {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => e,
+        FunctionArg::Named {
+            arg: FunctionArgExpr::Expr(e),
+            ..
+        } => e,
+        _ => return None,
+    };
+    match expr {
+        sqlparser::ast::Expr::Value(v) => match &v.value {
+            sqlparser::ast::Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl Visitor for Collector {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        if let Some(with) = &query.with {
+            for cte in &with.cte_tables {
+                self.ctes.insert(cte.alias.name.value.to_ascii_lowercase());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table { name, args, .. } = factor {
+            let p = parts(name);
+            if let Some(args) = args {
+                // A table function: the files it reads are inputs.
+                let reader = p.last().map(|s| s.to_ascii_lowercase()).unwrap_or_default();
+                if reader.starts_with("read_") || reader.ends_with("_scan") {
+                    self.deps.files.extend(args.args.iter().filter_map(string_arg));
+                }
+                return ControlFlow::Continue(());
+            }
+            match p.as_slice() {
+                [one] if self.ctes.contains(&one.to_ascii_lowercase()) => {}
+                // DuckDB reads a quoted path as a file: FROM 'data/orders.csv'.
+                [one] if one.contains(['/', '.']) => {
+                    self.deps.files.insert(one.clone());
+                }
+                [schema, id] if schema.eq_ignore_ascii_case(ANALYSIS_SCHEMA) => {
+                    if let Ok(id) = Identifier::parse(id.clone()) {
+                        self.deps.analyses.insert(id);
+                    } else {
+                        self.deps.relations.insert(p.join("."));
+                    }
+                }
+                _ => {
+                    self.deps.relations.insert(p.join("."));
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The analyses, relations and files `sql` reads. `sql` may use `{{ ref('x') }}` or `analysis.x`.
+pub fn dependencies(sql: &str) -> Result<Dependencies, DomainError> {
+    let expanded = expand_refs(sql)?;
+    let statements = Parser::parse_sql(&DuckDbDialect {}, &expanded).map_err(|e| DomainError::SqlSyntax {
+        message: e.to_string(),
+        position: None,
+    })?;
+    let mut collector = Collector::default();
+    for s in &statements {
+        let _ = s.visit(&mut collector);
+    }
+    Ok(collector.deps)
+}
+
+impl Analysis {
+    pub fn validate(&self) -> Result<(), DomainError> {
+        let bad = |m: String| DomainError::InvalidAnalysis(format!("{}: {m}", self.id));
+        if self.sql.trim().is_empty() {
+            return Err(bad("sql must not be empty".into()));
+        }
+        let mut seen = BTreeSet::new();
+        for p in &self.parameters {
+            if !seen.insert(p.name.clone()) {
+                return Err(bad(format!("parameter {} is declared twice", p.name)));
+            }
+        }
+        if let Materialization::Incremental { unique_key, cursor } = &self.materialization {
+            if unique_key.is_empty() && cursor.is_none() {
+                return Err(bad("incremental needs a unique_key, a cursor, or both".into()));
+            }
+        }
+        let deps = dependencies(&self.sql)?;
+        if deps.analyses.contains(&self.id) {
+            return Err(bad("an analysis cannot ref itself".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(deps: &Dependencies) -> Vec<&str> {
+        deps.analyses.iter().map(Identifier::as_str).collect()
+    }
+
+    #[test]
+    fn refs_in_both_forms_and_inputs() {
+        let sql = "WITH recent AS (SELECT * FROM {{ ref('orders_clean') }} WHERE d > now() - INTERVAL 7 DAY) \
+                   SELECT r.*, c.name FROM recent r JOIN analysis.customers c USING (id) \
+                   JOIN sales.public.regions g ON g.id = r.region \
+                   JOIN cache.fx USING (currency) \
+                   UNION ALL SELECT * FROM read_parquet('data/extra/*.parquet') \
+                   UNION ALL SELECT * FROM 'data/more.csv'";
+        let d = dependencies(sql).unwrap();
+        assert_eq!(ids(&d), ["customers", "orders_clean"]);
+        assert_eq!(
+            d.relations.iter().cloned().collect::<Vec<_>>(),
+            ["cache.fx", "sales.public.regions"]
+        );
+        assert_eq!(
+            d.files.iter().cloned().collect::<Vec<_>>(),
+            ["data/extra/*.parquet", "data/more.csv"]
+        );
+    }
+
+    #[test]
+    fn ctes_and_subqueries_are_not_dependencies() {
+        let d = dependencies("WITH a AS (SELECT 1 AS x) SELECT * FROM a, (SELECT * FROM analysis.b) s").unwrap();
+        assert_eq!(ids(&d), ["b"]);
+        assert!(d.relations.is_empty());
+    }
+
+    #[test]
+    fn ref_text_inside_a_string_is_not_a_ref() {
+        let d = dependencies("SELECT 'analysis.x' AS label, '{{ not' AS y FROM analysis.real").unwrap_err();
+        // `{{` in a literal is still refused: templates are only ref().
+        assert!(d.to_string().contains("unclosed"), "{d}");
+        let d = dependencies("SELECT 'analysis.x' AS label FROM analysis.real").unwrap();
+        assert_eq!(ids(&d), ["real"]);
+    }
+
+    #[test]
+    fn bad_templates_are_named() {
+        assert!(dependencies("SELECT * FROM {{ source('a') }}").is_err());
+        assert!(dependencies("SELECT * FROM {{ ref(x) }}").is_err());
+        assert!(dependencies("SELECT * FROM {{ ref('bad-id') }}").is_err());
+        assert!(dependencies("SELEC * FROM t").is_err());
+    }
+}
