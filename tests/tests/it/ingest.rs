@@ -727,6 +727,24 @@ async fn ingest_from_postgres_and_mariadb_in_every_mode() {
         "an inline source cannot be synced without its secret: {text}"
     );
 
+    // append from PostgreSQL, into a table of its own.
+    for expected in [501, 1002] {
+        let (status, _, text) = ingest(
+            &api,
+            json!({"source": "pgsrc", "table": format!("public.{table}"), "target": "pg_log", "mode": "append"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(scalar(&api, "SELECT count(*) FROM pg_log").await, expected);
+    }
+    // An unreachable host: 422 at once, nothing written.
+    let (status, _, text) = ingest(
+        &api,
+        json!({"source": {"dsn": "postgres://pd@127.0.0.1:9/pluto"}, "table": "public.x", "target": "pg_orders"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+
     // Wrong password: 422 without the password in it; the earlier table is untouched.
     let wrong = pg.replace("pd_secret_pw", "wrong_pw_123");
     let (status, _, text) = ingest(
@@ -761,6 +779,13 @@ async fn ingest_from_postgres_and_mariadb_in_every_mode() {
         &my,
         &format!("DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id int primary key, v varchar(10)); INSERT INTO {table} VALUES (1,'a'),(2,'b'),(3,'c');"),
     );
+    let (status, run, text) = ingest(
+        &api,
+        json!({"source": {"dsn": my}, "table": table, "target": "my_copy"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(run["rows"], 3);
     for _ in 0..2 {
         let (status, run, text) = ingest(
             &api,
