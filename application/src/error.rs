@@ -1,7 +1,7 @@
 use pluto_duck_domain::DomainError;
 use thiserror::Error;
 
-use crate::ports::{RepoError, ResultError, SecretError, SourceError, WarehouseError};
+use crate::ports::{AnalysisStoreError, RepoError, ResultError, SecretError, SourceError, WarehouseError};
 
 /// Transport-neutral classification: HTTP maps it to a status, the CLI to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,8 @@ pub enum AppError {
     Results(#[from] ResultError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error(transparent)]
+    Analyses(#[from] AnalysisStoreError),
 }
 
 impl AppError {
@@ -53,6 +55,7 @@ impl AppError {
 
     pub fn kind(&self) -> ErrorKind {
         match self {
+            AppError::Domain(DomainError::Cycle(_)) => ErrorKind::Conflict,
             AppError::Domain(_) | AppError::Invalid(_) => ErrorKind::Invalid,
             AppError::NotFound { .. } => ErrorKind::NotFound,
             AppError::Conflict(_) => ErrorKind::Conflict,
@@ -62,6 +65,7 @@ impl AppError {
             AppError::Secret(e) => e.kind(),
             AppError::Results(e) => e.kind(),
             AppError::Source(e) => e.kind(),
+            AppError::Analyses(e) => e.kind(),
         }
     }
 }

@@ -7,6 +7,6 @@ pub mod services;
 
 pub use error::{AppError, ErrorKind};
 pub use services::{
-    App, CacheRequest, CacheService, IngestRequest, IngestService, IngestSource, NewSource, ProjectService,
+    analysis_schema, AnalysisDraft, AnalysisService, CompiledStep, Lineage, LineageGraph, App, CacheRequest, CacheService, IngestRequest, IngestService, IngestSource, NewSource, ProjectService,
     QueryLimits, QueryService, QuerySubmission, RunHub, SourceService, Subscription, SystemService,
 };

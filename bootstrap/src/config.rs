@@ -422,6 +422,11 @@ impl Config {
         }
     }
 
+    /// Project folders: analyses as files (`projects/<project>/analyses/<id>.yaml`).
+    pub fn projects_dir(&self) -> PathBuf {
+        self.data_dir.join("projects")
+    }
+
     pub fn results_dir(&self) -> PathBuf {
         self.data_dir.join("artifacts").join("results")
     }

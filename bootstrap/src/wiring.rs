@@ -5,7 +5,7 @@ use std::sync::Arc;
 use pluto_duck_application::connectors::ConnectorRegistry;
 use pluto_duck_application::ports::{MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::{
-    App, CacheService, IngestService, ProjectService, QueryLimits, QueryService, RunHub, SourceService, SystemService,
+    AnalysisService, App, CacheService, IngestService, ProjectService, QueryLimits, QueryService, RunHub, SourceService, SystemService,
 };
 use pluto_duck_arrow_results::ArrowIpcResultStore;
 use pluto_duck_domain::Profile;
@@ -111,6 +111,9 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         ConnectorRegistry::builtin(),
         hub,
     ));
+    let analyses = Arc::new(AnalysisService::new(Arc::new(
+        pluto_duck_analysis_files::AnalysisFiles::new(config.projects_dir()),
+    )));
     let recovered = queries.recover().await?;
     let orphans = ingest.drop_orphan_staging().await?;
     if orphans > 0 {
@@ -136,6 +139,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             sources,
             caches,
             ingest,
+            analyses,
         },
         secrets,
         results,

@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
-use sqlparser::ast::{FunctionArg, FunctionArgExpr, ObjectName, ObjectNamePart, Query, TableFactor, Visit, Visitor};
+use sqlparser::ast::{
+    visit_relations_mut, FunctionArg, FunctionArgExpr, Ident, ObjectName, ObjectNamePart, Query, Statement, TableFactor,
+    Visit, Visitor,
+};
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
 
@@ -249,7 +252,78 @@ pub fn dependencies(sql: &str) -> Result<Dependencies, DomainError> {
     Ok(collector.deps)
 }
 
+/// The name an ephemeral analysis is inlined under.
+fn ephemeral_name(id: &Identifier) -> String {
+    format!("__pd_ephemeral_{id}")
+}
+
+/// The analysis's SELECT as the warehouse runs it: refs point at `schema` (the project's analysis schema), and
+/// ephemeral analyses (id -> their compiled SQL) are inlined as CTEs.
+pub fn compile_sql(
+    sql: &str,
+    schema: &str,
+    ephemeral: &std::collections::BTreeMap<Identifier, String>,
+) -> Result<String, DomainError> {
+    let expanded = expand_refs(sql)?;
+    let mut statements = Parser::parse_sql(&DuckDbDialect {}, &expanded).map_err(|e| DomainError::SqlSyntax {
+        message: e.to_string(),
+        position: None,
+    })?;
+    let [Statement::Query(_)] = statements.as_slice() else {
+        return Err(DomainError::InvalidAnalysis(
+            "an analysis is one query (SELECT, WITH ... SELECT, VALUES)".into(),
+        ));
+    };
+    let mut inlined = Vec::new();
+    let _ = visit_relations_mut(&mut statements, |name: &mut ObjectName| {
+        let p = parts(name);
+        if let [first, id] = p.as_slice() {
+            if first.eq_ignore_ascii_case(ANALYSIS_SCHEMA) {
+                if let Some((id, body)) = Identifier::parse(id.clone()).ok().and_then(|i| ephemeral.get_key_value(&i)) {
+                    if !inlined.iter().any(|(i, _): &(Identifier, String)| i == id) {
+                        inlined.push((id.clone(), body.clone()));
+                    }
+                    *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(ephemeral_name(id)))]);
+                } else {
+                    *name = ObjectName(vec![
+                        ObjectNamePart::Identifier(Ident::new(schema)),
+                        ObjectNamePart::Identifier(Ident::new(id.clone())),
+                    ]);
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let body = statements[0].to_string();
+    if inlined.is_empty() {
+        return Ok(body);
+    }
+    let ctes: Vec<String> = inlined
+        .iter()
+        .map(|(id, sql)| format!("{} AS ({sql})", ephemeral_name(id)))
+        .collect();
+    Ok(format!("WITH {} SELECT * FROM ({body})", ctes.join(", ")))
+}
+
 impl Analysis {
+    /// Changes when anything that shapes the result changes: SQL, materialization, parameters (FNV-1a, stable
+    /// across builds).
+    pub fn definition_hash(&self) -> String {
+        let mut text = format!("{}\u{0}{}", self.sql.trim(), self.materialization.as_str());
+        if let Materialization::Incremental { unique_key, cursor } = &self.materialization {
+            text.push_str(&format!("\u{0}{}\u{0}{}", unique_key.join(","), cursor.clone().unwrap_or_default()));
+        }
+        for p in &self.parameters {
+            text.push_str(&format!("\u{0}{}:{}:{:?}:{}", p.name, p.ty.as_str(), p.default, p.required));
+        }
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+
     pub fn validate(&self) -> Result<(), DomainError> {
         let bad = |m: String| DomainError::InvalidAnalysis(format!("{}: {m}", self.id));
         if self.sql.trim().is_empty() {
@@ -270,6 +344,7 @@ impl Analysis {
         if deps.analyses.contains(&self.id) {
             return Err(bad("an analysis cannot ref itself".into()));
         }
+        compile_sql(&self.sql, ANALYSIS_SCHEMA, &Default::default())?;
         Ok(())
     }
 }
@@ -316,6 +391,19 @@ mod tests {
         assert!(d.to_string().contains("unclosed"), "{d}");
         let d = dependencies("SELECT 'analysis.x' AS label FROM analysis.real").unwrap();
         assert_eq!(ids(&d), ["real"]);
+    }
+
+    #[test]
+    fn compile_points_refs_at_the_project_schema_and_inlines_ephemerals() {
+        let eph: std::collections::BTreeMap<_, _> =
+            [(Identifier::parse("e").unwrap(), "SELECT 1 AS x".to_owned())].into();
+        let sql = compile_sql("SELECT * FROM {{ ref('a') }} JOIN analysis.e USING (x)", "team__analysis", &eph).unwrap();
+        assert_eq!(
+            sql,
+            "WITH __pd_ephemeral_e AS (SELECT 1 AS x) SELECT * FROM (SELECT * FROM team__analysis.a JOIN __pd_ephemeral_e USING(x))"
+        );
+        assert!(compile_sql("SELECT 1; SELECT 2", "analysis", &Default::default()).is_err());
+        assert!(compile_sql("DELETE FROM t", "analysis", &Default::default()).is_err());
     }
 
     #[test]

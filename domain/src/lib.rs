@@ -16,7 +16,7 @@ mod sql;
 mod system;
 
 pub use analysis::{
-    dependencies, expand_refs, Analysis, Dependencies, Materialization, ParamType, Parameter, ANALYSIS_SCHEMA,
+    compile_sql, dependencies, expand_refs, Analysis, Dependencies, Materialization, ParamType, Parameter, ANALYSIS_SCHEMA,
 };
 pub use cache::CachedTable;
 pub use dag::Dag;

@@ -629,3 +629,141 @@ pub struct ScanDto {
     /// PostgreSQL and MySQL: the query the remote database receives, rebuilt from DuckDB's plan.
     pub remote_sql: Option<String>,
 }
+
+/// A typed parameter of an analysis, bound as a real query parameter (`$name` in the SQL).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParameterDto {
+    pub name: String,
+    /// string, integer, float, boolean, date, timestamp
+    #[serde(rename = "type")]
+    pub ty: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// Create or replace an analysis. SQL is one query; it reads other analyses as `{{ ref('id') }}` or
+/// `analysis.id`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisBody {
+    /// Identifier; required on create, taken from the path on update.
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub sql: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// view (default), table, append, incremental, parquet, ephemeral.
+    pub materialization: Option<String>,
+    /// incremental: merge on these columns.
+    #[serde(default)]
+    pub unique_key: Vec<String>,
+    /// incremental: only rows past the largest value already loaded.
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub parameters: Vec<ParameterDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnalysisDto {
+    pub id: String,
+    pub project: String,
+    pub name: String,
+    pub sql: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub materialization: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unique_key: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    pub parameters: Vec<ParameterDto>,
+    /// Where it materializes: `analysis.<id>` (`<project>__analysis.<id>` in other projects).
+    pub relation: String,
+    /// Changes whenever the SQL, materialization or parameters change.
+    pub definition_hash: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<pluto_duck_domain::Analysis> for AnalysisDto {
+    fn from(a: pluto_duck_domain::Analysis) -> Self {
+        let (unique_key, cursor) = match &a.materialization {
+            pluto_duck_domain::Materialization::Incremental { unique_key, cursor } => {
+                (unique_key.clone(), cursor.clone())
+            }
+            _ => (Vec::new(), None),
+        };
+        Self {
+            relation: format!("{}.{}", pluto_duck_application::analysis_schema(&a.project), a.id),
+            definition_hash: a.definition_hash(),
+            id: a.id.to_string(),
+            project: a.project.to_string(),
+            name: a.name,
+            sql: a.sql,
+            description: a.description,
+            tags: a.tags,
+            materialization: a.materialization.as_str().to_owned(),
+            unique_key,
+            cursor,
+            parameters: a
+                .parameters
+                .into_iter()
+                .map(|p| ParameterDto {
+                    name: p.name.to_string(),
+                    ty: p.ty.as_str().to_owned(),
+                    default: p.default,
+                    required: p.required,
+                })
+                .collect(),
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+/// A step of a compile plan.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanStepDto {
+    pub id: String,
+    /// run, skip or blocked
+    pub action: String,
+    /// Why it runs (never ran, definition changed, upstream runs first, ...), or what blocks it.
+    pub reasons: Vec<String>,
+    pub materialization: String,
+    /// The SELECT the warehouse runs: refs resolved to the project's schema, ephemerals inlined.
+    pub sql: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineageDto {
+    pub id: String,
+    pub upstream: Vec<String>,
+    pub downstream: Vec<String>,
+    /// Sources, cached and warehouse tables the analysis reads.
+    pub relations: Vec<String>,
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GraphNodeDto {
+    pub id: String,
+    /// analysis, relation or file
+    pub kind: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GraphEdgeDto {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineageGraphDto {
+    pub nodes: Vec<GraphNodeDto>,
+    pub edges: Vec<GraphEdgeDto>,
+}

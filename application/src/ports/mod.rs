@@ -1,18 +1,22 @@
 //! Outbound ports. Object-safe so bootstrap can pick adapters at run time and hold them as `Arc<dyn Port>`.
 //! Signatures speak domain types only.
 
+mod analyses;
 mod metadata;
 mod results;
 mod secrets;
 mod sources;
 mod warehouse;
 
+pub use analyses::{AnalysisStore, AnalysisStoreError};
 pub use metadata::{MetadataStore, RepoError, RunFilter};
 pub use results::{ColumnProfile, ResultError, ResultPage, ResultStore, RetentionPolicy, StoredResult};
 pub use secrets::{validate_secret_name, SecretError, SecretStore};
 pub use sources::{FileEntry, ScanInfo, SourceCatalog, SourceError, TableInfo};
 pub use warehouse::{BatchStream, ParamValue, QueryRequest, QueryStream, StatementText, Warehouse, WarehouseError};
 
+#[cfg(any(test, feature = "test-util"))]
+pub use analyses::MockAnalysisStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use metadata::MockMetadataStore;
 #[cfg(any(test, feature = "test-util"))]

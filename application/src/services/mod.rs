@@ -1,3 +1,4 @@
+mod analyses;
 mod caches;
 mod ingest;
 mod projects;
@@ -8,6 +9,7 @@ mod system;
 
 use std::sync::Arc;
 
+pub use analyses::{analysis_schema, AnalysisDraft, AnalysisService, CompiledStep, Lineage, LineageGraph};
 pub use caches::{CacheRequest, CacheService};
 pub use ingest::{IngestRequest, IngestService, IngestSource};
 pub use projects::ProjectService;
@@ -25,4 +27,5 @@ pub struct App {
     pub sources: Arc<SourceService>,
     pub caches: Arc<CacheService>,
     pub ingest: Arc<IngestService>,
+    pub analyses: Arc<AnalysisService>,
 }

@@ -1,3 +1,4 @@
+pub mod analyses;
 pub mod caches;
 pub mod ingest;
 pub mod projects;
@@ -17,4 +18,5 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(sources::routes())
         .merge(caches::routes())
         .merge(ingest::routes())
+        .merge(analyses::routes())
 }

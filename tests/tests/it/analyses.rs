@@ -1,0 +1,130 @@
+//! Saved analyses through the API: files in the project folder, refs, cycles, compile plans and lineage.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{call, get, Sandbox};
+use crate::query::TestApi;
+
+fn req(method: &str, uri: &str, project: Option<&str>, body: Option<&Value>) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(uri);
+    if let Some(p) = project {
+        b = b.header("x-pluto-project", p);
+    }
+    match body {
+        Some(v) => b
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(v.to_string()))
+            .unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    }
+}
+
+async fn send(api: &TestApi, r: Request<Body>) -> (StatusCode, Value, String) {
+    let (resp, body) = call(&api.router, r).await;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    (resp.status(), serde_json::from_str(&text).unwrap_or(Value::Null), text)
+}
+
+#[tokio::test]
+async fn analyses_are_files_with_refs_cycles_plans_and_lineage() {
+    let sb = Sandbox::new();
+    let api = TestApi::new(&sb).await;
+    let create = |body: Value| req("POST", "/api/v1/asset/analysis", None, Some(&body));
+    for body in [
+        json!({"id": "a", "sql": "SELECT * FROM cache.orders", "materialization": "table", "tags": ["core"]}),
+        json!({"id": "b", "sql": "SELECT * FROM {{ ref('a') }} JOIN read_parquet('data/fx.parquet') USING (ccy)", "tags": ["core"]}),
+        json!({"id": "c", "name": "Revenue", "sql": "SELECT sum(x) FROM analysis.b WHERE d >= $since",
+               "materialization": "incremental", "unique_key": ["d"], "cursor": "d",
+               "parameters": [{"name": "since", "type": "date", "default": "2024-01-01"}]}),
+    ] {
+        let (status, _, text) = send(&api, create(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{text}");
+    }
+    // One readable file per analysis, under the project folder.
+    let file = sb.data_dir().join("projects/default/analyses/c.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("materialization: incremental") && text.contains("sql: |"), "{text}");
+
+    let (_, list, _) = send(&api, get("/api/v1/asset/analyses?tag=core")).await;
+    let ids: Vec<_> = list.as_array().unwrap().iter().map(|a| a["id"].clone()).collect();
+    assert_eq!(ids, [json!("a"), json!("b")]);
+
+    // The plan for c: a, b, c, all to run because they never ran, with the SQL the warehouse runs.
+    let (status, plan, text) = send(&api, req("POST", "/api/v1/asset/analysis/c/compile", None, None)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let steps: Vec<_> = plan.as_array().unwrap().iter().map(|s| (s["id"].clone(), s["action"].clone())).collect();
+    assert_eq!(steps, [(json!("a"), json!("run")), (json!("b"), json!("run")), (json!("c"), json!("run"))]);
+    assert_eq!(plan[0]["reasons"], json!(["never ran"]));
+    assert!(plan[1]["sql"].as_str().unwrap().contains("FROM analysis.a"), "{text}");
+
+    let files_before = project_files(&sb);
+    // Errors: a cycle (409 naming it), an unknown ref, a bad id, an unknown analysis, deleting what others read.
+    let (status, problem, text) = send(
+        &api,
+        req("PUT", "/api/v1/asset/analysis/a", None, Some(&json!({"sql": "SELECT * FROM analysis.c"}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{text}");
+    assert!(problem["detail"].as_str().unwrap().contains("a -> c -> b -> a"), "{text}");
+    let (status, _, text) = send(&api, create(json!({"id": "d", "sql": "SELECT * FROM analysis.nope"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    let (status, _, text) = send(&api, create(json!({"id": "bad-id", "sql": "SELECT 1"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    let (status, _, text) = send(&api, create(json!({"id": "w", "sql": "DELETE FROM t"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    let (status, _, _) = send(&api, get("/api/v1/asset/analysis/zzz")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, text) = send(&api, req("DELETE", "/api/v1/asset/analysis/a", None, None)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{text}");
+    // Nothing changed on disk by the refusals.
+    assert_eq!(project_files(&sb), files_before);
+
+    // Lineage: up- and downstream, and the inputs that are not analyses.
+    let (_, lineage, _) = send(&api, get("/api/v1/asset/analysis/b/lineage")).await;
+    assert_eq!(lineage["upstream"], json!(["a"]));
+    assert_eq!(lineage["downstream"], json!(["c"]));
+    assert_eq!(lineage["files"], json!(["data/fx.parquet"]));
+    let (_, graph, _) = send(&api, get("/api/v1/asset/lineage-graph")).await;
+    assert!(graph["nodes"].as_array().unwrap().contains(&json!({"id": "cache.orders", "kind": "relation"})), "{graph}");
+    assert!(graph["edges"].as_array().unwrap().contains(&json!({"from": "a", "to": "b"})), "{graph}");
+
+    // A hand edit of the file is picked up, and changes the definition hash.
+    let (_, before, _) = send(&api, get("/api/v1/asset/analysis/c")).await;
+    std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("sum(x)", "sum(x) * 2")).unwrap();
+    let (_, after, _) = send(&api, get("/api/v1/asset/analysis/c")).await;
+    assert!(after["sql"].as_str().unwrap().contains("sum(x) * 2"));
+    assert_ne!(before["definition_hash"], after["definition_hash"]);
+
+    // Another project: the same id, its own file and schema.
+    let (status, _, text) = send(&api, req("POST", "/api/v1/projects", None, Some(&json!({"id": "team", "name": "Team"})))).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let (status, a, text) = send(
+        &api,
+        req("POST", "/api/v1/asset/analysis", Some("team"), Some(&json!({"id": "a", "sql": "SELECT 2 AS x"}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    assert_eq!(a["relation"], "team__analysis.a");
+    assert!(sb.data_dir().join("projects/team/analyses/a.yaml").is_file());
+    let (_, mine, _) = send(&api, get("/api/v1/asset/analysis/a")).await;
+    assert_eq!(mine["sql"], "SELECT * FROM cache.orders");
+
+    // Deleting the end of the chain works.
+    let (status, _, text) = send(&api, req("DELETE", "/api/v1/asset/analysis/c", None, None)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    assert!(!file.exists());
+}
+
+/// Every analysis file of the default project with its content.
+fn project_files(sb: &Sandbox) -> Vec<(String, String)> {
+    let dir = sb.data_dir().join("projects/default/analyses");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
