@@ -5,7 +5,8 @@ use std::sync::Arc;
 use pluto_duck_application::connectors::ConnectorRegistry;
 use pluto_duck_application::ports::{MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::{
-    AnalysisService, App, CacheService, IngestService, ProjectService, QueryLimits, QueryService, RunHub, SourceService, SystemService,
+    AnalysisService, App, CacheService, IngestService, ProjectService, QueryLimits, QueryService, RunHub,
+    SourceService, SystemService,
 };
 use pluto_duck_arrow_results::ArrowIpcResultStore;
 use pluto_duck_domain::Profile;

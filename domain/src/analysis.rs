@@ -6,8 +6,8 @@ use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 use sqlparser::ast::{
-    visit_relations_mut, FunctionArg, FunctionArgExpr, Ident, ObjectName, ObjectNamePart, Query, Statement, TableFactor,
-    Visit, Visitor,
+    visit_relations_mut, FunctionArg, FunctionArgExpr, Ident, ObjectName, ObjectNamePart, Query, Statement,
+    TableFactor, Visit, Visitor,
 };
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
@@ -279,7 +279,10 @@ pub fn compile_sql(
         let p = parts(name);
         if let [first, id] = p.as_slice() {
             if first.eq_ignore_ascii_case(ANALYSIS_SCHEMA) {
-                if let Some((id, body)) = Identifier::parse(id.clone()).ok().and_then(|i| ephemeral.get_key_value(&i)) {
+                if let Some((id, body)) = Identifier::parse(id.clone())
+                    .ok()
+                    .and_then(|i| ephemeral.get_key_value(&i))
+                {
                     if !inlined.iter().any(|(i, _): &(Identifier, String)| i == id) {
                         inlined.push((id.clone(), body.clone()));
                     }
@@ -311,10 +314,20 @@ impl Analysis {
     pub fn definition_hash(&self) -> String {
         let mut text = format!("{}\u{0}{}", self.sql.trim(), self.materialization.as_str());
         if let Materialization::Incremental { unique_key, cursor } = &self.materialization {
-            text.push_str(&format!("\u{0}{}\u{0}{}", unique_key.join(","), cursor.clone().unwrap_or_default()));
+            text.push_str(&format!(
+                "\u{0}{}\u{0}{}",
+                unique_key.join(","),
+                cursor.clone().unwrap_or_default()
+            ));
         }
         for p in &self.parameters {
-            text.push_str(&format!("\u{0}{}:{}:{:?}:{}", p.name, p.ty.as_str(), p.default, p.required));
+            text.push_str(&format!(
+                "\u{0}{}:{}:{:?}:{}",
+                p.name,
+                p.ty.as_str(),
+                p.default,
+                p.required
+            ));
         }
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in text.bytes() {
@@ -397,7 +410,12 @@ mod tests {
     fn compile_points_refs_at_the_project_schema_and_inlines_ephemerals() {
         let eph: std::collections::BTreeMap<_, _> =
             [(Identifier::parse("e").unwrap(), "SELECT 1 AS x".to_owned())].into();
-        let sql = compile_sql("SELECT * FROM {{ ref('a') }} JOIN analysis.e USING (x)", "team__analysis", &eph).unwrap();
+        let sql = compile_sql(
+            "SELECT * FROM {{ ref('a') }} JOIN analysis.e USING (x)",
+            "team__analysis",
+            &eph,
+        )
+        .unwrap();
         assert_eq!(
             sql,
             "WITH __pd_ephemeral_e AS (SELECT 1 AS x) SELECT * FROM (SELECT * FROM team__analysis.a JOIN __pd_ephemeral_e USING(x))"

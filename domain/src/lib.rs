@@ -16,7 +16,8 @@ mod sql;
 mod system;
 
 pub use analysis::{
-    compile_sql, dependencies, expand_refs, Analysis, Dependencies, Materialization, ParamType, Parameter, ANALYSIS_SCHEMA,
+    compile_sql, dependencies, expand_refs, Analysis, Dependencies, Materialization, ParamType, Parameter,
+    ANALYSIS_SCHEMA,
 };
 pub use cache::CachedTable;
 pub use dag::Dag;

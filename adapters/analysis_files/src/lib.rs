@@ -119,7 +119,11 @@ impl AnalysisFile {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let analysis = Analysis {
-            name: if self.name.is_empty() { id.to_string() } else { self.name },
+            name: if self.name.is_empty() {
+                id.to_string()
+            } else {
+                self.name
+            },
             id,
             project: project.clone(),
             sql: self.sql.trim_end().to_owned(),
@@ -160,8 +164,8 @@ impl AnalysisFiles {
             .and_then(|m| m.modified())
             .map(DateTime::<Utc>::from)
             .unwrap_or_else(|_| Utc::now());
-        let file: AnalysisFile = serde_yaml::from_str(&text)
-            .map_err(|e| AnalysisStoreError::Invalid(format!("{}: {e}", path.display())))?;
+        let file: AnalysisFile =
+            serde_yaml::from_str(&text).map_err(|e| AnalysisStoreError::Invalid(format!("{}: {e}", path.display())))?;
         file.into_analysis(project, id, modified)
             .map(Some)
             .map_err(|e| AnalysisStoreError::Invalid(format!("{}: {e}", path.display())))
@@ -270,10 +274,17 @@ mod tests {
     async fn round_trip_readable_files_and_hand_edits() {
         let dir = tempfile::tempdir().unwrap();
         let store = AnalysisFiles::new(dir.path());
-        let a = analysis("default", "orders", "SELECT *\nFROM {{ ref('raw') }}\nWHERE d >= $since");
+        let a = analysis(
+            "default",
+            "orders",
+            "SELECT *\nFROM {{ ref('raw') }}\nWHERE d >= $since",
+        );
         store.put(&a).await.unwrap();
         let got = store.get(&a.project, &a.id).await.unwrap().unwrap();
-        assert_eq!((got.sql.as_str(), &got.materialization, &got.parameters), (a.sql.as_str(), &a.materialization, &a.parameters));
+        assert_eq!(
+            (got.sql.as_str(), &got.materialization, &got.parameters),
+            (a.sql.as_str(), &a.materialization, &a.parameters)
+        );
         let path = dir.path().join("default/analyses/orders.yaml");
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("sql: |"), "SQL as a literal block:\n{text}");
@@ -296,17 +307,30 @@ mod tests {
     async fn projects_do_not_collide_and_delete_is_idempotent() {
         let dir = tempfile::tempdir().unwrap();
         let store = AnalysisFiles::new(dir.path());
-        let (a, b) = (analysis("default", "same", "SELECT 1"), analysis("team", "same", "SELECT 2"));
+        let (a, b) = (
+            analysis("default", "same", "SELECT 1"),
+            analysis("team", "same", "SELECT 2"),
+        );
         store.put(&a).await.unwrap();
         store.put(&b).await.unwrap();
         store.put(&analysis("team", "another", "SELECT 3")).await.unwrap();
         assert_eq!(store.list(&a.project).await.unwrap().len(), 1);
-        let team: Vec<_> = store.list(&b.project).await.unwrap().into_iter().map(|a| a.id.to_string()).collect();
+        let team: Vec<_> = store
+            .list(&b.project)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id.to_string())
+            .collect();
         assert_eq!(team, ["another", "same"]);
         assert_eq!(store.get(&b.project, &b.id).await.unwrap().unwrap().sql, "SELECT 2");
         assert!(store.delete(&a.project, &a.id).await.unwrap());
         assert!(!store.delete(&a.project, &a.id).await.unwrap());
         assert!(store.get(&b.project, &b.id).await.unwrap().is_some());
-        assert!(store.list(&ProjectId::parse("empty").unwrap()).await.unwrap().is_empty());
+        assert!(store
+            .list(&ProjectId::parse("empty").unwrap())
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

@@ -97,22 +97,27 @@ impl AnalysisService {
 
     pub async fn get(&self, project: &ProjectId, id: &str) -> Result<Analysis, AppError> {
         let id = Identifier::parse(id)?;
-        self.store
-            .get(project, &id)
-            .await?
-            .ok_or_else(|| AppError::NotFound {
-                what: "analysis",
-                id: id.to_string(),
-            })
+        self.store.get(project, &id).await?.ok_or_else(|| AppError::NotFound {
+            what: "analysis",
+            id: id.to_string(),
+        })
     }
 
     /// Validates the draft and checks the project's graph with it in place: unknown refs are refused, and so is
     /// a cycle (conflict, naming it).
-    async fn save(&self, project: &ProjectId, draft: AnalysisDraft, existing: Option<Analysis>) -> Result<Analysis, AppError> {
+    async fn save(
+        &self,
+        project: &ProjectId,
+        draft: AnalysisDraft,
+        existing: Option<Analysis>,
+    ) -> Result<Analysis, AppError> {
         let id = Identifier::parse(draft.id)?;
         let now = Utc::now();
         let analysis = Analysis {
-            name: draft.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| id.to_string()),
+            name: draft
+                .name
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| id.to_string()),
             id,
             project: project.clone(),
             sql: draft.sql.trim().trim_end_matches(';').trim_end().to_owned(),
@@ -293,10 +298,18 @@ mod tests {
         let svc = AnalysisService::new(Arc::new(store()));
         let p = ProjectId::default_project();
         svc.create(&p, draft("a", "SELECT 1 AS x")).await.unwrap();
-        svc.create(&p, draft("b", "SELECT * FROM {{ ref('a') }}")).await.unwrap();
-        let e = svc.create(&p, draft("c", "SELECT * FROM analysis.nope")).await.unwrap_err();
+        svc.create(&p, draft("b", "SELECT * FROM {{ ref('a') }}"))
+            .await
+            .unwrap();
+        let e = svc
+            .create(&p, draft("c", "SELECT * FROM analysis.nope"))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Invalid, "{e}");
-        let e = svc.update(&p, draft("a", "SELECT * FROM analysis.b")).await.unwrap_err();
+        let e = svc
+            .update(&p, draft("a", "SELECT * FROM analysis.b"))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Conflict);
         assert!(e.to_string().contains("a -> b -> a"), "{e}");
         let e = svc.delete(&p, "a").await.unwrap_err();
@@ -314,12 +327,18 @@ mod tests {
         e.materialization = Materialization::Ephemeral;
         svc.create(&p, e).await.unwrap();
         svc.create(&p, draft("a", "SELECT * FROM analysis.e")).await.unwrap();
-        svc.create(&p, draft("b", "SELECT * FROM {{ ref('a') }}")).await.unwrap();
+        svc.create(&p, draft("b", "SELECT * FROM {{ ref('a') }}"))
+            .await
+            .unwrap();
         let steps = svc.compile(&p, "b", false).await.unwrap();
         let ids: Vec<_> = steps.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["e", "a", "b"]);
         assert_eq!(steps[0].action, StepAction::Skip);
-        assert!(steps[1].sql.starts_with("WITH __pd_ephemeral_e AS (SELECT 1 AS x)"), "{}", steps[1].sql);
+        assert!(
+            steps[1].sql.starts_with("WITH __pd_ephemeral_e AS (SELECT 1 AS x)"),
+            "{}",
+            steps[1].sql
+        );
         assert_eq!(steps[2].sql, "SELECT * FROM team__analysis.a");
         let lineage = svc.lineage(&p, "a").await.unwrap();
         assert_eq!(lineage.upstream, [Identifier::parse("e").unwrap()].into());

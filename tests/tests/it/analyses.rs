@@ -45,7 +45,10 @@ async fn analyses_are_files_with_refs_cycles_plans_and_lineage() {
     // One readable file per analysis, under the project folder.
     let file = sb.data_dir().join("projects/default/analyses/c.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("materialization: incremental") && text.contains("sql: |"), "{text}");
+    assert!(
+        text.contains("materialization: incremental") && text.contains("sql: |"),
+        "{text}"
+    );
 
     let (_, list, _) = send(&api, get("/api/v1/asset/analyses?tag=core")).await;
     let ids: Vec<_> = list.as_array().unwrap().iter().map(|a| a["id"].clone()).collect();
@@ -54,8 +57,20 @@ async fn analyses_are_files_with_refs_cycles_plans_and_lineage() {
     // The plan for c: a, b, c, all to run because they never ran, with the SQL the warehouse runs.
     let (status, plan, text) = send(&api, req("POST", "/api/v1/asset/analysis/c/compile", None, None)).await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    let steps: Vec<_> = plan.as_array().unwrap().iter().map(|s| (s["id"].clone(), s["action"].clone())).collect();
-    assert_eq!(steps, [(json!("a"), json!("run")), (json!("b"), json!("run")), (json!("c"), json!("run"))]);
+    let steps: Vec<_> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].clone(), s["action"].clone()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (json!("a"), json!("run")),
+            (json!("b"), json!("run")),
+            (json!("c"), json!("run"))
+        ]
+    );
     assert_eq!(plan[0]["reasons"], json!(["never ran"]));
     assert!(plan[1]["sql"].as_str().unwrap().contains("FROM analysis.a"), "{text}");
 
@@ -63,11 +78,19 @@ async fn analyses_are_files_with_refs_cycles_plans_and_lineage() {
     // Errors: a cycle (409 naming it), an unknown ref, a bad id, an unknown analysis, deleting what others read.
     let (status, problem, text) = send(
         &api,
-        req("PUT", "/api/v1/asset/analysis/a", None, Some(&json!({"sql": "SELECT * FROM analysis.c"}))),
+        req(
+            "PUT",
+            "/api/v1/asset/analysis/a",
+            None,
+            Some(&json!({"sql": "SELECT * FROM analysis.c"})),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{text}");
-    assert!(problem["detail"].as_str().unwrap().contains("a -> c -> b -> a"), "{text}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("a -> c -> b -> a"),
+        "{text}"
+    );
     let (status, _, text) = send(&api, create(json!({"id": "d", "sql": "SELECT * FROM analysis.nope"}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
     let (status, _, text) = send(&api, create(json!({"id": "bad-id", "sql": "SELECT 1"}))).await;
@@ -87,22 +110,52 @@ async fn analyses_are_files_with_refs_cycles_plans_and_lineage() {
     assert_eq!(lineage["downstream"], json!(["c"]));
     assert_eq!(lineage["files"], json!(["data/fx.parquet"]));
     let (_, graph, _) = send(&api, get("/api/v1/asset/lineage-graph")).await;
-    assert!(graph["nodes"].as_array().unwrap().contains(&json!({"id": "cache.orders", "kind": "relation"})), "{graph}");
-    assert!(graph["edges"].as_array().unwrap().contains(&json!({"from": "a", "to": "b"})), "{graph}");
+    assert!(
+        graph["nodes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"id": "cache.orders", "kind": "relation"})),
+        "{graph}"
+    );
+    assert!(
+        graph["edges"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"from": "a", "to": "b"})),
+        "{graph}"
+    );
 
     // A hand edit of the file is picked up, and changes the definition hash.
     let (_, before, _) = send(&api, get("/api/v1/asset/analysis/c")).await;
-    std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("sum(x)", "sum(x) * 2")).unwrap();
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file).unwrap().replace("sum(x)", "sum(x) * 2"),
+    )
+    .unwrap();
     let (_, after, _) = send(&api, get("/api/v1/asset/analysis/c")).await;
     assert!(after["sql"].as_str().unwrap().contains("sum(x) * 2"));
     assert_ne!(before["definition_hash"], after["definition_hash"]);
 
     // Another project: the same id, its own file and schema.
-    let (status, _, text) = send(&api, req("POST", "/api/v1/projects", None, Some(&json!({"id": "team", "name": "Team"})))).await;
+    let (status, _, text) = send(
+        &api,
+        req(
+            "POST",
+            "/api/v1/projects",
+            None,
+            Some(&json!({"id": "team", "name": "Team"})),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{text}");
     let (status, a, text) = send(
         &api,
-        req("POST", "/api/v1/asset/analysis", Some("team"), Some(&json!({"id": "a", "sql": "SELECT 2 AS x"}))),
+        req(
+            "POST",
+            "/api/v1/asset/analysis",
+            Some("team"),
+            Some(&json!({"id": "a", "sql": "SELECT 2 AS x"})),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{text}");
@@ -123,7 +176,12 @@ fn project_files(sb: &Sandbox) -> Vec<(String, String)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .flatten()
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
         .collect();
     files.sort();
     files

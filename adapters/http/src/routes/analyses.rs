@@ -150,9 +150,13 @@ async fn update_analysis(
     ApiJson(body): ApiJson<AnalysisBody>,
 ) -> Result<Json<AnalysisDto>, ApiError> {
     if body.id.as_ref().is_some_and(|b| *b != id) {
-        return Err(invalid("the body's id differs from the path's; an analysis cannot be renamed"));
+        return Err(invalid(
+            "the body's id differs from the path's; an analysis cannot be renamed",
+        ));
     }
-    Ok(Json(state.app.analyses.update(&project, draft(id, body)?).await?.into()))
+    Ok(Json(
+        state.app.analyses.update(&project, draft(id, body)?).await?.into(),
+    ))
 }
 
 /// Deletes the definition; refused (409) while other analyses read it.
@@ -255,8 +259,15 @@ async fn lineage_graph(
         nodes: g
             .nodes
             .into_iter()
-            .map(|(id, kind)| GraphNodeDto { id, kind: kind.to_owned() })
+            .map(|(id, kind)| GraphNodeDto {
+                id,
+                kind: kind.to_owned(),
+            })
             .collect(),
-        edges: g.edges.into_iter().map(|(from, to)| GraphEdgeDto { from, to }).collect(),
+        edges: g
+            .edges
+            .into_iter()
+            .map(|(from, to)| GraphEdgeDto { from, to })
+            .collect(),
     }))
 }
