@@ -61,6 +61,14 @@ pub enum Command {
     /// Copy data into the warehouse: a file, folder or glob, a URL, a database table or query, or every entry
     /// of a recipe file. Shows a progress bar; with a recipe, one per entry.
     Ingest(Box<IngestArgs>),
+    /// Saved analyses: list, show, compile (the plan with reasons), lineage.
+    Analysis {
+        #[command(subcommand)]
+        command: AnalysisCommand,
+        /// Project (default: default).
+        #[arg(long, global = true)]
+        project: Option<String>,
+    },
     /// Print the OpenAPI document.
     Openapi(OpenapiArgs),
     /// Show the server log.
@@ -175,6 +183,30 @@ pub enum SourceCommand {
         #[arg(long)]
         schema: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnalysisCommand {
+    /// Analyses of the project (id, materialization, tags, name).
+    List {
+        /// Only those with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// One analysis: its definition as JSON.
+    Show { id: String },
+    /// The plan for running it: each step with run / skip and why.
+    Compile {
+        id: String,
+        /// Plan every step to run.
+        #[arg(long)]
+        force: bool,
+        /// Also print each step's compiled SQL.
+        #[arg(long)]
+        sql: bool,
+    },
+    /// Up- and downstream analyses and the inputs it reads.
+    Lineage { id: String },
 }
 
 #[derive(Debug, Args)]

@@ -55,6 +55,7 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
             Command::Config => commands::show_config(&loaded),
             Command::Sql(a) => commands::sql(&loaded.config, a).await,
             Command::Source { command, project } => commands::source(&loaded.config, command, project).await,
+            Command::Analysis { command, project } => commands::analysis(&loaded.config, command, project).await,
             Command::Ingest(args) => commands::ingest(&loaded.config, *args).await,
             Command::Secret(c) => commands::secret(&loaded.config, c).await,
             Command::Version | Command::Openapi(_) => Ok(ExitCode::SUCCESS),

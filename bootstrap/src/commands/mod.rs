@@ -1,3 +1,4 @@
+mod analysis;
 mod api_client;
 mod doctor;
 mod ingest;
@@ -8,6 +9,7 @@ mod serve;
 mod source;
 mod sql;
 
+pub use analysis::analysis;
 pub use doctor::doctor;
 pub use ingest::ingest;
 pub use init::init;

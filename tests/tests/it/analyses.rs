@@ -186,3 +186,44 @@ fn project_files(sb: &Sandbox) -> Vec<(String, String)> {
     files.sort();
     files
 }
+
+#[test]
+fn analysis_cli_reads_hand_written_files() {
+    use crate::helpers::{stderr, stdout};
+    let sb = Sandbox::new();
+    let dir = sb.data_dir().join("projects/default/analyses");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Written by hand (or checked out from git), never through the API.
+    std::fs::write(
+        dir.join("raw.yaml"),
+        "materialization: table\ntags: [core]\nsql: |\n  SELECT 1 AS id\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("top.yaml"), "name: Top\nsql: SELECT * FROM {{ ref('raw') }}\n").unwrap();
+    let o = sb.run(&["analysis", "list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("raw") && out.contains("table") && out.contains("core"),
+        "{out}"
+    );
+    let o = sb.run(&["analysis", "compile", "top", "--sql"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<_> = out.lines().filter(|l| l.starts_with("run")).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].contains("raw") && lines[1].contains("top") && out.contains("never ran"),
+        "{out}"
+    );
+    assert!(out.contains("SELECT * FROM analysis.raw"), "{out}");
+    let o = sb.run(&["analysis", "lineage", "raw"]);
+    assert!(stdout(&o).contains("downstream: top"), "{}", stdout(&o));
+    let o = sb.run(&["analysis", "show", "nope"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    // A broken hand edit: one line naming the file, exit 2.
+    std::fs::write(dir.join("top.yaml"), "sql: [unclosed\n").unwrap();
+    let o = sb.run(&["analysis", "list"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("top.yaml"), "{}", stderr(&o));
+}
