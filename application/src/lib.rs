@@ -7,7 +7,7 @@ pub mod services;
 
 pub use error::{AppError, ErrorKind};
 pub use services::{
-    analysis_schema, AnalysisDraft, AnalysisService, App, CacheRequest, CacheService, CompiledStep, IngestRequest,
-    IngestService, IngestSource, Lineage, LineageGraph, NewSource, ProjectService, QueryLimits, QueryService,
-    QuerySubmission, RunHub, SourceService, Subscription, SystemService,
+    analysis_schema, AnalysisDraft, AnalysisRunner, AnalysisService, App, CacheRequest, CacheService, CompiledStep,
+    ExecuteOptions, IngestRequest, IngestService, IngestSource, Lineage, LineageGraph, NewSource, ProjectService,
+    QueryLimits, QueryService, QuerySubmission, RunHub, SourceService, StepOutcome, Subscription, SystemService,
 };

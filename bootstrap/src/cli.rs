@@ -207,6 +207,24 @@ pub enum AnalysisCommand {
     },
     /// Up- and downstream analyses and the inputs it reads.
     Lineage { id: String },
+    /// Run it and its stale upstream (all with --force), with a progress bar; prints each step's outcome.
+    Run {
+        id: String,
+        #[arg(long)]
+        force: bool,
+        /// Keep running branches that do not depend on a failed step.
+        #[arg(long)]
+        continue_on_failure: bool,
+        /// A parameter value: `--param since=2024-01-01` (repeat for several).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+    },
+    /// Its runs, newest first.
+    History {
+        id: String,
+        #[arg(long, short = 'n', default_value_t = 20)]
+        limit: u32,
+    },
 }
 
 #[derive(Debug, Args)]

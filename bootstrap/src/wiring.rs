@@ -5,8 +5,8 @@ use std::sync::Arc;
 use pluto_duck_application::connectors::ConnectorRegistry;
 use pluto_duck_application::ports::{MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::{
-    AnalysisService, App, CacheService, IngestService, ProjectService, QueryLimits, QueryService, RunHub,
-    SourceService, SystemService,
+    AnalysisRunner, AnalysisService, App, CacheService, IngestService, ProjectService, QueryLimits, QueryService,
+    RunHub, SourceService, SystemService,
 };
 use pluto_duck_arrow_results::ArrowIpcResultStore;
 use pluto_duck_domain::Profile;
@@ -110,11 +110,21 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         metadata.clone(),
         sources.clone(),
         ConnectorRegistry::builtin(),
-        hub,
+        hub.clone(),
     ));
     let analyses = Arc::new(AnalysisService::new(Arc::new(
         pluto_duck_analysis_files::AnalysisFiles::new(config.projects_dir()),
     )));
+    let parquet_dir = config.data_dir.join("artifacts").join("analyses");
+    std::fs::create_dir_all(&parquet_dir)
+        .map_err(|e| CliError::unavailable(format!("cannot create {}: {e}", parquet_dir.display())))?;
+    let analysis_runs = Arc::new(AnalysisRunner::new(
+        analyses.clone(),
+        warehouse.clone(),
+        metadata.clone(),
+        hub.clone(),
+        parquet_dir.display().to_string(),
+    ));
     let recovered = queries.recover().await?;
     let orphans = ingest.drop_orphan_staging().await?;
     if orphans > 0 {
@@ -141,6 +151,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             caches,
             ingest,
             analyses,
+            analysis_runs,
         },
         secrets,
         results,

@@ -111,6 +111,19 @@ pub struct Analysis {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What the metadata store keeps of an analysis between runs: the definition it last ran with and how that went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalysisState {
+    pub id: Identifier,
+    pub project: ProjectId,
+    pub definition_hash: String,
+    pub last_run: Option<crate::RunId>,
+    pub last_status: crate::RunStatus,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub rows: u64,
+    pub error: Option<String>,
+}
+
 /// What an analysis reads, found by parsing its SQL.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Dependencies {

@@ -16,6 +16,8 @@ pub enum DomainError {
     EmptySql,
     #[error("SQL syntax error: {message}")]
     SqlSyntax { message: String, position: Option<u64> },
+    #[error("invalid parameter {0}")]
+    InvalidParameter(String),
     #[error("invalid analysis {0}")]
     InvalidAnalysis(String),
     /// The nodes around a dependency cycle, first repeated last: `a -> b -> a`.

@@ -9,6 +9,7 @@ mod files;
 mod freshness;
 mod ident;
 mod ingest;
+mod params;
 mod project;
 mod run;
 mod source;
@@ -16,8 +17,8 @@ mod sql;
 mod system;
 
 pub use analysis::{
-    compile_sql, dependencies, expand_refs, Analysis, Dependencies, Materialization, ParamType, Parameter,
-    ANALYSIS_SCHEMA,
+    compile_sql, dependencies, expand_refs, Analysis, AnalysisState, Dependencies, Materialization, ParamType,
+    Parameter, ANALYSIS_SCHEMA,
 };
 pub use cache::CachedTable;
 pub use dag::Dag;
@@ -26,6 +27,7 @@ pub use files::{FileFormat, FileLocation, FileTable, LocationScheme, S3Settings}
 pub use freshness::{plan, stale_reasons, LastRun, NodeState, StaleReason, StepAction};
 pub use ident::Identifier;
 pub use ingest::{IngestMode, Ingestion, TargetTable};
+pub use params::{bind_parameters, resolve_parameters, BoundValue};
 pub use project::{Project, ProjectId};
 pub use run::{Column, Run, RunEvent, RunEventKind, RunFailure, RunId, RunKind, RunStatus};
 pub use source::{Source, SourceConnection, SourceKind, SourceState};

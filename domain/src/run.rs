@@ -41,15 +41,18 @@ pub enum RunKind {
     Query,
     Ingest,
     AnalysisStep,
+    /// The execution of an analysis's plan; its steps are `AnalysisStep` runs.
+    AnalysisRun,
     Dbt,
     AgentTurn,
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 5] = [
+    pub const ALL: [RunKind; 6] = [
         RunKind::Query,
         RunKind::Ingest,
         RunKind::AnalysisStep,
+        RunKind::AnalysisRun,
         RunKind::Dbt,
         RunKind::AgentTurn,
     ];
@@ -59,6 +62,7 @@ impl RunKind {
             RunKind::Query => "query",
             RunKind::Ingest => "ingest",
             RunKind::AnalysisStep => "analysis_step",
+            RunKind::AnalysisRun => "analysis_run",
             RunKind::Dbt => "dbt",
             RunKind::AgentTurn => "agent_turn",
         }

@@ -767,3 +767,67 @@ pub struct LineageGraphDto {
     pub nodes: Vec<GraphNodeDto>,
     pub edges: Vec<GraphEdgeDto>,
 }
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecuteBody {
+    /// Run every step, fresh or not.
+    pub force: bool,
+    /// Keep running branches that do not depend on a failed step.
+    pub continue_on_failure: bool,
+    /// Parameter values by name (strings, numbers or booleans); each step takes those it declares.
+    #[schema(value_type = Object)]
+    pub params: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepOutcomeDto {
+    pub id: String,
+    /// succeeded, failed, skipped, blocked, not_run
+    pub status: String,
+    /// The step run (see the analysis's history).
+    pub run: Option<String>,
+    pub rows: u64,
+    /// Why it ran, why not, or the error.
+    pub detail: String,
+}
+
+/// The execution of an analysis's plan.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnalysisRunDto {
+    pub id: String,
+    /// The analysis run.
+    pub target: String,
+    /// queued, running, succeeded, failed
+    pub status: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Rows written by all steps.
+    pub rows: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Each step of the plan once the run finished.
+    pub steps: Vec<StepOutcomeDto>,
+    pub events: String,
+}
+
+/// One run of one analysis.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepRunDto {
+    pub id: String,
+    pub status: String,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub rows: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FreshnessDto {
+    pub id: String,
+    pub fresh: bool,
+    /// The steps a run would execute, with why.
+    pub stale: Vec<PlanStepDto>,
+}

@@ -2,14 +2,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
 use pluto_duck_domain::{
-    CachedTable, Identifier, Ingestion, Project, ProjectId, Run, RunId, RunStatus, Source, TargetTable,
+    AnalysisState, CachedTable, Identifier, Ingestion, Project, ProjectId, Run, RunId, RunStatus, Source, TargetTable,
 };
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
 use crate::runs::{
-    clamp_i64, columns_json, ingestion_doc, ingestion_from_doc, CacheRow, RunRow, SourceRow, CACHE_COLUMNS, COLUMNS,
-    INGESTION_COLUMNS, SOURCE_COLUMNS,
+    analysis_state_doc, analysis_state_from_doc, clamp_i64, columns_json, ingestion_doc, ingestion_from_doc, CacheRow,
+    RunRow, SourceRow, CACHE_COLUMNS, COLUMNS, INGESTION_COLUMNS, SOURCE_COLUMNS,
 };
 use crate::{is_unique_violation, map_err, migrate_err};
 
@@ -472,5 +472,31 @@ impl MetadataStore for PgMetadataStore {
             .await
             .map_err(map_err)?;
         Ok(r.rows_affected() > 0)
+    }
+
+    async fn put_analysis_state(&self, state: &AnalysisState) -> Result<(), RepoError> {
+        sqlx::query(
+            "INSERT INTO analysis_state (project_id, id, doc) VALUES ($1, $2, $3) \
+             ON CONFLICT (project_id, id) DO UPDATE SET doc = excluded.doc",
+        )
+        .bind(state.project.as_str())
+        .bind(state.id.as_str())
+        .bind(analysis_state_doc(state))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_analysis_states(&self, project: &ProjectId) -> Result<Vec<AnalysisState>, RepoError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, doc FROM analysis_state WHERE project_id = $1 ORDER BY id")
+                .bind(project.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        rows.into_iter()
+            .map(|(id, doc)| analysis_state_from_doc(project.as_str(), id, &doc))
+            .collect()
     }
 }

@@ -286,3 +286,38 @@ impl CacheRow {
         })
     }
 }
+
+/// An analysis's state as one JSON document, read and written the same way by both dialects.
+pub(crate) fn analysis_state_doc(s: &pluto_duck_domain::AnalysisState) -> String {
+    serde_json::json!({
+        "definition_hash": s.definition_hash,
+        "last_run": s.last_run.as_ref().map(|r| r.to_string()),
+        "last_status": s.last_status.as_str(),
+        "finished_at": s.finished_at.map(|t| t.to_rfc3339()),
+        "rows": s.rows,
+        "error": s.error,
+    })
+    .to_string()
+}
+
+pub(crate) fn analysis_state_from_doc(
+    project: &str,
+    id: String,
+    doc: &str,
+) -> Result<pluto_duck_domain::AnalysisState, RepoError> {
+    let v: serde_json::Value = serde_json::from_str(doc).map_err(bad)?;
+    Ok(pluto_duck_domain::AnalysisState {
+        id: pluto_duck_domain::Identifier::parse(id).map_err(bad)?,
+        project: ProjectId::parse(project).map_err(bad)?,
+        definition_hash: v["definition_hash"].as_str().unwrap_or_default().to_owned(),
+        last_run: v["last_run"].as_str().map(RunId::parse).transpose().map_err(bad)?,
+        last_status: RunStatus::parse(v["last_status"].as_str().unwrap_or("failed")).map_err(bad)?,
+        finished_at: v["finished_at"]
+            .as_str()
+            .map(|t| DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc)))
+            .transpose()
+            .map_err(bad)?,
+        rows: v["rows"].as_u64().unwrap_or(0),
+        error: v["error"].as_str().map(str::to_owned),
+    })
+}

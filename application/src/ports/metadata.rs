@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use pluto_duck_domain::{
-    CachedTable, Identifier, Ingestion, Project, ProjectId, Run, RunId, RunKind, RunStatus, Source, TargetTable,
+    AnalysisState, CachedTable, Identifier, Ingestion, Project, ProjectId, Run, RunId, RunKind, RunStatus, Source,
+    TargetTable,
 };
 use thiserror::Error;
 
@@ -77,6 +78,11 @@ pub trait MetadataStore: Send + Sync {
     /// Ordered by target.
     async fn list_ingestions(&self, project: &ProjectId) -> Result<Vec<Ingestion>, RepoError>;
     async fn delete_ingestion(&self, project: &ProjectId, target: &TargetTable) -> Result<bool, RepoError>;
+
+    /// Inserts or replaces what is known of an analysis's last run.
+    async fn put_analysis_state(&self, state: &AnalysisState) -> Result<(), RepoError>;
+    /// Ordered by id.
+    async fn list_analysis_states(&self, project: &ProjectId) -> Result<Vec<AnalysisState>, RepoError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -69,7 +69,7 @@ pub fn analysis_schema(project: &ProjectId) -> String {
     }
 }
 
-fn dag_of(analyses: &[Analysis]) -> Result<Dag, AppError> {
+pub(crate) fn dag_of(analyses: &[Analysis]) -> Result<Dag, AppError> {
     let mut edges = Vec::with_capacity(analyses.len());
     for a in analyses {
         edges.push((a.id.clone(), dependencies(&a.sql)?.analyses));
@@ -174,14 +174,19 @@ impl AnalysisService {
         Ok(analysis)
     }
 
-    /// What running `id` would do: each step in order with run / skip and the reasons, and its compiled SQL.
-    pub async fn compile(&self, project: &ProjectId, id: &str, force: bool) -> Result<Vec<CompiledStep>, AppError> {
+    /// What running `id` would do given the analyses' `states`: each step in order with run / skip and the
+    /// reasons, and its compiled SQL.
+    pub async fn compile(
+        &self,
+        project: &ProjectId,
+        id: &str,
+        force: bool,
+        states: &BTreeMap<Identifier, NodeState>,
+    ) -> Result<Vec<CompiledStep>, AppError> {
         let target = self.get(project, id).await?;
         let all = self.store.list(project).await?;
         let dag = dag_of(&all)?;
         let by_id: BTreeMap<&Identifier, &Analysis> = all.iter().map(|a| (&a.id, a)).collect();
-        // No run state is recorded yet: every step is judged as never run.
-        let states: BTreeMap<Identifier, NodeState> = BTreeMap::new();
         let schema = analysis_schema(project);
         let mut compiled: BTreeMap<Identifier, String> = BTreeMap::new();
         let mut ephemeral: BTreeMap<Identifier, String> = BTreeMap::new();
@@ -193,7 +198,7 @@ impl AnalysisService {
             }
             compiled.insert(node, sql);
         }
-        Ok(plan(&dag, &target.id, &states, force)
+        Ok(plan(&dag, &target.id, states, force)
             .into_iter()
             .filter_map(|(node, action)| {
                 let a = by_id.get(&node)?;
@@ -330,7 +335,7 @@ mod tests {
         svc.create(&p, draft("b", "SELECT * FROM {{ ref('a') }}"))
             .await
             .unwrap();
-        let steps = svc.compile(&p, "b", false).await.unwrap();
+        let steps = svc.compile(&p, "b", false, &BTreeMap::new()).await.unwrap();
         let ids: Vec<_> = steps.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["e", "a", "b"]);
         assert_eq!(steps[0].action, StepAction::Skip);

@@ -1,4 +1,5 @@
 mod analyses;
+mod analysis_runs;
 mod caches;
 mod ingest;
 mod projects;
@@ -10,6 +11,7 @@ mod system;
 use std::sync::Arc;
 
 pub use analyses::{analysis_schema, AnalysisDraft, AnalysisService, CompiledStep, Lineage, LineageGraph};
+pub use analysis_runs::{AnalysisRunner, ExecuteOptions, StepOutcome};
 pub use caches::{CacheRequest, CacheService};
 pub use ingest::{IngestRequest, IngestService, IngestSource};
 pub use projects::ProjectService;
@@ -28,4 +30,5 @@ pub struct App {
     pub caches: Arc<CacheService>,
     pub ingest: Arc<IngestService>,
     pub analyses: Arc<AnalysisService>,
+    pub analysis_runs: Arc<AnalysisRunner>,
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::api_client::ApiClient;
 use crate::cli::AnalysisCommand;
 use crate::config::Config;
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult};
 
 fn text(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
@@ -79,6 +79,88 @@ pub async fn analysis(config: &Config, command: AnalysisCommand, project: Option
             println!("downstream: {}", joined(&l["downstream"]));
             println!("relations:  {}", joined(&l["relations"]));
             println!("files:      {}", joined(&l["files"]));
+        }
+        AnalysisCommand::Run {
+            id,
+            force,
+            continue_on_failure,
+            params,
+        } => {
+            let mut values = serde_json::Map::new();
+            for p in params {
+                let (k, v) = p
+                    .split_once('=')
+                    .ok_or_else(|| CliError::invalid(format!("--param {p}: expected NAME=VALUE")))?;
+                values.insert(k.to_owned(), Value::from(v));
+            }
+            let body =
+                serde_json::json!({"force": force, "continue_on_failure": continue_on_failure, "params": values});
+            let run = api
+                .call("POST", &format!("/api/v1/asset/analysis/{id}/execute"), p, Some(body))
+                .await?;
+            let run_id = text(&run["id"]).to_owned();
+            let bar = indicatif::ProgressBar::new_spinner();
+            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            } else {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            bar.set_message(format!("running {id}"));
+            api.follow_events(&format!("/api/v1/asset/runs/{run_id}/events"), p, |name, data| {
+                if name == "progress" {
+                    let parts = data["parts"].as_u64().unwrap_or(0);
+                    if bar.length() != Some(parts) {
+                        bar.set_length(parts);
+                        if let Ok(style) = indicatif::ProgressStyle::with_template(
+                            "{spinner} [{bar:30}] {pos}/{len} steps  {msg} ({elapsed})",
+                        ) {
+                            bar.set_style(style.progress_chars("=> "));
+                        }
+                    }
+                    bar.set_position(data["part"].as_u64().unwrap_or(0));
+                    bar.set_message(format!("{} rows", data["rows"].as_u64().unwrap_or(0)));
+                }
+            })
+            .await?;
+            bar.finish_and_clear();
+            let run = api
+                .call("GET", &format!("/api/v1/asset/runs/{run_id}"), p, None)
+                .await?;
+            for s in run["steps"].as_array().cloned().unwrap_or_default() {
+                println!(
+                    "{:<10} {:<32} {:>10} rows  {}",
+                    text(&s["status"]),
+                    text(&s["id"]),
+                    s["rows"].as_u64().unwrap_or(0),
+                    text(&s["detail"])
+                );
+            }
+            if run["status"] != "succeeded" {
+                return Err(CliError::invalid(format!(
+                    "run of {id} {}: {}",
+                    text(&run["status"]),
+                    text(&run["error"])
+                )));
+            }
+        }
+        AnalysisCommand::History { id, limit } => {
+            let runs = api
+                .call(
+                    "GET",
+                    &format!("/api/v1/asset/analysis/{id}/history?limit={limit}"),
+                    p,
+                    None,
+                )
+                .await?;
+            for r in runs.as_array().cloned().unwrap_or_default() {
+                println!(
+                    "{:<26} {:<10} {:>10} rows  {}",
+                    text(&r["finished_at"]),
+                    text(&r["status"]),
+                    r["rows"].as_u64().unwrap_or(0),
+                    text(&r["error"])
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

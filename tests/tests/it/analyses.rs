@@ -219,6 +219,20 @@ fn analysis_cli_reads_hand_written_files() {
     assert!(out.contains("SELECT * FROM analysis.raw"), "{out}");
     let o = sb.run(&["analysis", "lineage", "raw"]);
     assert!(stdout(&o).contains("downstream: top"), "{}", stdout(&o));
+    // Run through the CLI (in-process), then again: everything fresh.
+    let o = sb.run(&["analysis", "run", "top"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("succeeded") && stdout(&o).contains("top"),
+        "{}",
+        stdout(&o)
+    );
+    let o = sb.run(&["analysis", "run", "top"]);
+    assert_eq!(stdout(&o).matches("skipped").count(), 2, "{}", stdout(&o));
+    let o = sb.run(&["analysis", "history", "raw"]);
+    assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
+    let o = sb.run(&["analysis", "run", "top", "--param", "nope"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let o = sb.run(&["analysis", "show", "nope"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     // A broken hand edit: one line naming the file, exit 2.
@@ -226,4 +240,268 @@ fn analysis_cli_reads_hand_written_files() {
     let o = sb.run(&["analysis", "list"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("top.yaml"), "{}", stderr(&o));
+}
+
+async fn execute(api: &TestApi, id: &str, body: Value) -> (StatusCode, Value, String) {
+    send(
+        api,
+        req(
+            "POST",
+            &format!("/api/v1/asset/analysis/{id}/execute?wait=60"),
+            None,
+            Some(&body),
+        ),
+    )
+    .await
+}
+
+fn steps(run: &Value) -> Vec<(String, String)> {
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_owned(),
+                s["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+}
+
+async fn count(api: &TestApi, id: &str) -> u64 {
+    let (status, data, text) = send(api, get(&format!("/api/v1/asset/analysis/{id}/data?limit=0"))).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    data["rows"].as_array().unwrap().len() as u64
+}
+
+#[tokio::test]
+async fn running_the_chain_materializations_freshness_and_parameters() {
+    let sb = Sandbox::new();
+    let api = TestApi::new(&sb).await;
+    api.rows("CREATE TABLE src AS SELECT range AS id, range * 2 AS v FROM range(10)")
+        .await;
+    let create = |body: Value| req("POST", "/api/v1/asset/analysis", None, Some(&body));
+    for body in [
+        json!({"id": "a", "sql": "SELECT * FROM main.src", "materialization": "table"}),
+        json!({"id": "b", "sql": "SELECT id, v + 1 AS v FROM {{ ref('a') }}", "materialization": "table"}),
+        json!({"id": "c", "sql": "SELECT count(*) AS n FROM analysis.b"}),
+    ] {
+        let (status, _, text) = send(&api, create(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{text}");
+    }
+    let (_, data, _) = send(&api, get("/api/v1/asset/analysis/c/data")).await;
+    assert_eq!(data["status"], 409, "no data before the first run: {data}");
+
+    // Running c runs a and b first.
+    let (status, run, text) = execute(&api, "c", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(run["status"], "succeeded", "{text}");
+    assert_eq!(
+        steps(&run),
+        pairs(&[("a", "succeeded"), ("b", "succeeded"), ("c", "succeeded")])
+    );
+    assert_eq!(api.rows("SELECT n FROM analysis.c").await["rows"][0][0], 10);
+    // Again: all fresh, all skipped.
+    let (_, run, _) = execute(&api, "c", json!({})).await;
+    assert_eq!(
+        steps(&run),
+        pairs(&[("a", "skipped"), ("b", "skipped"), ("c", "skipped")])
+    );
+    let (_, fresh, _) = send(&api, get("/api/v1/asset/analysis/c/freshness")).await;
+    assert_eq!(fresh["fresh"], true, "{fresh}");
+    // Forcing a, then running c, reruns b and c.
+    let (_, run, _) = execute(&api, "a", json!({"force": true})).await;
+    assert_eq!(steps(&run), pairs(&[("a", "succeeded")]));
+    let (_, fresh, _) = send(&api, get("/api/v1/asset/analysis/c/freshness")).await;
+    assert_eq!(fresh["fresh"], false);
+    assert_eq!(
+        fresh["stale"][0]["reasons"],
+        json!(["upstream a ran after it"]),
+        "{fresh}"
+    );
+    let (_, run, _) = execute(&api, "c", json!({})).await;
+    assert_eq!(
+        steps(&run),
+        pairs(&[("a", "skipped"), ("b", "succeeded"), ("c", "succeeded")])
+    );
+    // Editing b's SQL makes b and c stale.
+    let (status, _, text) = send(
+        &api,
+        req(
+            "PUT",
+            "/api/v1/asset/analysis/b",
+            None,
+            Some(&json!({"sql": "SELECT id, v + 2 AS v FROM analysis.a", "materialization": "table"})),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (_, plan, _) = send(&api, req("POST", "/api/v1/asset/analysis/c/compile", None, None)).await;
+    assert_eq!(
+        plan[1]["reasons"],
+        json!(["its definition changed since it last ran"]),
+        "{plan}"
+    );
+    assert_eq!(plan[2]["action"], "run");
+    let (_, run, _) = execute(&api, "c", json!({})).await;
+    assert_eq!(
+        steps(&run),
+        pairs(&[("a", "skipped"), ("b", "succeeded"), ("c", "succeeded")])
+    );
+    // A failing b: its rebuild fails at run time, the old b stays readable, c is blocked with the reason.
+    send(
+        &api,
+        req(
+            "PUT",
+            "/api/v1/asset/analysis/b",
+            None,
+            Some(&json!({"sql": "SELECT id, error('boom')::INT AS v FROM analysis.a", "materialization": "table"})),
+        ),
+    )
+    .await;
+    let (_, run, text) = execute(&api, "c", json!({})).await;
+    assert_eq!(run["status"], "failed", "{text}");
+    assert_eq!(
+        steps(&run),
+        pairs(&[("a", "skipped"), ("b", "failed"), ("c", "blocked")])
+    );
+    assert_eq!(run["steps"][2]["detail"], "upstream b failed");
+    assert!(run["steps"][1]["detail"].as_str().unwrap().contains("boom"), "{text}");
+    assert_eq!(count(&api, "b").await, 10, "the previous b is still there");
+    let (_, plan, _) = send(&api, req("POST", "/api/v1/asset/analysis/c/compile", None, None)).await;
+    assert!(
+        plan[1]["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("its last run failed")),
+        "{plan}"
+    );
+    let (_, history, _) = send(&api, get("/api/v1/asset/analysis/b/history")).await;
+    let statuses: Vec<_> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            json!("failed"),
+            json!("succeeded"),
+            json!("succeeded"),
+            json!("succeeded")
+        ]
+    );
+
+    // append twice: twice the rows; incremental: only new rows; parquet: readable back.
+    for body in [
+        json!({"id": "log", "sql": "SELECT 1 AS x", "materialization": "append"}),
+        json!({"id": "inc", "sql": "SELECT * FROM main.src", "materialization": "incremental", "cursor": "id"}),
+        json!({"id": "pq", "sql": "SELECT * FROM main.src", "materialization": "parquet"}),
+    ] {
+        let (status, _, text) = send(&api, create(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{text}");
+    }
+    for _ in 0..2 {
+        let (_, run, text) = execute(&api, "log", json!({"force": true})).await;
+        assert_eq!(run["status"], "succeeded", "{text}");
+    }
+    assert_eq!(count(&api, "log").await, 2);
+    execute(&api, "inc", json!({})).await;
+    api.rows("INSERT INTO src SELECT range, range * 2 FROM range(10, 15)")
+        .await;
+    let (_, run, _) = execute(&api, "inc", json!({"force": true})).await;
+    assert_eq!(run["steps"][0]["rows"], 5, "only the new rows: {run}");
+    assert_eq!(count(&api, "inc").await, 15);
+    let (_, run, text) = execute(&api, "pq", json!({})).await;
+    assert_eq!(run["status"], "succeeded", "{text}");
+    assert!(sb.data_dir().join("artifacts/analyses/default__pq.parquet").is_file());
+    assert_eq!(count(&api, "pq").await, 15);
+    let (resp, body) = call(&api.router, get("/api/v1/asset/analysis/pq/data?format=csv&limit=0")).await;
+    assert!(resp.headers()[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .contains("pq.csv"));
+    assert_eq!(String::from_utf8_lossy(&body).lines().count(), 16);
+
+    // Parameters: bound by the engine, checked before anything runs.
+    let (status, _, text) = send(
+        &api,
+        create(json!({"id": "big", "sql": "SELECT * FROM main.src WHERE id >= $min AND 'x' <> '$min'", "materialization": "table",
+                      "parameters": [{"name": "min", "type": "integer", "required": true}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let (status, _, text) = execute(&api, "big", json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    let (status, _, text) = execute(&api, "big", json!({"params": {"min": "x; DROP TABLE src"}})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    let (_, run, text) = execute(&api, "big", json!({"params": {"min": 12}})).await;
+    assert_eq!(run["status"], "succeeded", "{text}");
+    assert_eq!(count(&api, "big").await, 3);
+}
+
+#[tokio::test]
+async fn analyses_read_sources_and_cached_tables_and_see_them_change() {
+    let sb = Sandbox::new();
+    let api = TestApi::new(&sb).await;
+    let file = sb.path().join("shop.sqlite");
+    crate::sources::sqlite_orders(&file);
+    let (status, _, text) = send(
+        &api,
+        req(
+            "POST",
+            "/api/v1/source",
+            None,
+            Some(&json!({"name": "shop", "kind": "sqlite", "path": file})),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let (status, _, text) = send(
+        &api,
+        req(
+            "POST",
+            "/api/v1/source/shop/cache",
+            None,
+            Some(&json!({"schema": "main", "table": "orders"})),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let (status, _, text) = send(
+        &api,
+        req(
+            "POST",
+            "/api/v1/asset/analysis",
+            None,
+            Some(&json!({"id": "both", "materialization": "table",
+                         "sql": "SELECT (SELECT count(*) FROM shop.main.orders) AS live, (SELECT count(*) FROM cache.orders) AS cached"})),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let (_, run, text) = execute(&api, "both", json!({})).await;
+    assert_eq!(run["status"], "succeeded", "{text}");
+    assert_eq!(
+        api.rows("SELECT live, cached FROM analysis.both").await["rows"][0],
+        json!([10, 10])
+    );
+    let (_, lineage, _) = send(&api, get("/api/v1/asset/analysis/both/lineage")).await;
+    assert_eq!(lineage["relations"], json!(["cache.orders", "shop.main.orders"]));
+    // Refreshing the cached copy makes the analysis stale, naming the input.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (status, _, text) = send(&api, req("POST", "/api/v1/cache/orders/refresh", None, None)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (_, fresh, _) = send(&api, get("/api/v1/asset/analysis/both/freshness")).await;
+    assert_eq!(
+        fresh["stale"][0]["reasons"],
+        json!(["input cache.orders changed after it ran"]),
+        "{fresh}"
+    );
 }

@@ -1,8 +1,14 @@
 //! `/api/v1/asset`: saved analyses, their compile plans and lineage.
 
+use std::convert::Infallible;
+use std::time::Duration;
+
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, Sse};
+use axum::response::Response;
 use axum::Json;
+use futures::Stream;
 use pluto_duck_application::AnalysisDraft;
 use pluto_duck_domain::{Identifier, Materialization, ParamType, Parameter, StepAction};
 use serde::Deserialize;
@@ -11,7 +17,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::dto::{
-    AnalysisBody, AnalysisDto, GraphEdgeDto, GraphNodeDto, LineageDto, LineageGraphDto, PlanStepDto, Problem,
+    AnalysisBody, AnalysisDto, AnalysisRunDto, ExecuteBody, FreshnessDto, GraphEdgeDto, GraphNodeDto, LineageDto,
+    LineageGraphDto, PlanStepDto, Problem, StepOutcomeDto, StepRunDto,
 };
 use crate::extract::{ApiJson, ApiPath, ApiQuery, ProjectScope};
 use crate::problem::ApiError;
@@ -25,6 +32,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(compile_analysis))
         .routes(routes!(analysis_lineage))
         .routes(routes!(lineage_graph))
+        .routes(routes!(execute_analysis))
+        .routes(routes!(get_analysis_run))
+        .routes(routes!(analysis_run_events))
+        .routes(routes!(analysis_history))
+        .routes(routes!(analysis_freshness))
+        .routes(routes!(analysis_data))
 }
 
 fn invalid(msg: impl Into<String>) -> ApiError {
@@ -199,7 +212,7 @@ async fn compile_analysis(
 ) -> Result<Json<Vec<PlanStepDto>>, ApiError> {
     let steps = state
         .app
-        .analyses
+        .analysis_runs
         .compile(&project, &id, q.force.unwrap_or(false))
         .await?;
     Ok(Json(
@@ -270,4 +283,283 @@ async fn lineage_graph(
             .map(|(from, to)| GraphEdgeDto { from, to })
             .collect(),
     }))
+}
+
+fn run_dto(run: pluto_duck_domain::Run, steps: Vec<pluto_duck_application::StepOutcome>) -> AnalysisRunDto {
+    AnalysisRunDto {
+        events: format!("/api/v1/asset/runs/{}/events", run.id),
+        id: run.id.to_string(),
+        target: run.input,
+        status: run.status.as_str().to_owned(),
+        created_at: run.created_at,
+        started_at: run.started_at,
+        finished_at: run.finished_at,
+        rows: run.rows,
+        error: run.failure.map(|f| f.message),
+        steps: steps
+            .into_iter()
+            .map(|o| StepOutcomeDto {
+                id: o.id.to_string(),
+                status: o.status.to_owned(),
+                run: o.run.map(|r| r.to_string()),
+                rows: o.rows,
+                detail: o.detail,
+            })
+            .collect(),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct WaitParams {
+    /// Wait up to this many seconds for the run to finish (default 0: 202 at once).
+    wait: Option<f64>,
+}
+
+/// Runs the analysis and its stale upstream (all of them with `force`) as a job. Each step materializes
+/// atomically and records a step run; with `continue_on_failure` independent branches go on and dependents of a
+/// failure are blocked. Missing or ill-typed parameters answer 422 before anything runs.
+#[utoipa::path(
+    post, path = "/asset/analysis/{id}/execute", tag = "analyses", request_body = ExecuteBody,
+    params(("id" = String, Path), WaitParams, ("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
+    responses(
+        (status = 202, body = AnalysisRunDto),
+        (status = 200, description = "Finished within the wait (status may be failed; see steps)", body = AnalysisRunDto),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn execute_analysis(
+    State(state): State<AppState>,
+    ProjectScope(project): ProjectScope,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<WaitParams>,
+    ApiJson(body): ApiJson<ExecuteBody>,
+) -> Result<(StatusCode, Json<AnalysisRunDto>), ApiError> {
+    let wait = q.wait.unwrap_or(0.0);
+    if !(0.0..=3600.0).contains(&wait) {
+        return Err(invalid("wait must be between 0 and 3600 seconds"));
+    }
+    let params = body
+        .params
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Null => return Err(invalid(format!("parameter {k}: null is not a value"))),
+                other => other.to_string(),
+            };
+            Ok((k, text))
+        })
+        .collect::<Result<_, ApiError>>()?;
+    let run = state
+        .app
+        .analysis_runs
+        .execute(
+            &project,
+            &id,
+            pluto_duck_application::ExecuteOptions {
+                force: body.force,
+                continue_on_failure: body.continue_on_failure,
+                params,
+                actor: Some("api".into()),
+            },
+        )
+        .await?;
+    let (run, steps) = state
+        .app
+        .analysis_runs
+        .wait(&project, &run.id, Duration::from_secs_f64(wait))
+        .await?;
+    let status = if run.status.is_terminal() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(run_dto(run, steps))))
+}
+
+#[utoipa::path(
+    get, path = "/asset/runs/{id}", tag = "analyses",
+    params(("id" = String, Path), ("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
+    responses((status = 200, body = AnalysisRunDto), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+async fn get_analysis_run(
+    State(state): State<AppState>,
+    ProjectScope(project): ProjectScope,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AnalysisRunDto>, ApiError> {
+    let (run, steps) = state.app.analysis_runs.get(&project, &id).await?;
+    Ok(Json(run_dto(run, steps)))
+}
+
+/// SSE of an analysis run: queued, started, progress after each step (part, parts, rows), then completed / failed.
+#[utoipa::path(
+    get, path = "/asset/runs/{id}/events", tag = "analyses",
+    params(("id" = String, Path), ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event"),
+        ("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+async fn analysis_run_events(
+    State(state): State<AppState>,
+    ProjectScope(project): ProjectScope,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let sub = state
+        .app
+        .analysis_runs
+        .events(&project, &id, super::query::last_event_id(&headers))
+        .await?;
+    Ok(super::query::sse_stream(sub))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct HistoryParams {
+    /// Default 50.
+    limit: Option<u32>,
+}
+
+/// The step runs of an analysis, newest first: status, times, rows written, error.
+#[utoipa::path(
+    get, path = "/asset/analysis/{id}/history", tag = "analyses",
+    params(("id" = String, Path), HistoryParams, ("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
+    responses((status = 200, body = Vec<StepRunDto>), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+async fn analysis_history(
+    State(state): State<AppState>,
+    ProjectScope(project): ProjectScope,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<HistoryParams>,
+) -> Result<Json<Vec<StepRunDto>>, ApiError> {
+    let runs = state
+        .app
+        .analysis_runs
+        .history(&project, &id, q.limit.unwrap_or(50))
+        .await?;
+    Ok(Json(
+        runs.into_iter()
+            .map(|r| StepRunDto {
+                id: r.id.to_string(),
+                status: r.status.as_str().to_owned(),
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+                rows: r.rows,
+                error: r.failure.map(|f| f.message),
+            })
+            .collect(),
+    ))
+}
+
+/// Whether the analysis and its upstream are fresh, and why not.
+#[utoipa::path(
+    get, path = "/asset/analysis/{id}/freshness", tag = "analyses",
+    params(("id" = String, Path), ("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
+    responses((status = 200, body = FreshnessDto), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+async fn analysis_freshness(
+    State(state): State<AppState>,
+    ProjectScope(project): ProjectScope,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<FreshnessDto>, ApiError> {
+    let plan = state.app.analysis_runs.freshness(&project, &id).await?;
+    let stale: Vec<(String, Vec<String>)> = plan
+        .iter()
+        .filter_map(|(n, a)| match a {
+            StepAction::Run(r) => Some((n.to_string(), r.iter().map(ToString::to_string).collect())),
+            _ => None,
+        })
+        .collect();
+    let own = plan
+        .last()
+        .map(|(_, a)| matches!(a, StepAction::Run(_)))
+        .unwrap_or(true);
+    Ok(Json(FreshnessDto {
+        id,
+        fresh: !own,
+        stale: stale
+            .into_iter()
+            .map(|(id, reasons)| PlanStepDto {
+                id,
+                action: "run".into(),
+                reasons,
+                materialization: String::new(),
+                sql: String::new(),
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct DataParams {
+    /// json (default), ndjson, csv, arrow, parquet; or by `Accept`. csv and parquet download as a file.
+    format: Option<String>,
+    /// Rows (default 1000; 0 for all).
+    limit: Option<u64>,
+    offset: Option<u64>,
+}
+
+/// The materialized rows of the analysis, in every result format of the query API.
+#[utoipa::path(
+    get, path = "/asset/analysis/{id}/data", tag = "analyses",
+    params(("id" = String, Path), DataParams, ("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
+    responses((status = 200, description = "Rows in the asked format", body = String),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not materialized yet", body = Problem, content_type = "application/problem+json"))
+)]
+async fn analysis_data(
+    State(state): State<AppState>,
+    ProjectScope(project): ProjectScope,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DataParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let analysis = state.app.analyses.get(&project, &id).await?;
+    if analysis.materialization == Materialization::Ephemeral {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{id} is ephemeral: it has no data of its own"),
+        ));
+    }
+    let relation = format!(
+        "\"{}\".\"{}\"",
+        pluto_duck_application::analysis_schema(&project),
+        analysis.id
+    );
+    let limit = match q.limit.unwrap_or(1000) {
+        0 => String::new(),
+        n => format!(" LIMIT {n}"),
+    };
+    let sql = format!("SELECT * FROM {relation}{limit} OFFSET {}", q.offset.unwrap_or(0));
+    let format = crate::formats::Format::negotiate(q.format.as_deref(), &headers)?;
+    // The relation exists once a run of the analysis succeeded.
+    let ran = state.app.analysis_runs.history(&project, &id, 1000).await?;
+    if !ran.iter().any(|r| r.status == pluto_duck_domain::RunStatus::Succeeded) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{id} has no data yet: execute it first"),
+        ));
+    }
+    let mut response = super::query::read_and_stream(&state, &project, sql, "asset-data", format).await?;
+    if matches!(format, crate::formats::Format::Csv | crate::formats::Format::Parquet) {
+        let ext = if format == crate::formats::Format::Csv {
+            "csv"
+        } else {
+            "parquet"
+        };
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{}.{ext}\"", analysis.id)) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONTENT_DISPOSITION, v);
+        }
+    }
+    Ok(response)
 }

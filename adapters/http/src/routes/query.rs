@@ -117,6 +117,39 @@ pub(crate) fn failure_error(run: &Run) -> ApiError {
 }
 
 /// A finished query's rows in `format`, with its id and row count in headers.
+/// Runs one read-only query for an endpoint that answers with rows (a preview, an analysis's data): waits up to
+/// 60 s, then streams the result in `format`, or answers the failure.
+pub(crate) async fn read_and_stream(
+    state: &AppState,
+    project: &pluto_duck_domain::ProjectId,
+    sql: String,
+    actor: &str,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let queries = &state.app.queries;
+    let run = queries
+        .submit(
+            project,
+            QuerySubmission {
+                sql,
+                read_only: true,
+                actor: Some(actor.to_owned()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let run = queries.wait(project, run.id.as_str(), Duration::from_secs(60)).await?;
+    match run.status {
+        RunStatus::Succeeded => stream_result(state, project, run.id.as_str(), format, 0, None).await,
+        RunStatus::Failed | RunStatus::TimedOut | RunStatus::Cancelled => Err(failure_error(&run)),
+        RunStatus::Queued | RunStatus::Running => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            format!("still {} after 60 s", run.status.as_str()),
+        )),
+    }
+}
+
 pub(crate) async fn stream_result(
     state: &AppState,
     project: &pluto_duck_domain::ProjectId,

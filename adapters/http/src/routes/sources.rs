@@ -2,15 +2,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use pluto_duck_application::{NewSource, QuerySubmission};
-use pluto_duck_domain::{FileFormat, FileLocation, RunStatus, S3Settings, SourceConnection, SourceKind};
+use pluto_duck_application::NewSource;
+use pluto_duck_domain::{FileFormat, FileLocation, S3Settings, SourceConnection, SourceKind};
 use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::query::{failure_error, stream_result};
+use super::query::read_and_stream;
 use crate::dto::{
     ColumnDto, EstimateDto, ExplainBody, Problem, ScanDto, SourceBody, SourceDetailDto, SourceDto, SourcePatch,
     TableDto,
@@ -412,28 +412,7 @@ async fn table_preview(
         .sources
         .preview_sql(&project, &name, &schema, &table, q.limit.unwrap_or(100).min(1000))
         .await?;
-    let queries = &state.app.queries;
-    let run = queries
-        .submit(
-            &project,
-            QuerySubmission {
-                sql,
-                read_only: true,
-                actor: Some("preview".into()),
-                ..Default::default()
-            },
-        )
-        .await?;
-    let run = queries
-        .wait(&project, run.id.as_str(), std::time::Duration::from_secs(60))
-        .await?;
-    match run.status {
-        RunStatus::Succeeded => stream_result(&state, &project, run.id.as_str(), format, 0, None).await,
-        RunStatus::Failed | RunStatus::TimedOut | RunStatus::Cancelled => Err(failure_error(&run)),
-        RunStatus::Queued | RunStatus::Running => {
-            Err(invalid(format!("preview still {} after 60 s", run.status.as_str())))
-        }
-    }
+    read_and_stream(&state, &project, sql, "preview", format).await
 }
 
 /// The planner's row estimate for a table: PostgreSQL's statistics, Parquet metadata, DuckDB's own counts.
