@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
 use pluto_duck_domain::{
-    Column, Identifier, Project, ProjectId, Run, RunFailure, RunId, RunKind, RunStatus, Source, SourceConnection,
-    SourceKind,
+    AnalysisState, Column, FileFormat, FileLocation, Identifier, IngestMode, Ingestion, Project, ProjectId, Run,
+    RunFailure, RunId, RunKind, RunStatus, S3Settings, Source, SourceConnection, SourceKind, TargetTable,
 };
 use pluto_duck_sqlx_metadata::{PgMetadataStore, SqliteMetadataStore};
 
@@ -57,6 +57,7 @@ async fn contract(store: Arc<dyn MetadataStore>, prefix: &str) {
 
     runs_contract(store.as_ref(), &a.id, &b.id, prefix).await;
     sources_contract(store.as_ref(), &a.id, &b.id).await;
+    ingest_and_analysis_contract(store.as_ref(), &a.id, &b.id).await;
 
     let key = format!("{prefix}.theme");
     assert_eq!(store.get_setting(&key).await.unwrap(), None);
@@ -205,6 +206,81 @@ async fn sources_contract(store: &dyn MetadataStore, project: &ProjectId, other:
     assert!(store.delete_source(project, &server.name).await.unwrap());
     assert!(!store.delete_source(project, &server.name).await.unwrap());
     assert!(store.get_source(other, &server.name).await.unwrap().is_some());
+}
+
+async fn ingest_and_analysis_contract(store: &dyn MetadataStore, project: &ProjectId, other: &ProjectId) {
+    // A located source keeps every option, the S3 secret only by name.
+    let s3 = Source {
+        name: Identifier::parse("lake").unwrap(),
+        project: project.clone(),
+        kind: SourceKind::S3,
+        description: String::new(),
+        connection: SourceConnection::Located(FileLocation {
+            uri: "s3://bucket/orders/*.csv".into(),
+            format: Some(FileFormat::Csv),
+            delimiter: Some(";".into()),
+            header: Some(true),
+            s3: Some(S3Settings {
+                region: Some("eu-west-1".into()),
+                endpoint: Some("127.0.0.1:9000".into()),
+                path_style: true,
+                use_ssl: false,
+                key_id: Some("AKIA".into()),
+                secret_key_secret: Some("source.x.lake.password".into()),
+            }),
+        }),
+        read_only: true,
+        created_at: Utc.timestamp_opt(1_700_000_300, 0).unwrap(),
+    };
+    store.insert_source(&s3).await.unwrap();
+    assert_eq!(store.get_source(project, &s3.name).await.unwrap(), Some(s3.clone()));
+
+    let target = TargetTable {
+        schema: Identifier::parse("main").unwrap(),
+        table: Identifier::parse("orders").unwrap(),
+    };
+    let mut entry = Ingestion {
+        project: project.clone(),
+        target: target.clone(),
+        source_kind: SourceKind::Postgres,
+        source: "postgres://u@h:5432/db".into(),
+        named_source: false,
+        input: "SELECT * FROM t WHERE x > 1".into(),
+        mode: IngestMode::Merge,
+        keys: vec!["id".into(), "day".into()],
+        created_at: Utc.timestamp_opt(1_700_000_400, 0).unwrap(),
+        updated_at: Utc.timestamp_opt(1_700_000_400, 0).unwrap(),
+        last_run: Some(RunId::parse("01900000-0000-7000-8000-000000000001").unwrap()),
+        last_status: Some(RunStatus::Queued),
+        rows: 0,
+    };
+    store.put_ingestion(&entry).await.unwrap();
+    entry.last_status = Some(RunStatus::Succeeded);
+    entry.rows = 42;
+    store.put_ingestion(&entry).await.unwrap();
+    assert_eq!(store.get_ingestion(project, &target).await.unwrap(), Some(entry.clone()));
+    assert_eq!(store.list_ingestions(project).await.unwrap(), vec![entry.clone()]);
+    assert!(store.list_ingestions(other).await.unwrap().is_empty());
+    assert!(store.delete_ingestion(project, &target).await.unwrap());
+    assert!(!store.delete_ingestion(project, &target).await.unwrap());
+
+    let mut state = AnalysisState {
+        id: Identifier::parse("revenue").unwrap(),
+        project: project.clone(),
+        definition_hash: "abc".into(),
+        last_run: None,
+        last_status: RunStatus::Failed,
+        finished_at: Some(Utc.timestamp_opt(1_700_000_500, 0).unwrap()),
+        rows: 0,
+        error: Some("boom".into()),
+    };
+    store.put_analysis_state(&state).await.unwrap();
+    state.last_status = RunStatus::Succeeded;
+    state.rows = 7;
+    state.error = None;
+    store.put_analysis_state(&state).await.unwrap();
+    assert_eq!(store.list_analysis_states(project).await.unwrap(), vec![state]);
+    assert!(store.list_analysis_states(other).await.unwrap().is_empty());
 }
 
 #[tokio::test]
