@@ -258,7 +258,10 @@ async fn ingest_and_analysis_contract(store: &dyn MetadataStore, project: &Proje
     entry.last_status = Some(RunStatus::Succeeded);
     entry.rows = 42;
     store.put_ingestion(&entry).await.unwrap();
-    assert_eq!(store.get_ingestion(project, &target).await.unwrap(), Some(entry.clone()));
+    assert_eq!(
+        store.get_ingestion(project, &target).await.unwrap(),
+        Some(entry.clone())
+    );
     assert_eq!(store.list_ingestions(project).await.unwrap(), vec![entry.clone()]);
     assert!(store.list_ingestions(other).await.unwrap().is_empty());
     assert!(store.delete_ingestion(project, &target).await.unwrap());
