@@ -117,6 +117,26 @@ async fn sqlite_file_attach_browse_preview_detach() {
     .await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
+    // Cached, then refreshed incrementally after rows were added to the file.
+    let (status, cached, text) = send(
+        &api,
+        post(
+            "/api/v1/source/shop/cache",
+            &json!({"schema": "main", "table": "orders", "cursor_column": "id"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    assert_eq!(cached["rows"], 10);
+    let script = format!(
+        "import sqlite3; c = sqlite3.connect({:?}); c.executemany('insert into orders values (?, ?, ?)', [(i, 1.0, 'x') for i in range(10, 13)]); c.commit()",
+        file.display().to_string()
+    );
+    run_ok(Command::new("python3").args(["-c", &script]));
+    let (status, refreshed, text) = send(&api, post("/api/v1/cache/orders/refresh", &json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(refreshed["rows"], 13);
+
     let (status, _, _) = send(
         &api,
         Request::patch("/api/v1/source/shop")
@@ -220,6 +240,35 @@ async fn mariadb_source_through_the_typed_form() {
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    let (status, preview, text) = send(
+        &api,
+        get(&format!("/api/v1/source/maria/tables/{db}/{table}/preview?limit=1")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(preview["rows"].as_array().unwrap().len(), 1);
+
+    // Cached, then refreshed incrementally past the cursor and in full.
+    let body = json!({"schema": db, "table": table, "name": "maria_copy", "cursor_column": "id"});
+    let (status, cached, text) = send(&api, post("/api/v1/source/maria/cache", &body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    assert_eq!(cached["rows"], 2);
+    mariadb(
+        &url,
+        &format!("INSERT INTO {table} VALUES (3, 'c'), (4, 'd'); UPDATE {table} SET name = 'z' WHERE id = 1"),
+    );
+    let (_, refreshed, _) = send(&api, post("/api/v1/cache/maria_copy/refresh", &json!({}))).await;
+    assert_eq!(refreshed["rows"], 4);
+    let doc = api.rows("SELECT name FROM cache.maria_copy WHERE id = 1").await;
+    assert_eq!(
+        doc["rows"][0][0], "a",
+        "incremental: only rows past the cursor were copied"
+    );
+    let (_, refreshed, _) = send(&api, post("/api/v1/cache/maria_copy/refresh?full=true", &json!({}))).await;
+    assert_eq!(refreshed["rows"], 4);
+    let doc = api.rows("SELECT name FROM cache.maria_copy WHERE id = 1").await;
+    assert_eq!(doc["rows"][0][0], "z");
+    mariadb(&url, &format!("DROP TABLE {table}"));
 }
 
 #[test]
