@@ -618,6 +618,43 @@ impl AnalysisRunner {
             .await?)
     }
 
+    /// The query reading an analysis's rows (`limit` 0 for all). Conflict while it has none: ephemeral, or never
+    /// run successfully.
+    pub async fn data_sql(
+        &self,
+        project: &ProjectId,
+        id: &str,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Analysis, String), AppError> {
+        let analysis = self.analyses.get(project, id).await?;
+        if analysis.materialization == Materialization::Ephemeral {
+            return Err(AppError::Conflict(format!(
+                "{id} is ephemeral: it has no data of its own"
+            )));
+        }
+        // The relation exists once a run of the analysis succeeded.
+        if !self
+            .history(project, id, 1000)
+            .await?
+            .iter()
+            .any(|r| r.status == RunStatus::Succeeded)
+        {
+            return Err(AppError::Conflict(format!("{id} has no data yet: execute it first")));
+        }
+        let limit = if limit == 0 {
+            String::new()
+        } else {
+            format!(" LIMIT {limit}")
+        };
+        let sql = format!(
+            "SELECT * FROM {}.{}{limit} OFFSET {offset}",
+            quote(&analysis_schema(project)),
+            quote(analysis.id.as_str())
+        );
+        Ok((analysis, sql))
+    }
+
     /// The compile plan with freshness from the recorded runs.
     pub async fn compile(
         &self,

@@ -520,34 +520,12 @@ async fn analysis_data(
     ApiQuery(q): ApiQuery<DataParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let analysis = state.app.analyses.get(&project, &id).await?;
-    if analysis.materialization == Materialization::Ephemeral {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("{id} is ephemeral: it has no data of its own"),
-        ));
-    }
-    let relation = format!(
-        "\"{}\".\"{}\"",
-        pluto_duck_application::analysis_schema(&project),
-        analysis.id
-    );
-    let limit = match q.limit.unwrap_or(1000) {
-        0 => String::new(),
-        n => format!(" LIMIT {n}"),
-    };
-    let sql = format!("SELECT * FROM {relation}{limit} OFFSET {}", q.offset.unwrap_or(0));
     let format = crate::formats::Format::negotiate(q.format.as_deref(), &headers)?;
-    // The relation exists once a run of the analysis succeeded.
-    let ran = state.app.analysis_runs.history(&project, &id, 1000).await?;
-    if !ran.iter().any(|r| r.status == pluto_duck_domain::RunStatus::Succeeded) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("{id} has no data yet: execute it first"),
-        ));
-    }
+    let (analysis, sql) = state
+        .app
+        .analysis_runs
+        .data_sql(&project, &id, q.limit.unwrap_or(1000), q.offset.unwrap_or(0))
+        .await?;
     let mut response = super::query::read_and_stream(&state, &project, sql, "asset-data", format).await?;
     if matches!(format, crate::formats::Format::Csv | crate::formats::Format::Parquet) {
         let ext = if format == crate::formats::Format::Csv {
