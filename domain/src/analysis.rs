@@ -36,6 +36,30 @@ pub enum Materialization {
 }
 
 impl Materialization {
+    /// By name; `unique_key` and `cursor` belong to `incremental` only.
+    pub fn parse(name: &str, unique_key: Vec<String>, cursor: Option<String>) -> Result<Self, DomainError> {
+        let m = match name {
+            "view" => Materialization::View,
+            "table" => Materialization::Table,
+            "append" => Materialization::Append,
+            "parquet" => Materialization::Parquet,
+            "ephemeral" => Materialization::Ephemeral,
+            "incremental" => return Ok(Materialization::Incremental { unique_key, cursor }),
+            other => {
+                return Err(DomainError::UnknownValue {
+                    what: "materialization (view, table, append, incremental, parquet, ephemeral)",
+                    value: other.to_owned(),
+                })
+            }
+        };
+        if !unique_key.is_empty() || cursor.is_some() {
+            return Err(DomainError::InvalidAnalysis(
+                "unique_key and cursor apply to incremental analyses only".into(),
+            ));
+        }
+        Ok(m)
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Materialization::View => "view",

@@ -90,22 +90,8 @@ impl AnalysisFile {
     }
 
     fn into_analysis(self, project: &ProjectId, id: Identifier, modified: DateTime<Utc>) -> Result<Analysis, String> {
-        let materialization = match self.materialization.as_str() {
-            "view" => Materialization::View,
-            "table" => Materialization::Table,
-            "append" => Materialization::Append,
-            "parquet" => Materialization::Parquet,
-            "ephemeral" => Materialization::Ephemeral,
-            "incremental" => Materialization::Incremental {
-                unique_key: self.unique_key,
-                cursor: self.cursor,
-            },
-            other => {
-                return Err(format!(
-                    "unknown materialization {other:?} (view, table, append, incremental, parquet, ephemeral)"
-                ))
-            }
-        };
+        let materialization =
+            Materialization::parse(&self.materialization, self.unique_key, self.cursor).map_err(|e| e.to_string())?;
         let parameters = self
             .parameters
             .into_iter()

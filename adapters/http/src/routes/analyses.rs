@@ -45,27 +45,12 @@ fn invalid(msg: impl Into<String>) -> ApiError {
 }
 
 fn draft(id: String, body: AnalysisBody) -> Result<AnalysisDraft, ApiError> {
-    let materialization = match body.materialization.as_deref().unwrap_or("view") {
-        "view" => Materialization::View,
-        "table" => Materialization::Table,
-        "append" => Materialization::Append,
-        "parquet" => Materialization::Parquet,
-        "ephemeral" => Materialization::Ephemeral,
-        "incremental" => Materialization::Incremental {
-            unique_key: body.unique_key.clone(),
-            cursor: body.cursor.clone(),
-        },
-        other => {
-            return Err(invalid(format!(
-                "unknown materialization {other:?}: view, table, append, incremental, parquet or ephemeral"
-            )))
-        }
-    };
-    if !matches!(materialization, Materialization::Incremental { .. })
-        && (!body.unique_key.is_empty() || body.cursor.is_some())
-    {
-        return Err(invalid("unique_key and cursor apply to incremental analyses only"));
-    }
+    let materialization = Materialization::parse(
+        body.materialization.as_deref().unwrap_or("view"),
+        body.unique_key.clone(),
+        body.cursor.clone(),
+    )
+    .map_err(|e| invalid(e.to_string()))?;
     let parameters = body
         .parameters
         .into_iter()
