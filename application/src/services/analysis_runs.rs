@@ -618,6 +618,27 @@ impl AnalysisRunner {
             .await?)
     }
 
+    /// Deletes the definition; with `drop_object` also its table or view (the definition goes first, so a failed
+    /// drop leaves an orphan object rather than a definition without its data).
+    pub async fn delete(&self, project: &ProjectId, id: &str, drop_object: bool) -> Result<Analysis, AppError> {
+        let analysis = self.analyses.delete(project, id).await?;
+        if drop_object {
+            let schema = analysis_schema(project);
+            if let Some(kind) = self.existing(&schema, analysis.id.as_str()).await? {
+                self.exec(vec![
+                    format!(
+                        "DROP {kind} IF EXISTS {}.{}",
+                        quote(&schema),
+                        quote(analysis.id.as_str())
+                    ),
+                    "SELECT 0::BIGINT".into(),
+                ])
+                .await?;
+            }
+        }
+        Ok(analysis)
+    }
+
     /// The query reading an analysis's rows (`limit` 0 for all). Conflict while it has none: ephemeral, or never
     /// run successfully.
     pub async fn data_sql(

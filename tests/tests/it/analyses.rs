@@ -444,6 +444,18 @@ async fn running_the_chain_materializations_freshness_and_parameters() {
     let (_, run, text) = execute(&api, "big", json!({"params": {"min": 12}})).await;
     assert_eq!(run["status"], "succeeded", "{text}");
     assert_eq!(count(&api, "big").await, 3);
+
+    // Deleting with drop removes the table too; without, the table stays.
+    let (status, _, text) = send(&api, req("DELETE", "/api/v1/asset/analysis/big?drop=true", None, None)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    assert_eq!(
+        api.rows("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'analysis' AND table_name = 'big'")
+            .await["rows"][0][0],
+        0
+    );
+    let (status, _, _) = send(&api, req("DELETE", "/api/v1/asset/analysis/log", None, None)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(api.rows("SELECT count(*) FROM analysis.log").await["rows"][0][0], 2);
 }
 
 #[tokio::test]

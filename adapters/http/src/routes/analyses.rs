@@ -157,10 +157,18 @@ async fn update_analysis(
     ))
 }
 
-/// Deletes the definition; refused (409) while other analyses read it.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct DeleteParams {
+    /// Also drop its table or view from the warehouse.
+    drop: Option<bool>,
+}
+
+/// Deletes the definition (and with `drop=true` its table or view); refused (409) while other analyses read it.
 #[utoipa::path(
     delete, path = "/asset/analysis/{id}", tag = "analyses",
-    params(("id" = String, Path), ("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
+    params(("id" = String, Path), DeleteParams, ("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Read by other analyses", body = Problem, content_type = "application/problem+json"))
 )]
@@ -168,8 +176,13 @@ async fn delete_analysis(
     State(state): State<AppState>,
     ProjectScope(project): ProjectScope,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {
-    state.app.analyses.delete(&project, &id).await?;
+    state
+        .app
+        .analysis_runs
+        .delete(&project, &id, q.drop.unwrap_or(false))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
