@@ -121,6 +121,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
     let analysis_runs = Arc::new(AnalysisRunner::new(
         analyses.clone(),
         warehouse.clone(),
+        warehouse.clone(),
         metadata.clone(),
         hub.clone(),
         parquet_dir.display().to_string(),

@@ -128,9 +128,15 @@ fn list_files_on(conn: &Connection, pattern: &str) -> Result<Vec<FileEntry>, Sou
     Ok(files
         .into_iter()
         .filter(|f| !std::path::Path::new(f).is_dir())
-        .map(|path| FileEntry {
-            bytes: std::fs::metadata(&path).ok().map(|m| m.len()),
-            path,
+        .map(|path| {
+            let meta = std::fs::metadata(&path).ok();
+            FileEntry {
+                bytes: meta.as_ref().map(|m| m.len()),
+                modified: meta
+                    .and_then(|m| m.modified().ok())
+                    .map(chrono::DateTime::<chrono::Utc>::from),
+                path,
+            }
         })
         .collect())
 }

@@ -70,6 +70,7 @@ impl Connector for Files {
                     vec![crate::ports::FileEntry {
                         path: pattern.clone(),
                         bytes: None,
+                        modified: None,
                     }]
                 } else {
                     catalog.list_files(pattern).await?

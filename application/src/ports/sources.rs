@@ -63,6 +63,8 @@ pub struct FileEntry {
     pub path: String,
     /// Known for local files.
     pub bytes: Option<u64>,
+    /// Last modification, known for local files.
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Live federation: sources the warehouse reaches in place (DuckDB ATTACH, or views over files).

@@ -19,7 +19,7 @@ use super::analyses::{analysis_schema, dag_of, AnalysisService};
 use super::caches::exec_count;
 use super::run_hub::{RunHub, Subscription};
 use crate::connectors::{literal, quote};
-use crate::ports::{MetadataStore, ParamValue, QueryRequest, RunFilter, StatementText, Warehouse};
+use crate::ports::{MetadataStore, ParamValue, QueryRequest, RunFilter, SourceCatalog, StatementText, Warehouse};
 use crate::AppError;
 
 #[derive(Debug, Clone, Default)]
@@ -48,6 +48,8 @@ pub struct StepOutcome {
 pub struct AnalysisRunner {
     analyses: Arc<AnalysisService>,
     warehouse: Arc<dyn Warehouse>,
+    /// Lists the files analyses read, for their modification times.
+    catalog: Arc<dyn SourceCatalog>,
     metadata: Arc<dyn MetadataStore>,
     hub: Arc<RunHub>,
     /// Where parquet analyses are written; created by bootstrap.
@@ -78,6 +80,7 @@ impl AnalysisRunner {
     pub fn new(
         analyses: Arc<AnalysisService>,
         warehouse: Arc<dyn Warehouse>,
+        catalog: Arc<dyn SourceCatalog>,
         metadata: Arc<dyn MetadataStore>,
         hub: Arc<RunHub>,
         parquet_dir: String,
@@ -85,6 +88,7 @@ impl AnalysisRunner {
         Self {
             analyses,
             warehouse,
+            catalog,
             metadata,
             hub,
             parquet_dir,
@@ -123,11 +127,20 @@ impl AnalysisRunner {
         let mut states = BTreeMap::new();
         for a in all {
             let deps = dependencies(&a.sql)?;
-            let inputs_changed_at = deps
+            let mut inputs_changed_at: BTreeMap<String, chrono::DateTime<Utc>> = deps
                 .relations
                 .iter()
                 .filter_map(|r| changed.get(r).map(|t| (r.clone(), *t)))
                 .collect();
+            // Files: the newest modification among what the path or glob matches (local files; remote ones and
+            // paths that match nothing say nothing).
+            for f in &deps.files {
+                if let Ok(entries) = self.catalog.list_files(f).await {
+                    if let Some(t) = entries.iter().filter_map(|e| e.modified).max() {
+                        inputs_changed_at.insert(f.clone(), t);
+                    }
+                }
+            }
             states.insert(
                 a.id.clone(),
                 NodeState {
