@@ -289,6 +289,141 @@ pub fn dependencies(sql: &str) -> Result<Dependencies, DomainError> {
     Ok(collector.deps)
 }
 
+/// Where one output column of an analysis comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnLineage {
+    pub column: String,
+    /// `relation.column` for each input column the output is computed from; `relation.*` for a wildcard.
+    pub from: Vec<String>,
+}
+
+fn relation_of_factor(factor: &TableFactor) -> Option<(String, Option<String>)> {
+    match factor {
+        TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } => Some((
+            parts(name).join("."),
+            alias.as_ref().map(|a| a.name.value.to_ascii_lowercase()),
+        )),
+        _ => None,
+    }
+}
+
+/// Column-level lineage of a plain `SELECT ... FROM ... JOIN ...` (refs expanded): each output column with the
+/// input columns it reads. `None` when the query has a shape the parser cannot resolve (set operations, derived
+/// tables, table functions) or a column it cannot place.
+pub fn column_lineage(sql: &str) -> Result<Option<Vec<ColumnLineage>>, DomainError> {
+    use sqlparser::ast::{Expr as E, SelectItem, SetExpr};
+    let expanded = expand_refs(sql)?;
+    let statements = Parser::parse_sql(&DuckDbDialect {}, &expanded).map_err(|e| DomainError::SqlSyntax {
+        message: e.to_string(),
+        position: None,
+    })?;
+    let [Statement::Query(query)] = statements.as_slice() else {
+        return Ok(None);
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Ok(None);
+    };
+    if query.with.is_some() {
+        return Ok(None);
+    }
+    // alias (or the relation's last name part) -> relation
+    let mut relations: Vec<(String, String)> = Vec::new();
+    for twj in &select.from {
+        let factors = std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation));
+        for f in factors {
+            let Some((relation, alias)) = relation_of_factor(f) else {
+                return Ok(None);
+            };
+            let key = alias.unwrap_or_else(|| relation.rsplit('.').next().unwrap_or(&relation).to_ascii_lowercase());
+            relations.push((key, relation));
+        }
+    }
+    let place = |qualifier: Option<&str>, column: &str| -> Option<String> {
+        match qualifier {
+            Some(q) => relations
+                .iter()
+                .find(|(k, r)| k == &q.to_ascii_lowercase() || r.eq_ignore_ascii_case(q))
+                .map(|(_, r)| format!("{r}.{column}")),
+            None if relations.len() == 1 => Some(format!("{}.{column}", relations[0].1)),
+            None => None,
+        }
+    };
+    let mut out = Vec::new();
+    for item in &select.projection {
+        let (expr, name) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            SelectItem::Wildcard(_) => {
+                for (_, r) in &relations {
+                    out.push(ColumnLineage {
+                        column: "*".into(),
+                        from: vec![format!("{r}.*")],
+                    });
+                }
+                continue;
+            }
+            SelectItem::QualifiedWildcard(kind, _) => {
+                let q = kind.to_string();
+                let q = q.trim_end_matches(".*");
+                match place(Some(q), "*") {
+                    Some(f) => out.push(ColumnLineage {
+                        column: "*".into(),
+                        from: vec![f],
+                    }),
+                    None => return Ok(None),
+                }
+                continue;
+            }
+            SelectItem::ExprWithAliases { .. } => return Ok(None),
+        };
+        let mut from = BTreeSet::new();
+        let mut unplaced = false;
+        let _ = sqlparser::ast::visit_expressions(expr, |e: &E| {
+            match e {
+                E::Identifier(i) => match place(None, &i.value) {
+                    Some(f) => {
+                        from.insert(f);
+                    }
+                    None => unplaced = true,
+                },
+                E::CompoundIdentifier(idents) => {
+                    let placed = idents.split_last().and_then(|(col, qual)| {
+                        let q = qual.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(".");
+                        place(Some(&q), &col.value)
+                    });
+                    match placed {
+                        Some(f) => {
+                            from.insert(f);
+                        }
+                        None => unplaced = true,
+                    }
+                }
+                E::Subquery(_) | E::Exists { .. } | E::InSubquery { .. } => unplaced = true,
+                _ => {}
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        if unplaced {
+            return Ok(None);
+        }
+        let column = name.unwrap_or_else(|| match expr {
+            E::Identifier(i) => i.value.clone(),
+            E::CompoundIdentifier(ids) => ids.last().map(|i| i.value.clone()).unwrap_or_default(),
+            other => other.to_string(),
+        });
+        out.push(ColumnLineage {
+            column,
+            from: from.into_iter().collect(),
+        });
+    }
+    Ok(Some(out))
+}
+
 /// The name an ephemeral analysis is inlined under.
 fn ephemeral_name(id: &Identifier) -> String {
     format!("__pd_ephemeral_{id}")
@@ -459,6 +594,37 @@ mod tests {
         );
         assert!(compile_sql("SELECT 1; SELECT 2", "analysis", &Default::default()).is_err());
         assert!(compile_sql("DELETE FROM t", "analysis", &Default::default()).is_err());
+    }
+
+    #[test]
+    fn column_lineage_where_the_parser_can_place_columns() {
+        let l = column_lineage(
+            "SELECT o.id, o.amount * f.rate AS amount_eur, upper(c.name) AS name, f.* \
+             FROM {{ ref('orders') }} o JOIN cache.fx f ON f.ccy = o.ccy JOIN sales.public.customers c USING (cid)",
+        )
+        .unwrap()
+        .unwrap();
+        let got: Vec<(String, Vec<String>)> = l.into_iter().map(|c| (c.column, c.from)).collect();
+        assert_eq!(
+            got,
+            [
+                ("id".to_owned(), vec!["analysis.orders.id".to_owned()]),
+                (
+                    "amount_eur".to_owned(),
+                    vec!["analysis.orders.amount".to_owned(), "cache.fx.rate".to_owned()]
+                ),
+                ("name".to_owned(), vec!["sales.public.customers.name".to_owned()]),
+                ("*".to_owned(), vec!["cache.fx.*".to_owned()]),
+            ]
+        );
+        let single = column_lineage("SELECT id, v + 1 AS w FROM analysis.a")
+            .unwrap()
+            .unwrap();
+        assert_eq!(single[1].from, ["analysis.a.v"]);
+        // Shapes it cannot resolve say so instead of guessing.
+        assert_eq!(column_lineage("SELECT id FROM a, b").unwrap(), None);
+        assert_eq!(column_lineage("SELECT 1 AS x UNION SELECT 2").unwrap(), None);
+        assert_eq!(column_lineage("SELECT * FROM read_csv('x.csv')").unwrap(), None);
     }
 
     #[test]

@@ -17,8 +17,8 @@ mod sql;
 mod system;
 
 pub use analysis::{
-    compile_sql, dependencies, expand_refs, Analysis, AnalysisState, Dependencies, Materialization, ParamType,
-    Parameter, ANALYSIS_SCHEMA,
+    column_lineage, compile_sql, dependencies, expand_refs, Analysis, AnalysisState, ColumnLineage, Dependencies,
+    Materialization, ParamType, Parameter, ANALYSIS_SCHEMA,
 };
 pub use cache::CachedTable;
 pub use dag::Dag;

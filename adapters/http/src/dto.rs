@@ -747,12 +747,21 @@ pub struct LineageDto {
     /// Sources, cached and warehouse tables the analysis reads.
     pub relations: Vec<String>,
     pub files: Vec<String>,
+    /// Column-level lineage: each output column with the input columns (`relation.column`) it reads; `null` when
+    /// the query's shape cannot be resolved by the parser (set operations, derived tables, table functions).
+    pub columns: Option<Vec<ColumnLineageDto>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ColumnLineageDto {
+    pub column: String,
+    pub from: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GraphNodeDto {
     pub id: String,
-    /// analysis, relation or file
+    /// analysis, source_table, cached_table, table or file
     pub kind: String,
 }
 

@@ -45,11 +45,13 @@ pub struct Lineage {
     /// Relations (sources, cached tables, warehouse tables) and files read by the analysis itself.
     pub relations: BTreeSet<String>,
     pub files: BTreeSet<String>,
+    /// Per output column, the input columns it reads; `None` where the parser cannot resolve the query.
+    pub columns: Option<Vec<pluto_duck_domain::ColumnLineage>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LineageGraph {
-    /// (id, kind): kind is analysis, relation or file.
+    /// (id, kind): kind is analysis, source_table (`source.schema.table`), cached_table, table or file.
     pub nodes: Vec<(String, &'static str)>,
     /// (from, to): data flows from `from` into `to`.
     pub edges: Vec<(String, String)>,
@@ -224,6 +226,7 @@ impl AnalysisService {
         let dag = dag_of(&all)?;
         let deps = dependencies(&analysis.sql)?;
         Ok(Lineage {
+            columns: pluto_duck_domain::column_lineage(&analysis.sql)?,
             upstream: dag.upstream_of(&analysis.id),
             downstream: dag.downstream_of(&analysis.id),
             relations: deps.relations,
@@ -246,7 +249,14 @@ impl AnalysisService {
             }
             for r in deps.relations {
                 graph.edges.push((r.clone(), a.id.to_string()));
-                inputs.insert(r, "relation");
+                let kind = if r.split('.').count() == 3 {
+                    "source_table"
+                } else if r.starts_with("cache.") || r.split('.').next().is_some_and(|s| s.ends_with("__cache")) {
+                    "cached_table"
+                } else {
+                    "table"
+                };
+                inputs.insert(r, kind);
             }
             for f in deps.files {
                 graph.edges.push((f.clone(), a.id.to_string()));

@@ -114,7 +114,7 @@ async fn analyses_are_files_with_refs_cycles_plans_and_lineage() {
         graph["nodes"]
             .as_array()
             .unwrap()
-            .contains(&json!({"id": "cache.orders", "kind": "relation"})),
+            .contains(&json!({"id": "cache.orders", "kind": "cached_table"})),
         "{graph}"
     );
     assert!(
@@ -124,6 +124,21 @@ async fn analyses_are_files_with_refs_cycles_plans_and_lineage() {
             .contains(&json!({"from": "a", "to": "b"})),
         "{graph}"
     );
+
+    assert!(
+        graph["nodes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"id": "data/fx.parquet", "kind": "file"})),
+        "{graph}"
+    );
+    // Column-level lineage where the parser can resolve it, null where it cannot (b joins a table function).
+    let (_, lineage_a, _) = send(&api, get("/api/v1/asset/analysis/a/lineage")).await;
+    assert_eq!(
+        lineage_a["columns"],
+        json!([{"column": "*", "from": ["cache.orders.*"]}])
+    );
+    assert_eq!(lineage["columns"], Value::Null);
 
     // A hand edit of the file is picked up, and changes the definition hash.
     let (_, before, _) = send(&api, get("/api/v1/asset/analysis/c")).await;
@@ -428,6 +443,15 @@ async fn running_the_chain_materializations_freshness_and_parameters() {
         .unwrap()
         .contains("pq.csv"));
     assert_eq!(String::from_utf8_lossy(&body).lines().count(), 16);
+    let (resp, body) = call(&api.router, get("/api/v1/asset/analysis/inc/export?format=parquet")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .contains("inc.parquet"));
+    assert_eq!(&body[..4], b"PAR1");
+    let (resp, _) = call(&api.router, get("/api/v1/asset/analysis/inc/export?format=xlsx")).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     // Parameters: bound by the engine, checked before anything runs.
     let (status, _, text) = send(

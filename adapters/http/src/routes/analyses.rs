@@ -38,6 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(analysis_history))
         .routes(routes!(analysis_freshness))
         .routes(routes!(analysis_data))
+        .routes(routes!(analysis_export))
 }
 
 fn invalid(msg: impl Into<String>) -> ApiError {
@@ -252,6 +253,14 @@ async fn analysis_lineage(
         downstream: strings(l.downstream),
         relations: l.relations.into_iter().collect(),
         files: l.files.into_iter().collect(),
+        columns: l.columns.map(|cols| {
+            cols.into_iter()
+                .map(|c| crate::dto::ColumnLineageDto {
+                    column: c.column,
+                    from: c.from,
+                })
+                .collect()
+        }),
     }))
 }
 
@@ -519,12 +528,28 @@ async fn analysis_data(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let format = crate::formats::Format::negotiate(q.format.as_deref(), &headers)?;
-    let (analysis, sql) = state
-        .app
-        .analysis_runs
-        .data_sql(&project, &id, q.limit.unwrap_or(1000), q.offset.unwrap_or(0))
-        .await?;
-    let mut response = super::query::read_and_stream(&state, &project, sql, "asset-data", format).await?;
+    rows_response(
+        &state,
+        &project,
+        &id,
+        format,
+        q.limit.unwrap_or(1000),
+        q.offset.unwrap_or(0),
+    )
+    .await
+}
+
+/// The rows of an analysis in `format`; CSV and Parquet as a file download.
+async fn rows_response(
+    state: &AppState,
+    project: &pluto_duck_domain::ProjectId,
+    id: &str,
+    format: crate::formats::Format,
+    limit: u64,
+    offset: u64,
+) -> Result<Response, ApiError> {
+    let (analysis, sql) = state.app.analysis_runs.data_sql(project, id, limit, offset).await?;
+    let mut response = super::query::read_and_stream(state, project, sql, "asset-data", format).await?;
     if matches!(format, crate::formats::Format::Csv | crate::formats::Format::Parquet) {
         let ext = if format == crate::formats::Format::Csv {
             "csv"
@@ -538,4 +563,35 @@ async fn analysis_data(
         }
     }
     Ok(response)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ExportParams {
+    /// csv (default) or parquet.
+    format: Option<String>,
+}
+
+/// Every row of the analysis as a CSV or Parquet file download.
+#[utoipa::path(
+    get, path = "/asset/analysis/{id}/export", tag = "analyses",
+    params(("id" = String, Path), ExportParams, ("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
+    responses((status = 200, description = "The file", body = String),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not materialized yet", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not csv or parquet", body = Problem, content_type = "application/problem+json"))
+)]
+async fn analysis_export(
+    State(state): State<AppState>,
+    ProjectScope(project): ProjectScope,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ExportParams>,
+) -> Result<Response, ApiError> {
+    let format = match q.format.as_deref().unwrap_or("csv") {
+        "csv" => crate::formats::Format::Csv,
+        "parquet" => crate::formats::Format::Parquet,
+        other => return Err(invalid(format!("export format must be csv or parquet, not {other:?}"))),
+    };
+    rows_response(&state, &project, &id, format, 0, 0).await
 }
