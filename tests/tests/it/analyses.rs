@@ -469,6 +469,19 @@ async fn running_the_chain_materializations_freshness_and_parameters() {
     assert_eq!(run["status"], "succeeded", "{text}");
     assert_eq!(count(&api, "big").await, 3);
 
+    // An upstream step gets the parameters it declares when its reader is run.
+    let (status, _, text) = send(
+        &api,
+        create(json!({"id": "reader", "sql": "SELECT count(*) AS n FROM analysis.big", "materialization": "table"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let (_, run, text) = execute(&api, "reader", json!({"force": true, "params": {"min": 10}})).await;
+    assert_eq!(run["status"], "succeeded", "{text}");
+    assert_eq!(api.rows("SELECT n FROM analysis.reader").await["rows"][0][0], 5);
+    let (status, _, _) = send(&api, req("DELETE", "/api/v1/asset/analysis/reader", None, None)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
     // Deleting with drop removes the table too; without, the table stays.
     let (status, _, text) = send(&api, req("DELETE", "/api/v1/asset/analysis/big?drop=true", None, None)).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
