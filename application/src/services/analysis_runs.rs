@@ -22,6 +22,11 @@ use crate::connectors::{literal, quote};
 use crate::ports::{MetadataStore, ParamValue, QueryRequest, RunFilter, SourceCatalog, StatementText, Warehouse};
 use crate::AppError;
 
+const KEEP_OUTCOMES: usize = 1000;
+
+/// Outcomes by run, and the runs in the order they finished (oldest first) for eviction.
+type RecentOutcomes = (HashMap<RunId, Vec<StepOutcome>>, std::collections::VecDeque<RunId>);
+
 #[derive(Debug, Clone, Default)]
 pub struct ExecuteOptions {
     /// Run every step of the plan, fresh or not.
@@ -54,8 +59,9 @@ pub struct AnalysisRunner {
     hub: Arc<RunHub>,
     /// Where parquet analyses are written; created by bootstrap.
     parquet_dir: String,
-    outcomes: Mutex<HashMap<RunId, Vec<StepOutcome>>>,
-    /// One execution per project at a time: two swaps of one table would conflict.
+    /// Step outcomes of the most recent runs (bounded; the step runs themselves are in the metadata store).
+    outcomes: Mutex<RecentOutcomes>,
+    /// One execution at a time: two swaps of one table would conflict.
     running: tokio::sync::Mutex<()>,
 }
 
@@ -92,7 +98,7 @@ impl AnalysisRunner {
             metadata,
             hub,
             parquet_dir,
-            outcomes: Mutex::new(HashMap::new()),
+            outcomes: Mutex::new((HashMap::new(), std::collections::VecDeque::new())),
             running: tokio::sync::Mutex::new(()),
         }
     }
@@ -328,10 +334,17 @@ impl AnalysisRunner {
             steps = outcomes.len(),
             "analysis run finished"
         );
-        self.outcomes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(run.id.clone(), outcomes);
+        {
+            let mut kept = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+            let (map, order) = &mut *kept;
+            while order.len() >= KEEP_OUTCOMES {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+            order.push_back(run.id.clone());
+            map.insert(run.id.clone(), outcomes);
+        }
         if let Some(kind) = RunEventKind::terminal_for(&run) {
             self.hub.emit(&run.id, kind);
         }
@@ -591,6 +604,7 @@ impl AnalysisRunner {
             .outcomes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .0
             .get(&run.id)
             .cloned()
             .unwrap_or_default();
