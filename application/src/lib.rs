@@ -8,6 +8,7 @@ pub mod services;
 pub use error::{AppError, ErrorKind};
 pub use services::{
     analysis_schema, AnalysisDraft, AnalysisRunner, AnalysisService, App, CacheRequest, CacheService, CompiledStep,
-    ExecuteOptions, IngestRequest, IngestService, IngestSource, Lineage, LineageGraph, NewSource, ProjectService,
-    QueryLimits, QueryService, QuerySubmission, RunHub, SourceService, StepOutcome, Subscription, SystemService,
+    ExecuteOptions, IngestRequest, IngestService, IngestSource, Lineage, LineageGraph, NewSource, ProjectData,
+    ProjectService, QueryLimits, QueryService, QuerySubmission, Removed, RunHub, SourceService, StepOutcome,
+    Subscription, SystemService,
 };

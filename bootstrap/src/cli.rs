@@ -61,6 +61,9 @@ pub enum Command {
     /// Copy data into the warehouse: a file, folder or glob, a URL, a database table or query, or every entry
     /// of a recipe file. Shows a progress bar; with a recipe, one per entry.
     Ingest(Box<IngestArgs>),
+    /// Projects: list, create, and choose the one the CLI works in.
+    #[command(subcommand)]
+    Project(ProjectCommand),
     /// Saved analyses: list, show, compile (the plan with reasons), lineage.
     Analysis {
         #[command(subcommand)]
@@ -183,6 +186,20 @@ pub enum SourceCommand {
         #[arg(long)]
         schema: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// All projects; the one in use is marked with `*`.
+    List,
+    /// Create a project (the id is an identifier and never changes).
+    Create {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Make the CLI work in this project when a command gets no `--project`.
+    Use { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -53,10 +53,23 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
             Command::Doctor(a) => commands::doctor(&loaded, &a).await,
             Command::Logs(a) => commands::logs(&loaded.config, &a).await,
             Command::Config => commands::show_config(&loaded),
-            Command::Sql(a) => commands::sql(&loaded.config, a).await,
-            Command::Source { command, project } => commands::source(&loaded.config, command, project).await,
-            Command::Analysis { command, project } => commands::analysis(&loaded.config, command, project).await,
-            Command::Ingest(args) => commands::ingest(&loaded.config, *args).await,
+            Command::Sql(mut a) => {
+                a.project = commands::current_project(&loaded.config, a.project.take());
+                commands::sql(&loaded.config, a).await
+            }
+            Command::Source { command, project } => {
+                let project = commands::current_project(&loaded.config, project);
+                commands::source(&loaded.config, command, project).await
+            }
+            Command::Analysis { command, project } => {
+                let project = commands::current_project(&loaded.config, project);
+                commands::analysis(&loaded.config, command, project).await
+            }
+            Command::Project(command) => commands::project(&loaded.config, command).await,
+            Command::Ingest(mut args) => {
+                args.project = commands::current_project(&loaded.config, args.project.take());
+                commands::ingest(&loaded.config, *args).await
+            }
             Command::Secret(c) => commands::secret(&loaded.config, c).await,
             Command::Version | Command::Openapi(_) => Ok(ExitCode::SUCCESS),
         }

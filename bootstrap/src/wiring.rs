@@ -5,8 +5,8 @@ use std::sync::Arc;
 use pluto_duck_application::connectors::ConnectorRegistry;
 use pluto_duck_application::ports::{MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::{
-    AnalysisRunner, AnalysisService, App, CacheService, IngestService, ProjectService, QueryLimits, QueryService,
-    RunHub, SourceService, SystemService,
+    AnalysisRunner, AnalysisService, App, CacheService, IngestService, ProjectData, ProjectService, QueryLimits,
+    QueryService, RunHub, SourceService, SystemService,
 };
 use pluto_duck_arrow_results::ArrowIpcResultStore;
 use pluto_duck_domain::Profile;
@@ -126,6 +126,13 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         hub.clone(),
         parquet_dir.display().to_string(),
     ));
+    let project_data = Arc::new(ProjectData::new(
+        metadata.clone(),
+        warehouse.clone(),
+        sources.clone(),
+        analyses.clone(),
+        results.clone(),
+    ));
     let recovered = queries.recover().await?;
     let orphans = ingest.drop_orphan_staging().await?;
     if orphans > 0 {
@@ -153,6 +160,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             ingest,
             analyses,
             analysis_runs,
+            project_data,
         },
         secrets,
         results,

@@ -840,3 +840,26 @@ pub struct FreshnessDto {
     /// The steps a run would execute, with why.
     pub stale: Vec<PlanStepDto>,
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameProjectBody {
+    pub name: String,
+}
+
+/// The typed phrase that confirms a destructive action: `reset <id>` or `delete <id>`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmBody {
+    pub confirm: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RemovedDto {
+    pub sources: usize,
+    pub analyses: usize,
+    /// Schemas and tables dropped from the warehouse.
+    pub warehouse_objects: usize,
+    /// Stored query results deleted.
+    pub results: usize,
+}

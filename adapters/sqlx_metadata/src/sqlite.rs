@@ -198,6 +198,41 @@ impl MetadataStore for SqliteMetadataStore {
             .collect()
     }
 
+    async fn rename_project(&self, id: &ProjectId, name: &str) -> Result<bool, RepoError> {
+        let r = sqlx::query("UPDATE projects SET name = ? WHERE id = ?")
+            .bind(name)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn clear_project(&self, id: &ProjectId, keep_project: bool) -> Result<(), RepoError> {
+        // One transaction: a project is cleared whole or not at all.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for table in ["runs", "sources", "cached_tables", "ingestions", "analysis_state"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE project_id = ?"))
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        sqlx::query("DELETE FROM settings WHERE key = ?")
+            .bind(format!("project.{id}.settings"))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if !keep_project {
+            sqlx::query("DELETE FROM projects WHERE id = ?")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
     async fn get_setting(&self, key: &str) -> Result<Option<String>, RepoError> {
         sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
             .bind(key)

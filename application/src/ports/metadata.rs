@@ -40,6 +40,10 @@ pub trait MetadataStore: Send + Sync {
     async fn get_project(&self, id: &ProjectId) -> Result<Option<Project>, RepoError>;
     /// Ordered by creation time, then id.
     async fn list_projects(&self) -> Result<Vec<Project>, RepoError>;
+    async fn rename_project(&self, id: &ProjectId, name: &str) -> Result<bool, RepoError>;
+    /// Removes everything the store holds for the project (runs, sources, cached tables, ingestions, analysis
+    /// state); with `keep_project` the project itself stays (a reset), else it goes too.
+    async fn clear_project(&self, id: &ProjectId, keep_project: bool) -> Result<(), RepoError>;
     async fn get_setting(&self, key: &str) -> Result<Option<String>, RepoError>;
     async fn put_setting(&self, key: &str, value: &str) -> Result<(), RepoError>;
 

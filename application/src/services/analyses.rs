@@ -159,6 +159,12 @@ impl AnalysisService {
         self.save(project, draft, Some(existing)).await
     }
 
+    /// Removes the definition regardless of readers (a project reset or delete removes them all).
+    pub(crate) async fn remove_file(&self, project: &ProjectId, id: &Identifier) -> Result<(), AppError> {
+        self.store.delete(project, id).await?;
+        Ok(())
+    }
+
     /// Refused while other analyses ref it (conflict naming them).
     pub async fn delete(&self, project: &ProjectId, id: &str) -> Result<Analysis, AppError> {
         let analysis = self.get(project, id).await?;

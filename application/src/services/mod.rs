@@ -2,6 +2,7 @@ mod analyses;
 mod analysis_runs;
 mod caches;
 mod ingest;
+mod project_data;
 mod projects;
 mod query;
 mod run_hub;
@@ -14,6 +15,7 @@ pub use analyses::{analysis_schema, AnalysisDraft, AnalysisService, CompiledStep
 pub use analysis_runs::{AnalysisRunner, ExecuteOptions, StepOutcome};
 pub use caches::{CacheRequest, CacheService};
 pub use ingest::{IngestRequest, IngestService, IngestSource};
+pub use project_data::{ProjectData, Removed};
 pub use projects::ProjectService;
 pub use query::{QueryLimits, QueryService, QuerySubmission};
 pub use run_hub::{RunHub, Subscription};
@@ -31,4 +33,5 @@ pub struct App {
     pub ingest: Arc<IngestService>,
     pub analyses: Arc<AnalysisService>,
     pub analysis_runs: Arc<AnalysisRunner>,
+    pub project_data: Arc<ProjectData>,
 }

@@ -10,6 +10,7 @@ mod http_api;
 mod ingest;
 mod metadata_contract;
 mod openapi;
+mod projects;
 mod query;
 mod query_server;
 mod query_types;
