@@ -7,8 +7,8 @@ pub mod services;
 
 pub use error::{AppError, ErrorKind};
 pub use services::{
-    analysis_schema, AnalysisDraft, AnalysisRunner, AnalysisService, App, CacheRequest, CacheService, CompiledStep,
-    ExecuteOptions, IngestRequest, IngestService, IngestSource, Lineage, LineageGraph, NewSource, ProjectData,
-    ProjectService, QueryLimits, QueryService, QuerySubmission, Removed, RunHub, SourceService, StepOutcome,
-    Subscription, SystemService,
+    analysis_schema, AnalysisDraft, AnalysisRunner, AnalysisService, App, BoardDraft, BoardService, CacheRequest,
+    CacheService, CompiledStep, ExecuteOptions, IngestRequest, IngestService, IngestSource, ItemDraft, Lineage,
+    LineageGraph, NewSource, ProjectData, ProjectService, QueryLimits, QueryService, QuerySubmission, Removed, RunHub,
+    SourceService, StepOutcome, Subscription, SystemService,
 };

@@ -61,6 +61,14 @@ pub enum Command {
     /// Copy data into the warehouse: a file, folder or glob, a URL, a database table or query, or every entry
     /// of a recipe file. Shows a progress bar; with a recipe, one per entry.
     Ingest(Box<IngestArgs>),
+    /// Boards: list them, show one with its items.
+    Board {
+        #[command(subcommand)]
+        command: BoardCommand,
+        /// Project (default: the one in use).
+        #[arg(long, global = true)]
+        project: Option<String>,
+    },
     /// Projects: list, create, and choose the one the CLI works in.
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -186,6 +194,14 @@ pub enum SourceCommand {
         #[arg(long)]
         schema: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BoardCommand {
+    /// Boards in order.
+    List,
+    /// One board (by id or name) with its items and when their data last ran.
+    Show { board: String },
 }
 
 #[derive(Debug, Subcommand)]

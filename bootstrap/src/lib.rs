@@ -66,6 +66,10 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
                 commands::analysis(&loaded.config, command, project).await
             }
             Command::Project(command) => commands::project(&loaded.config, command).await,
+            Command::Board { command, project } => {
+                let project = commands::current_project(&loaded.config, project);
+                commands::board(&loaded.config, command, project).await
+            }
             Command::Ingest(mut args) => {
                 args.project = commands::current_project(&loaded.config, args.project.take());
                 commands::ingest(&loaded.config, *args).await

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use pluto_duck_application::connectors::ConnectorRegistry;
 use pluto_duck_application::ports::{MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::{
-    AnalysisRunner, AnalysisService, App, CacheService, IngestService, ProjectData, ProjectService, QueryLimits,
-    QueryService, RunHub, SourceService, SystemService,
+    AnalysisRunner, AnalysisService, App, BoardService, CacheService, IngestService, ProjectData, ProjectService,
+    QueryLimits, QueryService, RunHub, SourceService, SystemService,
 };
 use pluto_duck_arrow_results::ArrowIpcResultStore;
 use pluto_duck_domain::Profile;
@@ -133,6 +133,11 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         analyses.clone(),
         results.clone(),
     ));
+    let boards = Arc::new(BoardService::new(
+        metadata.clone(),
+        queries.clone(),
+        analysis_runs.clone(),
+    ));
     let recovered = queries.recover().await?;
     let orphans = ingest.drop_orphan_staging().await?;
     if orphans > 0 {
@@ -161,6 +166,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             analyses,
             analysis_runs,
             project_data,
+            boards,
         },
         secrets,
         results,

@@ -16,6 +16,8 @@ pub enum DomainError {
     EmptySql,
     #[error("SQL syntax error: {message}")]
     SqlSyntax { message: String, position: Option<u64> },
+    #[error("invalid board: {0}")]
+    InvalidBoard(String),
     #[error("invalid parameter {0}")]
     InvalidParameter(String),
     #[error("invalid analysis {0}")]

@@ -2,6 +2,7 @@
 //! the architecture test fails if this crate gains serde, sqlx, duckdb, axum, utoipa or tokio.
 
 mod analysis;
+mod board;
 mod cache;
 mod dag;
 mod error;
@@ -20,6 +21,7 @@ pub use analysis::{
     column_lineage, compile_sql, dependencies, expand_refs, Analysis, AnalysisState, ColumnLineage, Dependencies,
     Materialization, ParamType, Parameter, ANALYSIS_SCHEMA,
 };
+pub use board::{Board, BoardItem, ItemKind, ItemSource, Snapshot};
 pub use cache::CachedTable;
 pub use dag::Dag;
 pub use error::DomainError;

@@ -863,3 +863,131 @@ pub struct RemovedDto {
     /// Stored query results deleted.
     pub results: usize,
 }
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BoardBody {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Tabs of rich content; any JSON the client owns.
+    #[schema(value_type = Option<Object>)]
+    pub document: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BoardDto {
+    pub id: String,
+    pub project: String,
+    pub name: String,
+    pub description: String,
+    pub position: u32,
+    #[schema(value_type = Object)]
+    pub document: serde_json::Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// With `GET /boards/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<ItemDto>>,
+}
+
+impl BoardDto {
+    pub fn new(b: pluto_duck_domain::Board, items: Option<Vec<pluto_duck_domain::BoardItem>>) -> Self {
+        Self {
+            id: b.id,
+            project: b.project.to_string(),
+            name: b.name,
+            description: b.description,
+            position: b.position,
+            document: serde_json::from_str(&b.document).unwrap_or(serde_json::Value::Null),
+            created_at: b.created_at,
+            updated_at: b.updated_at,
+            items: items.map(|items| items.into_iter().map(ItemDto::from).collect()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReorderBody {
+    /// Every board id of the project, in the new order.
+    pub ids: Vec<String>,
+}
+
+/// Add or change an item. `query` and `refresh_secs` take `null` to remove them.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemBody {
+    /// markdown, table, chart, metric, image (required to add).
+    pub kind: Option<String>,
+    pub title: Option<String>,
+    pub x: Option<u32>,
+    pub y: Option<u32>,
+    pub w: Option<u32>,
+    pub h: Option<u32>,
+    /// What the client renders: markdown text, a chart spec (type, x, y, series), a metric's comparison.
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<serde_json::Value>,
+    /// `{"sql": "SELECT ..."}` (one read) or `{"analysis": "id", "params": {...}}`; `null` removes it.
+    #[schema(value_type = Option<Object>)]
+    pub query: Option<serde_json::Value>,
+    /// Refresh every this many seconds (at least 5); `null` for manual only.
+    #[schema(value_type = Option<u64>)]
+    pub refresh_secs: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemDto {
+    pub id: String,
+    pub board: String,
+    pub kind: String,
+    pub title: String,
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+    #[schema(value_type = Object)]
+    pub config: serde_json::Value,
+    #[schema(value_type = Option<Object>)]
+    pub query: Option<serde_json::Value>,
+    pub refresh_secs: Option<u64>,
+    /// The last result: `{"ran_at", "columns", "rows" (at most 1000), "truncated"}`.
+    #[schema(value_type = Option<Object>)]
+    pub snapshot: Option<serde_json::Value>,
+    /// Why the last refresh failed (the snapshot is the one before).
+    pub last_error: Option<String>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<pluto_duck_domain::BoardItem> for ItemDto {
+    fn from(i: pluto_duck_domain::BoardItem) -> Self {
+        use pluto_duck_domain::ItemSource;
+        Self {
+            id: i.id,
+            board: i.board,
+            kind: i.kind.as_str().to_owned(),
+            title: i.title,
+            x: i.x,
+            y: i.y,
+            w: i.w,
+            h: i.h,
+            config: serde_json::from_str(&i.config).unwrap_or(serde_json::Value::Null),
+            query: i.source.map(|s| match s {
+                ItemSource::Sql(sql) => serde_json::json!({ "sql": sql }),
+                ItemSource::Analysis { id, params } => serde_json::json!({
+                    "analysis": id.as_str(),
+                    "params": serde_json::from_str::<serde_json::Value>(&params).unwrap_or_default(),
+                }),
+            }),
+            refresh_secs: i.refresh_secs,
+            snapshot: i.snapshot.map(|s| {
+                let mut v: serde_json::Value = serde_json::from_str(&s.data).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("ran_at".into(), serde_json::Value::from(s.ran_at.to_rfc3339()));
+                }
+                v
+            }),
+            last_error: i.last_error,
+            updated_at: i.updated_at,
+        }
+    }
+}

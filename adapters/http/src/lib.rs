@@ -55,6 +55,7 @@ pub struct HttpConfig {
         (name = "sources", description = "Live federation: PostgreSQL, MySQL/MariaDB, SQLite and DuckDB files through ATTACH; files, folders, HTTP and S3 read in place; cached copies"),
         (name = "ingest", description = "Ingestion jobs through connectors (replace, append, merge), SSE progress, the ingestion catalog and sync history"),
         (name = "analyses", description = "Saved SQL with ref() dependencies: the DAG, compile plans with freshness, lineage"),
+        (name = "boards", description = "Boards of items (markdown, tables, charts, metrics, images) with query snapshots and scheduled refresh"),
         (name = "query", description = "Ad-hoc SQL as jobs: status, events, results in five formats, profiles"),
     ),
     modifiers(&BearerScheme),

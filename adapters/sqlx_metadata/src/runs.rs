@@ -321,3 +321,92 @@ pub(crate) fn analysis_state_from_doc(
         error: v["error"].as_str().map(str::to_owned),
     })
 }
+
+fn time_of(v: &serde_json::Value) -> Result<DateTime<Utc>, RepoError> {
+    DateTime::parse_from_rfc3339(v.as_str().unwrap_or_default())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(bad)
+}
+
+pub(crate) fn board_doc(b: &pluto_duck_domain::Board) -> String {
+    serde_json::json!({
+        "name": b.name, "description": b.description, "position": b.position, "document": b.document,
+        "created_at": b.created_at.to_rfc3339(), "updated_at": b.updated_at.to_rfc3339(),
+    })
+    .to_string()
+}
+
+pub(crate) fn board_from_doc(project: &str, id: String, doc: &str) -> Result<pluto_duck_domain::Board, RepoError> {
+    let v: serde_json::Value = serde_json::from_str(doc).map_err(bad)?;
+    Ok(pluto_duck_domain::Board {
+        id,
+        project: ProjectId::parse(project).map_err(bad)?,
+        name: v["name"].as_str().unwrap_or_default().to_owned(),
+        description: v["description"].as_str().unwrap_or_default().to_owned(),
+        position: v["position"].as_u64().and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
+        document: v["document"].as_str().unwrap_or("{}").to_owned(),
+        created_at: time_of(&v["created_at"])?,
+        updated_at: time_of(&v["updated_at"])?,
+    })
+}
+
+pub(crate) fn item_doc(i: &pluto_duck_domain::BoardItem) -> String {
+    use pluto_duck_domain::ItemSource;
+    let source = match &i.source {
+        None => serde_json::Value::Null,
+        Some(ItemSource::Sql(sql)) => serde_json::json!({ "sql": sql }),
+        Some(ItemSource::Analysis { id, params }) => serde_json::json!({ "analysis": id.as_str(), "params": params }),
+    };
+    serde_json::json!({
+        "kind": i.kind.as_str(), "title": i.title, "x": i.x, "y": i.y, "w": i.w, "h": i.h, "config": i.config,
+        "source": source, "refresh_secs": i.refresh_secs,
+        "snapshot": i.snapshot.as_ref().map(|s| serde_json::json!({"ran_at": s.ran_at.to_rfc3339(), "data": s.data})),
+        "last_error": i.last_error,
+        "created_at": i.created_at.to_rfc3339(), "updated_at": i.updated_at.to_rfc3339(),
+    })
+    .to_string()
+}
+
+pub(crate) fn item_from_doc(
+    project: &str,
+    board: String,
+    id: String,
+    doc: &str,
+) -> Result<pluto_duck_domain::BoardItem, RepoError> {
+    use pluto_duck_domain::{Identifier, ItemKind, ItemSource, Snapshot};
+    let v: serde_json::Value = serde_json::from_str(doc).map_err(bad)?;
+    let n = |k: &str| v[k].as_u64().and_then(|x| u32::try_from(x).ok()).unwrap_or(0);
+    let source = match &v["source"] {
+        serde_json::Value::Null => None,
+        s if s["sql"].is_string() => Some(ItemSource::Sql(s["sql"].as_str().unwrap_or_default().to_owned())),
+        s => Some(ItemSource::Analysis {
+            id: Identifier::parse(s["analysis"].as_str().unwrap_or_default()).map_err(bad)?,
+            params: s["params"].as_str().unwrap_or("{}").to_owned(),
+        }),
+    };
+    let snapshot = match &v["snapshot"] {
+        serde_json::Value::Null => None,
+        s => Some(Snapshot {
+            ran_at: time_of(&s["ran_at"])?,
+            data: s["data"].as_str().unwrap_or_default().to_owned(),
+        }),
+    };
+    Ok(pluto_duck_domain::BoardItem {
+        id,
+        board,
+        project: ProjectId::parse(project).map_err(bad)?,
+        kind: ItemKind::parse(v["kind"].as_str().unwrap_or_default()).map_err(bad)?,
+        title: v["title"].as_str().unwrap_or_default().to_owned(),
+        x: n("x"),
+        y: n("y"),
+        w: n("w"),
+        h: n("h"),
+        config: v["config"].as_str().unwrap_or("{}").to_owned(),
+        source,
+        refresh_secs: v["refresh_secs"].as_u64(),
+        snapshot,
+        last_error: v["last_error"].as_str().map(str::to_owned),
+        created_at: time_of(&v["created_at"])?,
+        updated_at: time_of(&v["updated_at"])?,
+    })
+}

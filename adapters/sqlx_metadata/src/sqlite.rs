@@ -5,14 +5,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
 use pluto_duck_domain::{
-    AnalysisState, CachedTable, Identifier, Ingestion, Project, ProjectId, Run, RunId, RunStatus, Source, TargetTable,
+    AnalysisState, Board, BoardItem, CachedTable, Identifier, Ingestion, Project, ProjectId, Run, RunId, RunStatus,
+    Source, TargetTable,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 
 use crate::runs::{
-    analysis_state_doc, analysis_state_from_doc, clamp_i64, columns_json, ingestion_doc, ingestion_from_doc, CacheRow,
-    RunRow, SourceRow, CACHE_COLUMNS, COLUMNS, INGESTION_COLUMNS, SOURCE_COLUMNS,
+    analysis_state_doc, analysis_state_from_doc, board_doc, board_from_doc, clamp_i64, columns_json, ingestion_doc,
+    ingestion_from_doc, item_doc, item_from_doc, CacheRow, RunRow, SourceRow, CACHE_COLUMNS, COLUMNS,
+    INGESTION_COLUMNS, SOURCE_COLUMNS,
 };
 use crate::{is_unique_violation, map_err, migrate_err};
 
@@ -211,7 +213,15 @@ impl MetadataStore for SqliteMetadataStore {
     async fn clear_project(&self, id: &ProjectId, keep_project: bool) -> Result<(), RepoError> {
         // One transaction: a project is cleared whole or not at all.
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        for table in ["runs", "sources", "cached_tables", "ingestions", "analysis_state"] {
+        for table in [
+            "board_items",
+            "boards",
+            "runs",
+            "sources",
+            "cached_tables",
+            "ingestions",
+            "analysis_state",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE project_id = ?"))
                 .bind(id.as_str())
                 .execute(&mut *tx)
@@ -564,5 +574,95 @@ impl MetadataStore for SqliteMetadataStore {
         rows.into_iter()
             .map(|(id, doc)| analysis_state_from_doc(project.as_str(), id, &doc))
             .collect()
+    }
+
+    async fn put_board(&self, board: &Board) -> Result<(), RepoError> {
+        sqlx::query(
+            "INSERT INTO boards (project_id, id, doc) VALUES (?, ?, ?) \
+             ON CONFLICT (project_id, id) DO UPDATE SET doc = excluded.doc",
+        )
+        .bind(board.project.as_str())
+        .bind(&board.id)
+        .bind(board_doc(board))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_boards(&self, project: &ProjectId) -> Result<Vec<Board>, RepoError> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, doc FROM boards WHERE project_id = ?")
+            .bind(project.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let mut boards = rows
+            .into_iter()
+            .map(|(id, doc)| board_from_doc(project.as_str(), id, &doc))
+            .collect::<Result<Vec<_>, _>>()?;
+        boards.sort_by(|a, b| (a.position, a.created_at, &a.id).cmp(&(b.position, b.created_at, &b.id)));
+        Ok(boards)
+    }
+
+    async fn delete_board(&self, project: &ProjectId, id: &str) -> Result<bool, RepoError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("DELETE FROM board_items WHERE project_id = ? AND board_id = ?")
+            .bind(project.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let r = sqlx::query("DELETE FROM boards WHERE project_id = ? AND id = ?")
+            .bind(project.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn put_item(&self, item: &BoardItem) -> Result<(), RepoError> {
+        sqlx::query(
+            "INSERT INTO board_items (project_id, board_id, id, doc) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (project_id, id) DO UPDATE SET doc = excluded.doc, board_id = excluded.board_id",
+        )
+        .bind(item.project.as_str())
+        .bind(&item.board)
+        .bind(&item.id)
+        .bind(item_doc(item))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_items(&self, project: Option<ProjectId>, board: Option<String>) -> Result<Vec<BoardItem>, RepoError> {
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT project_id, board_id, id, doc FROM board_items WHERE (? IS NULL OR project_id = ?) AND (? IS NULL OR board_id = ?) ORDER BY project_id, board_id, id",
+        )
+            .bind(project.as_ref().map(|p| p.as_str().to_owned()))
+            .bind(project.as_ref().map(|p| p.as_str().to_owned()))
+            .bind(board.clone())
+            .bind(board)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let mut items = rows
+            .into_iter()
+            .map(|(p, b, id, doc)| item_from_doc(&p, b, id, &doc))
+            .collect::<Result<Vec<_>, _>>()?;
+        items.sort_by_key(|i| (i.y, i.x, i.created_at));
+        Ok(items)
+    }
+
+    async fn delete_item(&self, project: &ProjectId, id: &str) -> Result<bool, RepoError> {
+        let r = sqlx::query("DELETE FROM board_items WHERE project_id = ? AND id = ?")
+            .bind(project.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() > 0)
     }
 }

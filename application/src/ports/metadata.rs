@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use pluto_duck_domain::{
-    AnalysisState, CachedTable, Identifier, Ingestion, Project, ProjectId, Run, RunId, RunKind, RunStatus, Source,
-    TargetTable,
+    AnalysisState, Board, BoardItem, CachedTable, Identifier, Ingestion, Project, ProjectId, Run, RunId, RunKind,
+    RunStatus, Source, TargetTable,
 };
 use thiserror::Error;
 
@@ -87,6 +87,17 @@ pub trait MetadataStore: Send + Sync {
     async fn put_analysis_state(&self, state: &AnalysisState) -> Result<(), RepoError>;
     /// Ordered by id.
     async fn list_analysis_states(&self, project: &ProjectId) -> Result<Vec<AnalysisState>, RepoError>;
+
+    /// Inserts or replaces a board.
+    async fn put_board(&self, board: &Board) -> Result<(), RepoError>;
+    /// Ordered by position, then creation.
+    async fn list_boards(&self, project: &ProjectId) -> Result<Vec<Board>, RepoError>;
+    /// Removes the board and its items.
+    async fn delete_board(&self, project: &ProjectId, id: &str) -> Result<bool, RepoError>;
+    async fn put_item(&self, item: &BoardItem) -> Result<(), RepoError>;
+    /// A board's items, or every project's when `board` is `None` (the refresh scheduler).
+    async fn list_items(&self, project: Option<ProjectId>, board: Option<String>) -> Result<Vec<BoardItem>, RepoError>;
+    async fn delete_item(&self, project: &ProjectId, id: &str) -> Result<bool, RepoError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -666,6 +666,11 @@ impl AnalysisRunner {
         Ok(analysis)
     }
 
+    /// The analysis, or not found.
+    pub async fn analysis(&self, project: &ProjectId, id: &str) -> Result<Analysis, AppError> {
+        self.analyses.get(project, id).await
+    }
+
     /// The query reading an analysis's rows (`limit` 0 for all). Conflict while it has none: ephemeral, or never
     /// run successfully.
     pub async fn data_sql(

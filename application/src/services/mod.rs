@@ -1,5 +1,6 @@
 mod analyses;
 mod analysis_runs;
+mod boards;
 mod caches;
 mod ingest;
 mod project_data;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 pub use analyses::{analysis_schema, AnalysisDraft, AnalysisService, CompiledStep, Lineage, LineageGraph};
 pub use analysis_runs::{AnalysisRunner, ExecuteOptions, StepOutcome};
+pub use boards::{BoardDraft, BoardService, ItemDraft, SNAPSHOT_ROWS};
 pub use caches::{CacheRequest, CacheService};
 pub use ingest::{IngestRequest, IngestService, IngestSource};
 pub use project_data::{ProjectData, Removed};
@@ -34,4 +36,5 @@ pub struct App {
     pub analyses: Arc<AnalysisService>,
     pub analysis_runs: Arc<AnalysisRunner>,
     pub project_data: Arc<ProjectData>,
+    pub boards: Arc<BoardService>,
 }

@@ -1,5 +1,6 @@
 mod analysis;
 mod api_client;
+mod board;
 mod doctor;
 mod ingest;
 mod init;
@@ -11,6 +12,7 @@ mod source;
 mod sql;
 
 pub use analysis::analysis;
+pub use board::board;
 pub use doctor::doctor;
 pub use ingest::ingest;
 pub use init::init;

@@ -25,7 +25,24 @@ pub async fn build_router(config: &Config) -> CliResult<Router> {
             .unwrap_or(usize::MAX),
     };
     spawn_result_sweeper(config, wired.results.clone());
+    spawn_board_scheduler(std::sync::Arc::downgrade(&wired.app.boards));
     Ok(pluto_duck_http::router(AppState { app: wired.app }, http))
+}
+
+/// Refreshes board items whose interval has passed. The schedule is in the items, so it picks up after a restart.
+/// It holds the service weakly and stops when the router that owns the service goes.
+fn spawn_board_scheduler(boards: std::sync::Weak<pluto_duck_application::BoardService>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(boards) = boards.upgrade() else { break };
+            if let Err(e) = boards.refresh_due().await {
+                tracing::warn!(error = %e, "board refresh failed");
+            }
+        }
+    });
 }
 
 /// Deletes stored results past the retention policy, at start and then periodically.

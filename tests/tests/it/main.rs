@@ -3,6 +3,7 @@
 
 mod analyses;
 mod architecture;
+mod boards;
 mod cli;
 mod extensions;
 mod helpers;

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
 use pluto_duck_domain::{
-    AnalysisState, Column, FileFormat, FileLocation, Identifier, IngestMode, Ingestion, Project, ProjectId, Run,
-    RunFailure, RunId, RunKind, RunStatus, S3Settings, Source, SourceConnection, SourceKind, TargetTable,
+    AnalysisState, Board, BoardItem, Column, FileFormat, FileLocation, Identifier, IngestMode, Ingestion, ItemKind,
+    ItemSource, Project, ProjectId, Run, RunFailure, RunId, RunKind, RunStatus, S3Settings, Snapshot, Source,
+    SourceConnection, SourceKind, TargetTable,
 };
 use pluto_duck_sqlx_metadata::{PgMetadataStore, SqliteMetadataStore};
 
@@ -58,6 +59,7 @@ async fn contract(store: Arc<dyn MetadataStore>, prefix: &str) {
     runs_contract(store.as_ref(), &a.id, &b.id, prefix).await;
     sources_contract(store.as_ref(), &a.id, &b.id).await;
     ingest_and_analysis_contract(store.as_ref(), &a.id, &b.id).await;
+    boards_contract(store.as_ref(), &a.id, &b.id).await;
 
     let key = format!("{prefix}.theme");
     assert_eq!(store.get_setting(&key).await.unwrap(), None);
@@ -284,6 +286,82 @@ async fn ingest_and_analysis_contract(store: &dyn MetadataStore, project: &Proje
     store.put_analysis_state(&state).await.unwrap();
     assert_eq!(store.list_analysis_states(project).await.unwrap(), vec![state]);
     assert!(store.list_analysis_states(other).await.unwrap().is_empty());
+}
+
+async fn boards_contract(store: &dyn MetadataStore, project: &ProjectId, other: &ProjectId) {
+    let t = Utc.timestamp_opt(1_700_000_600, 0).unwrap();
+    let board = |id: &str, position| Board {
+        id: id.into(),
+        project: project.clone(),
+        name: format!("Board {id}"),
+        description: String::new(),
+        position,
+        document: "{\"tabs\":[]}".into(),
+        created_at: t,
+        updated_at: t,
+    };
+    store.put_board(&board("b2", 1)).await.unwrap();
+    store.put_board(&board("b1", 0)).await.unwrap();
+    let ids: Vec<_> = store
+        .list_boards(project)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(ids, ["b1", "b2"]);
+    assert!(store.list_boards(other).await.unwrap().is_empty());
+    let item = BoardItem {
+        id: "i1".into(),
+        board: "b1".into(),
+        project: project.clone(),
+        kind: ItemKind::Chart,
+        title: "Sales".into(),
+        x: 1,
+        y: 2,
+        w: 3,
+        h: 4,
+        config: "{\"type\":\"bar\"}".into(),
+        source: Some(ItemSource::Analysis {
+            id: Identifier::parse("revenue").unwrap(),
+            params: "{\"since\":\"2024-01-01\"}".into(),
+        }),
+        refresh_secs: Some(60),
+        snapshot: Some(Snapshot {
+            ran_at: t,
+            data: "{\"rows\":[]}".into(),
+        }),
+        last_error: Some("boom".into()),
+        created_at: t,
+        updated_at: t,
+    };
+    store.put_item(&item).await.unwrap();
+    store
+        .put_item(&BoardItem {
+            id: "i2".into(),
+            board: "b2".into(),
+            source: Some(ItemSource::Sql("SELECT 1".into())),
+            snapshot: None,
+            ..item.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_items(Some(project.clone()), Some("b1".into()))
+            .await
+            .unwrap(),
+        vec![item.clone()]
+    );
+    assert!(store.list_items(None, None).await.unwrap().len() >= 2);
+    assert!(store.delete_board(project, "b1").await.unwrap());
+    assert!(store
+        .list_items(Some(project.clone()), Some("b1".into()))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.delete_item(project, "i2").await.unwrap());
+    assert!(!store.delete_item(project, "i2").await.unwrap());
 }
 
 #[tokio::test]

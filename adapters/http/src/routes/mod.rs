@@ -1,4 +1,5 @@
 pub mod analyses;
+pub mod boards;
 pub mod caches;
 pub mod ingest;
 pub mod projects;
@@ -19,4 +20,5 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(caches::routes())
         .merge(ingest::routes())
         .merge(analyses::routes())
+        .merge(boards::routes())
 }

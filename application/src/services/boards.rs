@@ -1,0 +1,419 @@
+//! Boards and their items. An item backed by a query keeps a bounded snapshot of its last result with the time it
+//! ran; a failed refresh keeps the previous snapshot and records the error on the item. Items with a refresh
+//! interval are refreshed by `refresh_due`, which the server's scheduler calls; the schedule lives in the items
+//! themselves, so it survives restarts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use pluto_duck_domain::{Board, BoardItem, ItemKind, ItemSource, ProjectId, RunStatus, Snapshot};
+use tracing::{info, warn};
+
+use super::analysis_runs::{AnalysisRunner, ExecuteOptions};
+use super::query::{QueryService, QuerySubmission};
+use crate::ports::{MetadataStore, ParamValue};
+use crate::AppError;
+
+/// Rows kept in a snapshot.
+pub const SNAPSHOT_ROWS: u64 = 1000;
+
+#[derive(Debug, Clone, Default)]
+pub struct BoardDraft {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub document: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ItemDraft {
+    pub kind: Option<ItemKind>,
+    pub title: Option<String>,
+    pub x: Option<u32>,
+    pub y: Option<u32>,
+    pub w: Option<u32>,
+    pub h: Option<u32>,
+    pub config: Option<String>,
+    /// `Some(None)` removes the query.
+    pub source: Option<Option<ItemSource>>,
+    pub refresh_secs: Option<Option<u64>>,
+}
+
+pub struct BoardService {
+    metadata: Arc<dyn MetadataStore>,
+    queries: Arc<QueryService>,
+    analyses: Arc<AnalysisRunner>,
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+impl BoardService {
+    pub fn new(metadata: Arc<dyn MetadataStore>, queries: Arc<QueryService>, analyses: Arc<AnalysisRunner>) -> Self {
+        Self {
+            metadata,
+            queries,
+            analyses,
+        }
+    }
+
+    pub async fn list(&self, project: &ProjectId) -> Result<Vec<Board>, AppError> {
+        Ok(self.metadata.list_boards(project).await?)
+    }
+
+    pub async fn get(&self, project: &ProjectId, id: &str) -> Result<(Board, Vec<BoardItem>), AppError> {
+        let board = self
+            .list(project)
+            .await?
+            .into_iter()
+            .find(|b| b.id == id)
+            .ok_or_else(|| AppError::NotFound {
+                what: "board",
+                id: id.to_owned(),
+            })?;
+        let items = self
+            .metadata
+            .list_items(Some(project.clone()), Some(board.id.clone()))
+            .await?;
+        Ok((board, items))
+    }
+
+    fn check_name(name: &str) -> Result<String, AppError> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(AppError::Invalid("a board name is 1 to 200 characters".into()));
+        }
+        Ok(name.to_owned())
+    }
+
+    pub async fn create(&self, project: &ProjectId, draft: BoardDraft) -> Result<Board, AppError> {
+        let name = Self::check_name(draft.name.as_deref().unwrap_or_default())?;
+        let position = self
+            .list(project)
+            .await?
+            .iter()
+            .map(|b| b.position + 1)
+            .max()
+            .unwrap_or(0);
+        let now = Utc::now();
+        let board = Board {
+            id: new_id(),
+            project: project.clone(),
+            name,
+            description: draft.description.unwrap_or_default(),
+            position,
+            document: draft.document.unwrap_or_else(|| "{}".into()),
+            created_at: now,
+            updated_at: now,
+        };
+        self.metadata.put_board(&board).await?;
+        Ok(board)
+    }
+
+    pub async fn update(&self, project: &ProjectId, id: &str, draft: BoardDraft) -> Result<Board, AppError> {
+        let (mut board, _) = self.get(project, id).await?;
+        if let Some(n) = draft.name {
+            board.name = Self::check_name(&n)?;
+        }
+        if let Some(d) = draft.description {
+            board.description = d;
+        }
+        if let Some(doc) = draft.document {
+            board.document = doc;
+        }
+        board.updated_at = Utc::now();
+        self.metadata.put_board(&board).await?;
+        Ok(board)
+    }
+
+    /// Deletes the board with its items (their snapshots go with them).
+    pub async fn delete(&self, project: &ProjectId, id: &str) -> Result<(), AppError> {
+        self.get(project, id).await?;
+        self.metadata.delete_board(project, id).await?;
+        Ok(())
+    }
+
+    /// Puts the boards in the given order; every board of the project must be named once.
+    pub async fn reorder(&self, project: &ProjectId, ids: &[String]) -> Result<Vec<Board>, AppError> {
+        let boards = self.list(project).await?;
+        let mut given: Vec<&String> = ids.iter().collect();
+        given.sort();
+        let mut have: Vec<&String> = boards.iter().map(|b| &b.id).collect();
+        have.sort();
+        if given != have {
+            return Err(AppError::Invalid(
+                "reorder takes every board id of the project exactly once".into(),
+            ));
+        }
+        for mut b in boards {
+            let position = ids.iter().position(|i| *i == b.id).unwrap_or(0);
+            b.position = u32::try_from(position).unwrap_or(u32::MAX);
+            self.metadata.put_board(&b).await?;
+        }
+        self.list(project).await
+    }
+
+    async fn item(&self, project: &ProjectId, board: &str, id: &str) -> Result<BoardItem, AppError> {
+        let (_, items) = self.get(project, board).await?;
+        items
+            .into_iter()
+            .find(|i| i.id == id)
+            .ok_or_else(|| AppError::NotFound {
+                what: "board item",
+                id: id.to_owned(),
+            })
+    }
+
+    fn apply(item: &mut BoardItem, d: ItemDraft) {
+        if let Some(k) = d.kind {
+            item.kind = k;
+        }
+        if let Some(t) = d.title {
+            item.title = t;
+        }
+        item.x = d.x.unwrap_or(item.x);
+        item.y = d.y.unwrap_or(item.y);
+        item.w = d.w.unwrap_or(item.w);
+        item.h = d.h.unwrap_or(item.h);
+        if let Some(c) = d.config {
+            item.config = c;
+        }
+        if let Some(s) = d.source {
+            if s != item.source {
+                // Another query: the old snapshot no longer describes it.
+                item.snapshot = None;
+                item.last_error = None;
+            }
+            item.source = s;
+        }
+        if let Some(r) = d.refresh_secs {
+            item.refresh_secs = r;
+        }
+    }
+
+    pub async fn add_item(&self, project: &ProjectId, board: &str, draft: ItemDraft) -> Result<BoardItem, AppError> {
+        self.get(project, board).await?;
+        let now = Utc::now();
+        let mut item = BoardItem {
+            id: new_id(),
+            board: board.to_owned(),
+            project: project.clone(),
+            kind: draft
+                .kind
+                .ok_or_else(|| AppError::Invalid("an item needs a kind".into()))?,
+            title: String::new(),
+            x: 0,
+            y: 0,
+            w: 6,
+            h: 4,
+            config: "{}".into(),
+            source: None,
+            refresh_secs: None,
+            snapshot: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        Self::apply(&mut item, draft);
+        item.validate()?;
+        self.check_source(project, &item).await?;
+        self.metadata.put_item(&item).await?;
+        Ok(item)
+    }
+
+    pub async fn update_item(
+        &self,
+        project: &ProjectId,
+        board: &str,
+        id: &str,
+        draft: ItemDraft,
+    ) -> Result<BoardItem, AppError> {
+        let mut item = self.item(project, board, id).await?;
+        Self::apply(&mut item, draft);
+        item.updated_at = Utc::now();
+        item.validate()?;
+        self.check_source(project, &item).await?;
+        self.metadata.put_item(&item).await?;
+        Ok(item)
+    }
+
+    pub async fn delete_item(&self, project: &ProjectId, board: &str, id: &str) -> Result<(), AppError> {
+        self.item(project, board, id).await?;
+        self.metadata.delete_item(project, id).await?;
+        Ok(())
+    }
+
+    /// A query item must read, and an analysis item must name an analysis of the project.
+    async fn check_source(&self, project: &ProjectId, item: &BoardItem) -> Result<(), AppError> {
+        match &item.source {
+            Some(ItemSource::Sql(sql)) => {
+                let statements = pluto_duck_domain::split_statements(sql)?;
+                match statements.as_slice() {
+                    [s] if s.is_read => Ok(()),
+                    [s] => Err(AppError::Invalid(format!(
+                        "an item's query must read: {} is a write",
+                        s.kind
+                    ))),
+                    _ => Err(AppError::Invalid("an item's query is one statement".into())),
+                }
+            }
+            Some(ItemSource::Analysis { id, .. }) => {
+                self.analyses.analysis(project, id.as_str()).await?;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Runs the item's query and stores the snapshot; a failure is recorded on the item, the old snapshot kept.
+    pub async fn execute(&self, project: &ProjectId, board: &str, id: &str) -> Result<BoardItem, AppError> {
+        let item = self.item(project, board, id).await?;
+        self.refresh(item).await
+    }
+
+    async fn refresh(&self, mut item: BoardItem) -> Result<BoardItem, AppError> {
+        let Some(source) = item.source.clone() else {
+            return Err(AppError::Invalid(format!("item {} has no query", item.id)));
+        };
+        match self.snapshot(&item.project, &source).await {
+            Ok(snapshot) => {
+                item.snapshot = Some(snapshot);
+                item.last_error = None;
+            }
+            Err(e) => {
+                warn!(item = %item.id, error = %e, "board item refresh failed");
+                item.last_error = Some(e.to_string());
+            }
+        }
+        item.updated_at = Utc::now();
+        self.metadata.put_item(&item).await?;
+        Ok(item)
+    }
+
+    async fn snapshot(&self, project: &ProjectId, source: &ItemSource) -> Result<Snapshot, AppError> {
+        let sql = match source {
+            ItemSource::Sql(sql) => sql.clone(),
+            ItemSource::Analysis { id, params } => {
+                // The analysis runs first when it is stale, with the item's parameters; then its rows are read.
+                let params: BTreeMap<String, String> = serde_json_params(params)?;
+                let run = self
+                    .analyses
+                    .execute(
+                        project,
+                        id.as_str(),
+                        ExecuteOptions {
+                            params,
+                            actor: Some("board".into()),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                let (run, _) = self.analyses.wait(project, &run.id, Duration::from_secs(600)).await?;
+                if run.status != RunStatus::Succeeded {
+                    return Err(AppError::Invalid(format!(
+                        "analysis {id} did not run: {}",
+                        run.failure.map(|f| f.message).unwrap_or_default()
+                    )));
+                }
+                self.analyses.data_sql(project, id.as_str(), SNAPSHOT_ROWS, 0).await?.1
+            }
+        };
+        let run = self
+            .queries
+            .submit(
+                project,
+                QuerySubmission {
+                    sql,
+                    read_only: true,
+                    max_rows: Some(SNAPSHOT_ROWS),
+                    actor: Some("board".into()),
+                    params: Vec::<ParamValue>::new(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let run = self
+            .queries
+            .wait(project, run.id.as_str(), Duration::from_secs(600))
+            .await?;
+        if run.status != RunStatus::Succeeded {
+            return Err(AppError::Invalid(
+                run.failure
+                    .map(|f| f.message)
+                    .unwrap_or_else(|| format!("the query {}", run.status.as_str())),
+            ));
+        }
+        let (run, page) = self.queries.result(project, run.id.as_str(), 0, None).await?;
+        let batches: Vec<_> = page
+            .batches
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        let mut writer = arrow_json::ArrayWriter::new(Vec::new());
+        for b in &batches {
+            writer
+                .write(b)
+                .map_err(|e| AppError::Invalid(format!("snapshot: {e}")))?;
+        }
+        writer
+            .finish()
+            .map_err(|e| AppError::Invalid(format!("snapshot: {e}")))?;
+        let rows = String::from_utf8_lossy(&writer.into_inner()).into_owned();
+        let rows = if rows.trim().is_empty() { "[]".to_owned() } else { rows };
+        let rows: serde_json::Value =
+            serde_json::from_str(&rows).map_err(|e| AppError::Invalid(format!("snapshot: {e}")))?;
+        let columns: Vec<serde_json::Value> = run
+            .columns
+            .iter()
+            .map(|c| serde_json::json!({"name": c.name, "type": c.data_type}))
+            .collect();
+        Ok(Snapshot {
+            ran_at: Utc::now(),
+            data: serde_json::json!({"columns": columns, "rows": rows, "truncated": run.truncated}).to_string(),
+        })
+    }
+
+    /// Refreshes every item whose interval has passed; returns how many. Called by the server's scheduler.
+    pub async fn refresh_due(&self) -> Result<usize, AppError> {
+        let now = Utc::now();
+        let due: Vec<BoardItem> = self
+            .metadata
+            .list_items(None, None)
+            .await?
+            .into_iter()
+            .filter(|i| i.next_refresh(now).is_some_and(|t| t <= now))
+            .collect();
+        let n = due.len();
+        for item in due {
+            let id = item.id.clone();
+            if let Err(e) = self.refresh(item).await {
+                warn!(item = %id, error = %e, "scheduled refresh failed");
+            }
+        }
+        if n > 0 {
+            info!(items = n, "board items refreshed");
+        }
+        Ok(n)
+    }
+}
+
+/// The item's parameters (a JSON object) as text values.
+fn serde_json_params(text: &str) -> Result<BTreeMap<String, String>, AppError> {
+    let values: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(if text.trim().is_empty() { "{}" } else { text })
+            .map_err(|_| AppError::Invalid("an item's parameters are a JSON object".into()))?;
+    Ok(values
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, text)
+        })
+        .collect())
+}
