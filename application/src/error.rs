@@ -1,7 +1,7 @@
 use pluto_duck_domain::DomainError;
 use thiserror::Error;
 
-use crate::ports::{AnalysisStoreError, RepoError, ResultError, SecretError, SourceError, WarehouseError};
+use crate::ports::{AnalysisStoreError, BlobError, RepoError, ResultError, SecretError, SourceError, WarehouseError};
 
 /// Transport-neutral classification: HTTP maps it to a status, the CLI to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub enum AppError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Analyses(#[from] AnalysisStoreError),
+    #[error(transparent)]
+    Blobs(#[from] BlobError),
 }
 
 impl AppError {
@@ -66,6 +68,7 @@ impl AppError {
             AppError::Results(e) => e.kind(),
             AppError::Source(e) => e.kind(),
             AppError::Analyses(e) => e.kind(),
+            AppError::Blobs(e) => e.kind(),
         }
     }
 }

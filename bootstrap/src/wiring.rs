@@ -126,15 +126,20 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         hub.clone(),
         parquet_dir.display().to_string(),
     ));
+    let blobs: Arc<dyn pluto_duck_application::ports::BlobStore> = Arc::new(
+        pluto_duck_analysis_files::FileBlobStore::new(config.data_dir.join("artifacts").join("files")),
+    );
     let project_data = Arc::new(ProjectData::new(
         metadata.clone(),
         warehouse.clone(),
         sources.clone(),
         analyses.clone(),
         results.clone(),
+        blobs.clone(),
     ));
     let boards = Arc::new(BoardService::new(
         metadata.clone(),
+        blobs,
         queries.clone(),
         analysis_runs.clone(),
     ));

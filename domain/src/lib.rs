@@ -21,7 +21,7 @@ pub use analysis::{
     column_lineage, compile_sql, dependencies, expand_refs, Analysis, AnalysisState, ColumnLineage, Dependencies,
     Materialization, ParamType, Parameter, ANALYSIS_SCHEMA,
 };
-pub use board::{Board, BoardItem, ItemKind, ItemSource, Snapshot};
+pub use board::{image_type, Board, BoardItem, ItemKind, ItemSource, Snapshot, MAX_IMAGE_BYTES};
 pub use cache::CachedTable;
 pub use dag::Dag;
 pub use error::DomainError;

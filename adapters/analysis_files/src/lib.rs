@@ -2,7 +2,11 @@
 //! definition reads well in a diff and can be edited by hand. Every read goes to the files, so a hand edit is
 //! seen by the next request; a file that no longer parses is reported with its path.
 
+mod blobs;
+
 use std::path::{Path, PathBuf};
+
+pub use blobs::FileBlobStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -2,6 +2,7 @@
 //! Signatures speak domain types only.
 
 mod analyses;
+mod blobs;
 mod metadata;
 mod results;
 mod secrets;
@@ -9,6 +10,7 @@ mod sources;
 mod warehouse;
 
 pub use analyses::{AnalysisStore, AnalysisStoreError};
+pub use blobs::{BlobError, BlobStore};
 pub use metadata::{MetadataStore, RepoError, RunFilter};
 pub use results::{ColumnProfile, ResultError, ResultPage, ResultStore, RetentionPolicy, StoredResult};
 pub use secrets::{validate_secret_name, SecretError, SecretStore};

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use super::analysis_runs::{AnalysisRunner, ExecuteOptions};
 use super::query::{QueryService, QuerySubmission};
-use crate::ports::{MetadataStore, ParamValue};
+use crate::ports::{BlobStore, MetadataStore, ParamValue};
 use crate::AppError;
 
 /// Rows kept in a snapshot.
@@ -43,8 +43,13 @@ pub struct ItemDraft {
 
 pub struct BoardService {
     metadata: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
     queries: Arc<QueryService>,
     analyses: Arc<AnalysisRunner>,
+}
+
+fn image_key(project: &ProjectId, board: &str, item: &str) -> String {
+    format!("{project}/boards/{board}/{item}")
 }
 
 fn new_id() -> String {
@@ -52,9 +57,15 @@ fn new_id() -> String {
 }
 
 impl BoardService {
-    pub fn new(metadata: Arc<dyn MetadataStore>, queries: Arc<QueryService>, analyses: Arc<AnalysisRunner>) -> Self {
+    pub fn new(
+        metadata: Arc<dyn MetadataStore>,
+        blobs: Arc<dyn BlobStore>,
+        queries: Arc<QueryService>,
+        analyses: Arc<AnalysisRunner>,
+    ) -> Self {
         Self {
             metadata,
+            blobs,
             queries,
             analyses,
         }
@@ -133,6 +144,7 @@ impl BoardService {
     pub async fn delete(&self, project: &ProjectId, id: &str) -> Result<(), AppError> {
         self.get(project, id).await?;
         self.metadata.delete_board(project, id).await?;
+        self.blobs.delete_prefix(&format!("{project}/boards/{id}")).await?;
         Ok(())
     }
 
@@ -243,7 +255,57 @@ impl BoardService {
     pub async fn delete_item(&self, project: &ProjectId, board: &str, id: &str) -> Result<(), AppError> {
         self.item(project, board, id).await?;
         self.metadata.delete_item(project, id).await?;
+        self.blobs.delete_prefix(&image_key(project, board, id)).await?;
         Ok(())
+    }
+
+    /// Stores the image of an image item: an image by its bytes (PNG, JPEG, GIF, WebP), at most 5 MiB.
+    pub async fn put_image(
+        &self,
+        project: &ProjectId,
+        board: &str,
+        id: &str,
+        bytes: Vec<u8>,
+    ) -> Result<BoardItem, AppError> {
+        let mut item = self.item(project, board, id).await?;
+        if item.kind != ItemKind::Image {
+            return Err(AppError::Invalid(format!(
+                "item {id} is a {}, not an image",
+                item.kind.as_str()
+            )));
+        }
+        if bytes.len() > pluto_duck_domain::MAX_IMAGE_BYTES {
+            return Err(AppError::Invalid(format!(
+                "the image is {} bytes; at most {} are taken",
+                bytes.len(),
+                pluto_duck_domain::MAX_IMAGE_BYTES
+            )));
+        }
+        let Some(mime) = pluto_duck_domain::image_type(&bytes) else {
+            return Err(AppError::Invalid(
+                "not an image: PNG, JPEG, GIF or WebP are taken".into(),
+            ));
+        };
+        self.blobs.put(&image_key(project, board, id), bytes).await?;
+        item.config = serde_json::json!({"image": mime}).to_string();
+        item.updated_at = Utc::now();
+        self.metadata.put_item(&item).await?;
+        Ok(item)
+    }
+
+    /// The image of an image item and its type.
+    pub async fn image(&self, project: &ProjectId, board: &str, id: &str) -> Result<(String, Vec<u8>), AppError> {
+        self.item(project, board, id).await?;
+        let bytes = self
+            .blobs
+            .get(&image_key(project, board, id))
+            .await?
+            .ok_or_else(|| AppError::NotFound {
+                what: "image",
+                id: id.to_owned(),
+            })?;
+        let mime = pluto_duck_domain::image_type(&bytes).unwrap_or("application/octet-stream");
+        Ok((mime.to_owned(), bytes))
     }
 
     /// A query item must read, and an analysis item must name an analysis of the project.

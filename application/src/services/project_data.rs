@@ -13,7 +13,7 @@ use super::analyses::{analysis_schema, AnalysisService};
 use super::caches::exec_count;
 use super::sources::SourceService;
 use crate::connectors::{literal, quote};
-use crate::ports::{MetadataStore, QueryRequest, ResultStore, RunFilter, StatementText, Warehouse};
+use crate::ports::{BlobStore, MetadataStore, QueryRequest, ResultStore, RunFilter, StatementText, Warehouse};
 use crate::AppError;
 
 /// What a reset or delete removed.
@@ -31,6 +31,7 @@ pub struct ProjectData {
     sources: Arc<SourceService>,
     analyses: Arc<AnalysisService>,
     results: Arc<dyn ResultStore>,
+    blobs: Arc<dyn BlobStore>,
 }
 
 fn settings_key(id: &ProjectId) -> String {
@@ -44,6 +45,7 @@ impl ProjectData {
         sources: Arc<SourceService>,
         analyses: Arc<AnalysisService>,
         results: Arc<dyn ResultStore>,
+        blobs: Arc<dyn BlobStore>,
     ) -> Self {
         Self {
             metadata,
@@ -51,6 +53,7 @@ impl ProjectData {
             sources,
             analyses,
             results,
+            blobs,
         }
     }
 
@@ -217,6 +220,8 @@ impl ProjectData {
                 removed.results += 1;
             }
         }
+        // Uploaded files (board images).
+        self.blobs.delete_prefix(project.as_str()).await?;
         self.metadata.clear_project(project, keep_project).await?;
         Ok(removed)
     }

@@ -159,6 +159,40 @@ async fn boards_items_snapshots_and_bad_inputs() {
     let (status, _, _) = send(&api, req("GET", &format!("/api/v1/boards/{ia}"), Some("team"), None)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "another project's board");
 
+    // Images: told by their bytes, size-limited, only on image items.
+    let image = created(&api, &items, None, json!({"kind": "image", "title": "Logo"})).await;
+    let img = format!("{items}/{}/image", image["id"].as_str().unwrap());
+    let png: Vec<u8> = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let put = |body: Vec<u8>, ct: &str| {
+        Request::put(img.clone())
+            .header(header::CONTENT_TYPE, ct)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (status, item, text) = send(&api, put(png.clone(), "image/png")).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(item["config"], json!({"image": "image/png"}));
+    let (status, _, text) = send(&api, put(b"<svg onload=alert(1)>".to_vec(), "image/png")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "claimed png, is not: {text}");
+    let mut big = png.clone();
+    big.resize(6 * 1024 * 1024, 0);
+    let (status, _, text) = send(&api, put(big, "image/png")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    let (resp, body) = call(&api.router, get(&img)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "image/png");
+    assert_eq!(body, png, "the refused uploads left the image as it was");
+    let (status, _, _) = send(
+        &api,
+        Request::put(format!("{items}/{tid}/image"))
+            .body(Body::from(png.clone()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "not an image item");
+    let files = sb.data_dir().join("artifacts/files/default/boards");
+    assert!(files.join(&ia).is_dir());
+
     // Deleting a board deletes its items.
     let (status, _, _) = send(&api, req("DELETE", &format!("/api/v1/boards/{ia}"), None, None)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);

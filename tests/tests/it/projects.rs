@@ -190,6 +190,21 @@ async fn rename_settings_reset_and_delete_touch_one_project_only() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A board with an uploaded image in the team's project: its file goes with the project.
+    let (_, board, _) = send(
+        &api,
+        req("POST", "/api/v1/boards", Some("team"), Some(&json!({"name": "B"}))),
+    )
+    .await;
+    let items = format!("/api/v1/boards/{}/items", board["id"].as_str().unwrap());
+    let (_, image, _) = send(&api, req("POST", &items, Some("team"), Some(&json!({"kind": "image"})))).await;
+    let upload = Request::put(format!("{items}/{}/image", image["id"].as_str().unwrap()))
+        .header("x-pluto-project", "team")
+        .body(Body::from(b"GIF89a....".to_vec()))
+        .unwrap();
+    let (status, _, text) = send(&api, upload).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(sb.data_dir().join("artifacts/files/team").is_dir());
     let (status, _, text) = send(
         &api,
         req(
@@ -203,6 +218,7 @@ async fn rename_settings_reset_and_delete_touch_one_project_only() {
     assert_eq!(status, StatusCode::OK, "{text}");
     let (status, _, _) = send(&api, get("/api/v1/projects/team")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!sb.data_dir().join("artifacts/files/team").exists());
     assert_eq!(count(&api, team_tables).await, 0);
     let (status, _, _) = send(&api, req("GET", "/api/v1/source", Some("team"), None)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "an unknown project is 404 everywhere");

@@ -21,6 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(add_item))
         .routes(routes!(update_item, delete_item))
         .routes(routes!(execute_item))
+        .routes(routes!(put_image, get_image))
 }
 
 fn invalid(msg: impl Into<String>) -> ApiError {
@@ -242,4 +243,48 @@ async fn execute_item(
     ApiPath((id, item)): ApiPath<(String, String)>,
 ) -> Result<Json<ItemDto>, ApiError> {
     Ok(Json(state.app.boards.execute(&project, &id, &item).await?.into()))
+}
+
+/// Uploads the image of an image item: the raw bytes as the body. PNG, JPEG, GIF or WebP (told by the bytes), at
+/// most 5 MiB.
+#[utoipa::path(
+    put, path = "/boards/{id}/items/{item}/image", tag = "boards",
+    request_body(content = Vec<u8>, content_type = "image/png"),
+    params(("id" = String, Path), ("item" = String, Path), ("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
+    responses((status = 200, body = ItemDto), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an image, too large, or not an image item", body = Problem, content_type = "application/problem+json"))
+)]
+async fn put_image(
+    State(state): State<AppState>,
+    ProjectScope(project): ProjectScope,
+    ApiPath((id, item)): ApiPath<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<ItemDto>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .boards
+            .put_image(&project, &id, &item, body.to_vec())
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/boards/{id}/items/{item}/image", tag = "boards",
+    params(("id" = String, Path), ("item" = String, Path), ("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
+    responses((status = 200, description = "The image", content_type = "image/png", body = Vec<u8>),
+        (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+async fn get_image(
+    State(state): State<AppState>,
+    ProjectScope(project): ProjectScope,
+    ApiPath((id, item)): ApiPath<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    let (mime, bytes) = state.app.boards.image(&project, &id, &item).await?;
+    let mut response = axum::response::IntoResponse::into_response(bytes);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&mime) {
+        response.headers_mut().insert(axum::http::header::CONTENT_TYPE, v);
+    }
+    Ok(response)
 }
