@@ -115,20 +115,17 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
     let analyses = Arc::new(AnalysisService::new(Arc::new(
         pluto_duck_analysis_files::AnalysisFiles::new(config.projects_dir()),
     )));
-    let parquet_dir = config.data_dir.join("artifacts").join("analyses");
-    std::fs::create_dir_all(&parquet_dir)
-        .map_err(|e| CliError::unavailable(format!("cannot create {}: {e}", parquet_dir.display())))?;
+    let blobs: Arc<dyn pluto_duck_application::ports::BlobStore> = Arc::new(
+        pluto_duck_analysis_files::FileBlobStore::new(config.data_dir.join("artifacts").join("files")),
+    );
     let analysis_runs = Arc::new(AnalysisRunner::new(
         analyses.clone(),
         warehouse.clone(),
         warehouse.clone(),
         metadata.clone(),
         hub.clone(),
-        parquet_dir.display().to_string(),
+        blobs.clone(),
     ));
-    let blobs: Arc<dyn pluto_duck_application::ports::BlobStore> = Arc::new(
-        pluto_duck_analysis_files::FileBlobStore::new(config.data_dir.join("artifacts").join("files")),
-    );
     let project_data = Arc::new(ProjectData::new(
         metadata.clone(),
         warehouse.clone(),

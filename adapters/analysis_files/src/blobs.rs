@@ -58,6 +58,16 @@ impl BlobStore for FileBlobStore {
         .await
     }
 
+    async fn local_path(&self, key: &str) -> Result<String, BlobError> {
+        let path = self.path(key)?;
+        blocking(move || {
+            let dir = path.parent().ok_or_else(|| internal("no parent folder"))?;
+            std::fs::create_dir_all(dir).map_err(internal)?;
+            Ok(path.display().to_string())
+        })
+        .await
+    }
+
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, BlobError> {
         let path = self.path(prefix.trim_end_matches('/'))?;
         blocking(move || {

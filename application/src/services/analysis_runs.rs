@@ -19,7 +19,9 @@ use super::analyses::{analysis_schema, dag_of, AnalysisService};
 use super::caches::exec_count;
 use super::run_hub::{RunHub, Subscription};
 use crate::connectors::{literal, quote};
-use crate::ports::{MetadataStore, ParamValue, QueryRequest, RunFilter, SourceCatalog, StatementText, Warehouse};
+use crate::ports::{
+    BlobStore, MetadataStore, ParamValue, QueryRequest, RunFilter, SourceCatalog, StatementText, Warehouse,
+};
 use crate::AppError;
 
 const KEEP_OUTCOMES: usize = 1000;
@@ -57,8 +59,8 @@ pub struct AnalysisRunner {
     catalog: Arc<dyn SourceCatalog>,
     metadata: Arc<dyn MetadataStore>,
     hub: Arc<RunHub>,
-    /// Where parquet analyses are written; created by bootstrap.
-    parquet_dir: String,
+    /// Where parquet analyses are written (`<project>/analyses/<id>.parquet`), so they go with their project.
+    files: Arc<dyn BlobStore>,
     /// Step outcomes of the most recent runs (bounded; the step runs themselves are in the metadata store).
     outcomes: Mutex<RecentOutcomes>,
     /// One execution at a time: two swaps of one table would conflict.
@@ -89,7 +91,7 @@ impl AnalysisRunner {
         catalog: Arc<dyn SourceCatalog>,
         metadata: Arc<dyn MetadataStore>,
         hub: Arc<RunHub>,
-        parquet_dir: String,
+        files: Arc<dyn BlobStore>,
     ) -> Self {
         Self {
             analyses,
@@ -97,7 +99,7 @@ impl AnalysisRunner {
             catalog,
             metadata,
             hub,
-            parquet_dir,
+            files,
             outcomes: Mutex::new((HashMap::new(), std::collections::VecDeque::new())),
             running: tokio::sync::Mutex::new(()),
         }
@@ -326,9 +328,6 @@ impl AnalysisRunner {
                 now,
             )
         };
-        if let Err(e) = self.metadata.update_run(&run).await {
-            warn!(error = %e, "run state not stored");
-        }
         info!(
             status = run.status.as_str(),
             steps = outcomes.len(),
@@ -344,6 +343,10 @@ impl AnalysisRunner {
             }
             order.push_back(run.id.clone());
             map.insert(run.id.clone(), outcomes);
+        }
+        // Stored after the outcomes: whoever sees the run finished also sees its steps.
+        if let Err(e) = self.metadata.update_run(&run).await {
+            warn!(error = %e, "run state not stored");
         }
         if let Some(kind) = RunEventKind::terminal_for(&run) {
             self.hub.emit(&run.id, kind);
@@ -564,12 +567,10 @@ impl AnalysisRunner {
                 self.exec_or_drop(&build, statements).await
             }
             Materialization::Parquet => {
-                let file = format!(
-                    "{}/{}__{}.parquet",
-                    self.parquet_dir.trim_end_matches('/'),
-                    project,
-                    a.id
-                );
+                let file = self
+                    .files
+                    .local_path(&format!("{project}/analyses/{}.parquet", a.id))
+                    .await?;
                 // DuckDB writes beside the old file and renames, so readers never see half a file.
                 let rows = self
                     .exec_with(

@@ -435,7 +435,10 @@ async fn running_the_chain_materializations_freshness_and_parameters() {
     assert_eq!(count(&api, "inc").await, 15);
     let (_, run, text) = execute(&api, "pq", json!({})).await;
     assert_eq!(run["status"], "succeeded", "{text}");
-    assert!(sb.data_dir().join("artifacts/analyses/default__pq.parquet").is_file());
+    assert!(sb
+        .data_dir()
+        .join("artifacts/files/default/analyses/pq.parquet")
+        .is_file());
     assert_eq!(count(&api, "pq").await, 15);
     let (resp, body) = call(&api.router, get("/api/v1/asset/analysis/pq/data?format=csv&limit=0")).await;
     assert!(resp.headers()[header::CONTENT_DISPOSITION]
