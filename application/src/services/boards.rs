@@ -231,6 +231,7 @@ impl BoardService {
         };
         Self::apply(&mut item, draft);
         item.validate()?;
+        Self::check_config(&item)?;
         self.check_source(project, &item).await?;
         self.metadata.put_item(&item).await?;
         Ok(item)
@@ -247,6 +248,7 @@ impl BoardService {
         Self::apply(&mut item, draft);
         item.updated_at = Utc::now();
         item.validate()?;
+        Self::check_config(&item)?;
         self.check_source(project, &item).await?;
         self.metadata.put_item(&item).await?;
         Ok(item)
@@ -306,6 +308,39 @@ impl BoardService {
             })?;
         let mime = pluto_duck_domain::image_type(&bytes).unwrap_or("application/octet-stream");
         Ok((mime.to_owned(), bytes))
+    }
+
+    /// A chart's config is a spec a front end can render: `type` (bar, line, area, scatter, pie), `x` a column, `y`
+    /// a column or a list of them, `series` optionally a column. Other kinds' configs are JSON objects.
+    fn check_config(item: &BoardItem) -> Result<(), AppError> {
+        let v: serde_json::Value = serde_json::from_str(&item.config)
+            .map_err(|_| AppError::Invalid("an item's config is a JSON object".into()))?;
+        let Some(o) = v.as_object() else {
+            return Err(AppError::Invalid("an item's config is a JSON object".into()));
+        };
+        if item.kind != ItemKind::Chart || o.is_empty() {
+            return Ok(());
+        }
+        let bad = |m: &str| AppError::Invalid(format!("chart config: {m}"));
+        match o.get("type").and_then(|t| t.as_str()) {
+            Some("bar" | "line" | "area" | "scatter" | "pie") => {}
+            _ => return Err(bad("`type` is bar, line, area, scatter or pie")),
+        }
+        if !o.get("x").is_some_and(|x| x.is_string()) {
+            return Err(bad("`x` names a column"));
+        }
+        let y_ok = match o.get("y") {
+            Some(serde_json::Value::String(_)) => true,
+            Some(serde_json::Value::Array(a)) => !a.is_empty() && a.iter().all(|c| c.is_string()),
+            _ => false,
+        };
+        if !y_ok {
+            return Err(bad("`y` names a column or a list of columns"));
+        }
+        if o.get("series").is_some_and(|s| !s.is_string()) {
+            return Err(bad("`series` names a column"));
+        }
+        Ok(())
     }
 
     /// A query item must read, and an analysis item must name an analysis of the project.

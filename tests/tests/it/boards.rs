@@ -136,6 +136,10 @@ async fn boards_items_snapshots_and_bad_inputs() {
         json!({"kind": "table", "query": {"analysis": "nope"}}),
         json!({"kind": "table", "refresh_secs": 60}),
         json!({"kind": "table", "query": {"sql": "SELECT 1"}, "refresh_secs": 1}),
+        json!({"kind": "chart", "config": {"type": "donut", "x": "day", "y": "n"}}),
+        json!({"kind": "chart", "config": {"type": "bar", "y": "n"}}),
+        json!({"kind": "chart", "config": {"type": "line", "x": "day", "y": []}}),
+        json!({"kind": "metric", "config": [1, 2]}),
     ];
     for body in bad {
         let (status, _, text) = send(&api, req("POST", &items, None, Some(&body))).await;
@@ -152,8 +156,16 @@ async fn boards_items_snapshots_and_bad_inputs() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let chart = created(
+        &api,
+        &items,
+        None,
+        json!({"kind": "chart", "config": {"type": "line", "x": "day", "y": ["a", "b"], "series": "region"}}),
+    )
+    .await;
+    assert_eq!(chart["config"]["y"], json!(["a", "b"]));
     let (_, board, _) = send(&api, get(&format!("/api/v1/boards/{ia}"))).await;
-    assert_eq!(board["items"].as_array().unwrap().len(), 2);
+    assert_eq!(board["items"].as_array().unwrap().len(), 3);
     let (status, _, _) = send(&api, get("/api/v1/boards/nope")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, _) = send(&api, req("GET", &format!("/api/v1/boards/{ia}"), Some("team"), None)).await;
