@@ -7,28 +7,8 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{call, get, Sandbox};
+use crate::helpers::{call, get, req, send, Sandbox};
 use crate::query::TestApi;
-
-fn req(method: &str, uri: &str, project: Option<&str>, body: Option<&Value>) -> Request<Body> {
-    let mut b = Request::builder().method(method).uri(uri);
-    if let Some(p) = project {
-        b = b.header("x-pluto-project", p);
-    }
-    match body {
-        Some(v) => b
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(v.to_string()))
-            .unwrap(),
-        None => b.body(Body::empty()).unwrap(),
-    }
-}
-
-async fn send(api: &TestApi, r: Request<Body>) -> (StatusCode, Value, String) {
-    let (resp, body) = call(&api.router, r).await;
-    let text = String::from_utf8_lossy(&body).into_owned();
-    (resp.status(), serde_json::from_str(&text).unwrap_or(Value::Null), text)
-}
 
 async fn created(api: &TestApi, uri: &str, project: Option<&str>, body: Value) -> Value {
     let (status, v, text) = send(api, req("POST", uri, project, Some(&body))).await;

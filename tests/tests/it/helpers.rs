@@ -229,3 +229,36 @@ pub fn assert_not_in_tree(root: &Path, needle: &str) {
         }
     }
 }
+
+/// A request with an optional project header and JSON body.
+pub fn req(method: &str, uri: &str, project: Option<&str>, body: Option<&serde_json::Value>) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(uri);
+    if let Some(p) = project {
+        b = b.header("x-pluto-project", p);
+    }
+    match body {
+        Some(v) => b
+            .header(axum::http::header::CONTENT_TYPE, "application/json")
+            .body(Body::from(v.to_string()))
+            .unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    }
+}
+
+pub fn post(uri: &str, body: &serde_json::Value) -> Request<Body> {
+    req("POST", uri, None, Some(body))
+}
+
+/// Sends through the in-process router: status, the body as JSON (`Null` when it is not JSON) and as text.
+pub async fn send(
+    api: &crate::query::TestApi,
+    r: Request<Body>,
+) -> (axum::http::StatusCode, serde_json::Value, String) {
+    let (resp, body) = call(&api.router, r).await;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    (
+        resp.status(),
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        text,
+    )
+}

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{call, get, required_env, Sandbox};
+use crate::helpers::{call, get, post, required_env, send, Sandbox};
 use crate::query::TestApi;
 
 fn run_ok(cmd: &mut Command) {
@@ -63,19 +63,6 @@ fn sqlite_file(path: &std::path::Path) {
         path.display().to_string()
     );
     run_ok(Command::new("python3").args(["-c", &script]));
-}
-
-fn post(uri: &str, body: &Value) -> Request<Body> {
-    Request::post(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap()
-}
-
-async fn send(api: &TestApi, req: Request<Body>) -> (StatusCode, Value, String) {
-    let (resp, body) = call(&api.router, req).await;
-    let text = String::from_utf8_lossy(&body).into_owned();
-    (resp.status(), serde_json::from_str(&text).unwrap_or(Value::Null), text)
 }
 
 #[tokio::test]
