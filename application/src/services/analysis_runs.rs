@@ -687,13 +687,19 @@ impl AnalysisRunner {
                 "{id} is ephemeral: it has no data of its own"
             )));
         }
-        // The relation exists once a run of the analysis succeeded.
-        if !self
-            .history(project, id, 1000)
-            .await?
-            .iter()
-            .any(|r| r.status == RunStatus::Succeeded)
-        {
+        // The relation exists once a run of the analysis succeeded: one such run is enough to know.
+        let succeeded = self
+            .metadata
+            .list_runs(&RunFilter {
+                project: project.clone(),
+                kind: Some(RunKind::AnalysisStep),
+                status: Some(RunStatus::Succeeded),
+                input: Some(analysis.id.to_string()),
+                limit: 1,
+                offset: 0,
+            })
+            .await?;
+        if succeeded.is_empty() {
             return Err(AppError::Conflict(format!("{id} has no data yet: execute it first")));
         }
         let limit = if limit == 0 {
