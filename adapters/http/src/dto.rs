@@ -991,3 +991,28 @@ impl From<pluto_duck_domain::BoardItem> for ItemDto {
         }
     }
 }
+
+/// Look at a source before ingesting it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InspectBody {
+    pub source: IngestSourceDto,
+    /// The table to sample (default: the source's only table).
+    pub table: Option<String>,
+    /// Sample rows (default 10, at most 1000).
+    pub rows: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InspectDto {
+    /// The connector that reads the source.
+    pub connector: String,
+    /// Where the data is, without secrets.
+    pub location: String,
+    pub tables: Vec<TableDto>,
+    /// Column names and types of the sample, when a table was sampled.
+    pub columns: Vec<ColumnDto>,
+    /// The sample rows as arrays in column order.
+    #[schema(value_type = Vec<Vec<Object>>)]
+    pub rows: Box<serde_json::value::RawValue>,
+}

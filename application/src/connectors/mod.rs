@@ -196,13 +196,20 @@ impl Session {
             .await
     }
 
-    /// The rows of `pull` as Arrow batches.
-    pub async fn pull(&self, pull: &Pull, cancel: CancellationToken) -> Result<QueryStream, AppError> {
+    /// The rows of `pull` as Arrow batches, at most `limit` of them when given.
+    pub async fn pull(
+        &self,
+        pull: &Pull,
+        limit: Option<u64>,
+        cancel: CancellationToken,
+    ) -> Result<QueryStream, AppError> {
+        let relation = self.relation(pull)?;
+        let text = match limit {
+            Some(n) => format!("SELECT * FROM ({relation}) LIMIT {n}"),
+            None => relation,
+        };
         let request = QueryRequest {
-            statements: vec![StatementText {
-                text: self.relation(pull)?,
-                offset: 0,
-            }],
+            statements: vec![StatementText { text, offset: 0 }],
             params: Vec::new(),
         };
         Ok(self.warehouse.query(request, cancel).await?)

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow_array::cast::AsArray;
+use arrow_array::RecordBatch;
 use chrono::Utc;
 use futures::StreamExt;
 use pluto_duck_domain::{
@@ -22,7 +23,7 @@ use tracing::{info, instrument, warn, Instrument};
 use super::caches::exec_count;
 use super::run_hub::{RunHub, Subscription};
 use super::sources::{NewSource, SourceService};
-use crate::connectors::{quote, ConnectorRegistry, Pull, Session};
+use crate::connectors::{quote, ConnectorMetadata, ConnectorRegistry, Pull, Session};
 use crate::ports::{MetadataStore, QueryRequest, RunFilter, SourceCatalog, StatementText, Warehouse};
 use crate::AppError;
 
@@ -509,6 +510,39 @@ impl IngestService {
     pub async fn events(&self, project: &ProjectId, id: &str, after: u64) -> Result<Subscription, AppError> {
         let run = self.get(project, id).await?;
         Ok(self.hub.events_of(&run, after))
+    }
+
+    /// What a source offers before anything is ingested: its connector, where it is (without secrets), its tables,
+    /// and the first `rows` of `table` (or of its only table) pulled as Arrow batches.
+    pub async fn inspect(
+        &self,
+        project: &ProjectId,
+        source: &IngestSource,
+        table: Option<&str>,
+        rows: u64,
+    ) -> Result<(ConnectorMetadata, Vec<pluto_duck_domain::Column>, Vec<RecordBatch>), AppError> {
+        let session = self.open(project, source).await?;
+        let result = async {
+            let metadata = session.metadata().await?;
+            let pick = match (table, metadata.tables.as_slice()) {
+                (Some(t), _) => Some(self.resolve_table(&session, t).await?),
+                (None, [only]) => Some((only.schema.clone(), only.name.clone())),
+                (None, _) => None,
+            };
+            let (mut columns, mut sample) = (Vec::new(), Vec::new());
+            if let Some((schema, table)) = pick {
+                let pull = Pull::Table { schema, table };
+                let mut stream = session.pull(&pull, Some(rows), CancellationToken::new()).await?;
+                columns = stream.columns;
+                while let Some(batch) = stream.batches.next().await {
+                    sample.push(batch?);
+                }
+            }
+            Ok::<_, AppError>((metadata, columns, sample))
+        }
+        .await;
+        session.close().await;
+        result
     }
 
     /// The ingestion catalog of the project.

@@ -176,6 +176,49 @@ async fn ingest_files_in_every_mode_with_progress_catalog_and_history() {
     let dir = sb.path().join("in");
     write_file(&dir.join("orders.csv"), &orders_sql(0, 100), "csv");
 
+    // Inspect before ingesting: connector, location, tables and sample rows pulled through the connector.
+    let (status, seen, text) = send(
+        &api,
+        post(
+            "/api/v1/ingest/inspect",
+            &json!({"source": {"kind": "file", "location": dir.join("orders.csv")}, "rows": 3}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(
+        (seen["connector"].as_str(), seen["tables"][0]["name"].as_str()),
+        (Some("file"), Some("orders"))
+    );
+    assert_eq!(seen["columns"][0], json!({"name": "id", "type": "BIGINT"}));
+    assert_eq!(seen["rows"], json!([[0, 0.0, "n0"], [1, 1.5, "n1"], [2, 3.0, "n2"]]));
+    for (body, expected) in [
+        (
+            json!({"source": {"kind": "file", "location": dir.join("nope.csv")}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"source": {"kind": "file", "location": dir.join("orders.csv")}, "rows": 5000}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"source": {"kind": "file", "location": dir.join("orders.csv")}, "table": "other"}),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (status, _, text) = send(&api, post("/api/v1/ingest/inspect", &body)).await;
+        assert_eq!(status, expected, "{body}: {text}");
+    }
+    // Nothing stays attached.
+    assert_eq!(
+        scalar(
+            &api,
+            "SELECT count(*) FROM duckdb_databases() WHERE database_name LIKE 'pd_ingest_%'"
+        )
+        .await,
+        0
+    );
+
     // replace (default) from an inline file source: the table lands in main.
     let file = json!({"kind": "file", "location": dir.join("orders.csv")});
     let (status, run, text) = ingest(&api, json!({"source": file, "table": "orders"})).await;
@@ -713,6 +756,18 @@ async fn ingest_from_postgres_and_mariadb_in_every_mode() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "an inline source cannot be synced without its secret: {text}"
     );
+
+    let (status, seen, text) = send(
+        &api,
+        post(
+            "/api/v1/ingest/inspect",
+            &json!({"source": {"dsn": pg}, "table": format!("public.{table}"), "rows": 2}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(seen["rows"].as_array().unwrap().len(), 2);
+    assert!(!text.contains("pd_secret_pw"), "{text}");
 
     // append from PostgreSQL, into a table of its own.
     for expected in [501, 1002] {

@@ -17,7 +17,10 @@ use utoipa_axum::routes;
 
 use super::query::{last_event_id, sse_stream};
 use super::sources::new_source_config;
-use crate::dto::{IngestBody, IngestRunDto, IngestSourceDto, IngestionDetailDto, IngestionDto, Problem};
+use crate::dto::{
+    ColumnDto, IngestBody, IngestRunDto, IngestSourceDto, IngestionDetailDto, IngestionDto, InspectBody, InspectDto,
+    Problem,
+};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, ProjectScope};
 use crate::problem::ApiError;
 use crate::AppState;
@@ -28,6 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(submit_ingest, list_ingestions))
         .routes(routes!(list_connectors))
+        .routes(routes!(inspect_source))
         .routes(routes!(get_ingest_run))
         .routes(routes!(ingest_events))
         .routes(routes!(cancel_ingest))
@@ -101,10 +105,7 @@ async fn submit_ingest(
     ApiQuery(params): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<IngestBody>,
 ) -> Result<(StatusCode, Json<IngestRunDto>), ApiError> {
-    let source = match body.source {
-        IngestSourceDto::Name(name) => IngestSource::Named(name),
-        IngestSourceDto::Config(config) => IngestSource::Config(Box::new(new_source_config(*config)?)),
-    };
+    let source = ingest_source(body.source)?;
     let mode = IngestMode::parse(body.mode.as_deref().unwrap_or("replace")).map_err(|e| invalid(e.to_string()))?;
     let run = state
         .app
@@ -138,6 +139,59 @@ async fn list_ingestions(
 ) -> Result<Json<Vec<IngestionDto>>, ApiError> {
     let items = state.app.ingest.catalog(&project).await?;
     Ok(Json(items.into_iter().map(IngestionDto::from).collect()))
+}
+
+fn ingest_source(dto: IngestSourceDto) -> Result<IngestSource, ApiError> {
+    Ok(match dto {
+        IngestSourceDto::Name(name) => IngestSource::Named(name),
+        IngestSourceDto::Config(config) => IngestSource::Config(Box::new(new_source_config(*config)?)),
+    })
+}
+
+/// Opens a source (a stored one by name, or an inline config whose secret is used once) and tells its connector,
+/// location, tables and the first rows of a table, pulled through the connector. Nothing is kept.
+#[utoipa::path(
+    post, path = "/ingest/inspect", tag = "ingest", request_body = InspectBody,
+    params(("X-Pluto-Project" = Option<String>, Header, description = "Project (default: default)")),
+    responses(
+        (status = 200, body = InspectDto),
+        (status = 404, description = "Unknown source or table", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unreachable source", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn inspect_source(
+    State(state): State<AppState>,
+    ProjectScope(project): ProjectScope,
+    ApiJson(body): ApiJson<InspectBody>,
+) -> Result<Json<InspectDto>, ApiError> {
+    let rows = body.rows.unwrap_or(10);
+    if rows > 1000 {
+        return Err(invalid("rows must be at most 1000"));
+    }
+    let source = ingest_source(body.source)?;
+    let (meta, columns, sample) = state
+        .app
+        .ingest
+        .inspect(&project, &source, body.table.as_deref(), rows)
+        .await?;
+    let columns = columns
+        .into_iter()
+        .map(|c| ColumnDto {
+            name: c.name,
+            data_type: c.data_type,
+        })
+        .collect();
+    let mut buf = Vec::new();
+    crate::formats::write_rows_json(&sample, &mut buf)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(Json(InspectDto {
+        connector: meta.connector.to_owned(),
+        location: meta.location,
+        tables: meta.tables.into_iter().map(Into::into).collect(),
+        columns,
+        rows: serde_json::value::RawValue::from_string(String::from_utf8_lossy(&buf).into_owned())
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?,
+    }))
 }
 
 /// The registered connectors, by source kind.
