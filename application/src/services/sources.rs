@@ -165,7 +165,7 @@ impl SourceService {
         Ok(self.catalog.test(&source, password).await?)
     }
 
-    pub(crate) async fn password(&self, source: &Source) -> Result<Option<SecretString>, AppError> {
+    async fn password(&self, source: &Source) -> Result<Option<SecretString>, AppError> {
         match stored_secret(source) {
             Some(secret) => Ok(self.secrets.get(&secret).await?),
             None => Ok(None),
