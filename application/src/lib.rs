@@ -5,10 +5,11 @@ pub mod error;
 pub mod ports;
 pub mod services;
 
-pub use error::{AppError, ErrorKind};
+pub use error::{AppError, ErrorKind, ProblemType, PROBLEM_TYPES};
 pub use services::{
-    analysis_schema, AnalysisDraft, AnalysisRunner, AnalysisService, App, BoardDraft, BoardService, CacheRequest,
-    CacheService, CompiledStep, ExecuteOptions, IngestRequest, IngestService, IngestSource, ItemDraft, Lineage,
-    LineageGraph, NewSource, ProjectData, ProjectService, QueryLimits, QueryService, QuerySubmission, Removed, RunHub,
-    SourceService, StepOutcome, Subscription, SystemService,
+    analysis_relation, AnalysisDraft, AnalysisRunner, AnalysisService, App, BoardDraft, BoardService, CacheRequest,
+    CacheService, ChangeLog, CompiledStep, ExecuteOptions, IngestRequest, IngestService, IngestSource, ItemDraft,
+    JobContext, JobSpec, Jobs, Lineage, LineageGraph, NewSource, Outcome, PathPolicy, ProjectData, ProjectService,
+    QueryLimits, QueryService, QuerySubmission, Removed, RunHub, SourceService, StepOutcome, Subscription,
+    SystemService, TableChange, Work,
 };

@@ -47,13 +47,38 @@ pub struct Config {
     pub query: QuerySection,
     pub results: ResultsSection,
     pub sources: SourcesSection,
+    pub sandbox: SandboxSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct SourcesSection {
-    /// Folders file sources may live in (default: the home and data directories).
+    /// Folders file sources may live in (default: the home directory). Pluto-Duck's own data and configuration
+    /// folders are never readable as sources, whatever this says.
     pub allowed_roots: Option<Vec<PathBuf>>,
+}
+
+/// Each project's SQL runs in a sandbox: its own database, its sources, its files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxSection {
+    /// Folders every project's SQL may read directly (`SELECT * FROM 'folder/x.csv'`), besides its own files and
+    /// its sources' files. Empty by default.
+    pub allowed_directories: Vec<PathBuf>,
+    /// A project's database is closed after this long unused (it opens again on the next request).
+    pub idle_close_secs: u64,
+    /// How long attaching or detaching a source waits for the project's running queries before answering 409.
+    pub reopen_wait_secs: u64,
+}
+
+impl Default for SandboxSection {
+    fn default() -> Self {
+        Self {
+            allowed_directories: Vec::new(),
+            idle_close_secs: 600,
+            reopen_wait_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -102,6 +127,8 @@ pub struct ServerConfig {
     /// A reference, never a literal: `env:VAR` or `secret:NAME`.
     pub api_token: Option<String>,
     pub cors_origins: Vec<String>,
+    /// Host names a loopback server answers to besides localhost, 127.0.0.1 and [::1] (DNS rebinding protection).
+    pub allowed_hosts: Vec<String>,
     pub body_limit_mb: u64,
     /// How long in-flight requests get to finish after SIGINT/SIGTERM.
     pub shutdown_grace_secs: u64,
@@ -178,6 +205,7 @@ impl Default for Config {
             query: QuerySection::default(),
             results: ResultsSection::default(),
             sources: SourcesSection::default(),
+            sandbox: SandboxSection::default(),
         }
     }
 }
@@ -189,6 +217,7 @@ impl Default for ServerConfig {
             port: 8000,
             api_token: None,
             cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             body_limit_mb: 64,
             shutdown_grace_secs: 10,
         }
@@ -372,6 +401,17 @@ fn one_line(e: &figment::Error) -> String {
 
 impl Config {
     fn validate(&self) -> CliResult<()> {
+        for dir in self.sandbox_directories() {
+            for guarded in self.forbidden_roots() {
+                if guarded.starts_with(&dir) || dir.starts_with(&guarded) {
+                    return Err(CliError::invalid(format!(
+                        "sandbox.allowed_directories: {} overlaps {}, which holds Pluto-Duck's own data or keys",
+                        dir.display(),
+                        guarded.display()
+                    )));
+                }
+            }
+        }
         for (key, value) in [
             ("server.api_token", &self.server.api_token),
             ("hybrid.database_url", &self.hybrid.database_url),
@@ -418,8 +458,26 @@ impl Config {
     pub fn allowed_roots(&self) -> Vec<PathBuf> {
         match &self.sources.allowed_roots {
             Some(roots) => roots.iter().map(|r| expand_home(r)).collect(),
-            None => vec![home(), self.data_dir.clone()],
+            None => vec![home()],
         }
+    }
+
+    /// Folders no source and no SQL may read: the data directory (other projects' databases, the metadata, the
+    /// encrypted secrets) and the folder of the secret key.
+    pub fn forbidden_roots(&self) -> Vec<PathBuf> {
+        let mut out = vec![self.data_dir.clone()];
+        if let Some(dir) = self.secret_key_file().parent() {
+            out.push(dir.to_path_buf());
+        }
+        out
+    }
+
+    pub fn sandbox_directories(&self) -> Vec<PathBuf> {
+        self.sandbox
+            .allowed_directories
+            .iter()
+            .map(|d| expand_home(d))
+            .collect()
     }
 
     /// Project folders: analyses as files (`projects/<project>/analyses/<id>.yaml`).

@@ -27,17 +27,9 @@ impl CliError {
         Self::new(ErrorKind::Internal, message)
     }
 
-    /// Documented in the README.
+    /// From the application's one table; documented in the README.
     pub fn exit_code(&self) -> u8 {
-        match self.kind {
-            ErrorKind::Internal => 1,
-            ErrorKind::Invalid => 2,
-            ErrorKind::NotFound => 3,
-            ErrorKind::Conflict => 4,
-            ErrorKind::Unauthenticated | ErrorKind::Forbidden => 5,
-            ErrorKind::Timeout => 6,
-            ErrorKind::Unavailable => 7,
-        }
+        self.kind.exit_code()
     }
 }
 

@@ -1,12 +1,13 @@
 //! Profile wiring: the only place that sees every adapter.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use pluto_duck_application::connectors::ConnectorRegistry;
 use pluto_duck_application::ports::{MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::{
-    AnalysisRunner, AnalysisService, App, BoardService, CacheService, IngestService, ProjectData, ProjectService,
-    QueryLimits, QueryService, RunHub, SourceService, SystemService,
+    AnalysisRunner, AnalysisService, App, BoardService, CacheService, ChangeLog, IngestService, Jobs, PathPolicy,
+    ProjectData, ProjectService, QueryLimits, QueryService, RunHub, SourceService, SystemService,
 };
 use pluto_duck_arrow_results::ArrowIpcResultStore;
 use pluto_duck_domain::Profile;
@@ -21,6 +22,7 @@ pub struct Wired {
     pub app: App,
     pub secrets: Arc<dyn SecretStore>,
     pub results: Arc<dyn ResultStore>,
+    pub warehouse: DuckDbWarehouse,
 }
 
 pub fn retention(config: &Config) -> RetentionPolicy {
@@ -30,13 +32,18 @@ pub fn retention(config: &Config) -> RetentionPolicy {
     }
 }
 
+/// The warehouse settings; `in_memory` keeps projects in memory (diagnostics that must not touch the files a
+/// running server holds).
 pub fn duckdb_config(config: &Config, in_memory: bool) -> DuckDbConfig {
     DuckDbConfig {
-        path: (!in_memory).then(|| config.warehouse_path()),
+        data_dir: (!in_memory).then(|| config.data_dir.clone()),
         extension_directory: config.extension_directory(),
         threads: config.duckdb.threads,
         memory_limit: config.duckdb.memory_limit.clone(),
         max_connections: config.duckdb.max_connections,
+        allowed_directories: config.sandbox_directories(),
+        idle_close: Duration::from_secs(config.sandbox.idle_close_secs.max(1)),
+        reopen_wait: Duration::from_secs(config.sandbox.reopen_wait_secs.max(1)),
     }
 }
 
@@ -73,20 +80,21 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             .map_err(|e| CliError::unavailable(format!("cannot create {}: {e}", dir.display())))?;
     }
     let secrets = secrets::secret_store(config);
-    let warehouse = Arc::new(
-        DuckDbWarehouse::open(&duckdb_config(config, false)).map_err(|e| CliError::new(e.kind(), e.to_string()))?,
-    );
+    let duck =
+        DuckDbWarehouse::open(&duckdb_config(config, false)).map_err(|e| CliError::new(e.kind(), e.to_string()))?;
+    let warehouse = Arc::new(duck.clone());
     let metadata = metadata_store(config, secrets.as_ref()).await?;
     let results: Arc<dyn ResultStore> =
         Arc::new(ArrowIpcResultStore::new(config.results_dir()).map_err(|e| CliError::new(e.kind(), e.to_string()))?);
     let projects = Arc::new(ProjectService::new(metadata.clone()));
     projects.ensure_default().await?;
-    let hub = Arc::new(RunHub::new(10_000));
+    let jobs = Jobs::new(metadata.clone(), Arc::new(RunHub::new(10_000)));
+    let changes = Arc::new(ChangeLog::new(metadata.clone()));
     let queries = Arc::new(QueryService::new(
         warehouse.clone(),
         results.clone(),
-        metadata.clone(),
-        hub.clone(),
+        jobs.clone(),
+        changes.clone(),
         QueryLimits {
             default_timeout_ms: config.query.default_timeout_ms,
             max_timeout_ms: config.query.max_timeout_ms,
@@ -97,20 +105,31 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         warehouse.clone(),
         metadata.clone(),
         secrets.clone(),
-        config.allowed_roots(),
+        queries.clone(),
+        PathPolicy {
+            allowed_roots: config.allowed_roots(),
+            forbidden: config.forbidden_roots(),
+            data_dir: Some(config.data_dir.clone()),
+        },
     ));
-    let (attached, failed) = sources.reattach_all().await?;
-    if attached + failed > 0 {
-        tracing::info!(attached, failed, "sources re-attached");
+    let registered = sources.register_all().await?;
+    if registered > 0 {
+        tracing::info!(sources = registered, "sources registered with their projects");
     }
-    let caches = Arc::new(CacheService::new(warehouse.clone(), metadata.clone(), sources.clone()));
+    let caches = Arc::new(CacheService::new(
+        warehouse.clone(),
+        metadata.clone(),
+        sources.clone(),
+        changes.clone(),
+    ));
     let ingest = Arc::new(IngestService::new(
         warehouse.clone(),
         warehouse.clone(),
         metadata.clone(),
         sources.clone(),
         ConnectorRegistry::builtin(),
-        hub.clone(),
+        jobs.clone(),
+        changes.clone(),
     ));
     let analyses = Arc::new(AnalysisService::new(Arc::new(
         pluto_duck_analysis_files::AnalysisFiles::new(config.projects_dir()),
@@ -123,8 +142,9 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         warehouse.clone(),
         warehouse.clone(),
         metadata.clone(),
-        hub.clone(),
-        blobs.clone(),
+        jobs.clone(),
+        changes.clone(),
+        queries.clone(),
     ));
     let project_data = Arc::new(ProjectData::new(
         metadata.clone(),
@@ -133,6 +153,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         analyses.clone(),
         results.clone(),
         blobs.clone(),
+        changes.clone(),
     ));
     let boards = Arc::new(BoardService::new(
         metadata.clone(),
@@ -140,16 +161,17 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         queries.clone(),
         analysis_runs.clone(),
     ));
-    let recovered = queries.recover().await?;
-    let orphans = ingest.drop_orphan_staging().await?;
-    if orphans > 0 {
-        tracing::warn!(tables = orphans, "staging tables of interrupted ingests dropped");
-    }
+    let recovered = jobs.recover().await?;
     if recovered > 0 {
         tracing::warn!(
             runs = recovered,
             "runs left unfinished by a previous process marked failed"
         );
+    }
+    let all_projects: Vec<_> = projects.list().await?.into_iter().map(|p| p.id).collect();
+    let orphans = ingest.recover(&all_projects).await?;
+    if orphans > 0 {
+        tracing::warn!(tables = orphans, "staging left by interrupted loads dropped");
     }
     let system = Arc::new(SystemService::new(
         warehouse,
@@ -157,10 +179,14 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         profile(config),
         env!("CARGO_PKG_VERSION"),
     ));
+    system.start().await?;
+    duck.spawn_housekeeping();
     Ok(Wired {
         app: App {
             system,
             projects,
+            jobs,
+            changes,
             queries,
             sources,
             caches,
@@ -172,5 +198,6 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         },
         secrets,
         results,
+        warehouse: duck,
     })
 }

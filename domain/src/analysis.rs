@@ -10,7 +10,9 @@ use sqlparser::ast::{
     TableFactor, Visit, Visitor,
 };
 use sqlparser::dialect::DuckDbDialect;
-use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+use crate::sql::with_ast;
 
 use crate::{DomainError, Identifier, ProjectId};
 
@@ -141,6 +143,8 @@ pub struct AnalysisState {
     pub id: Identifier,
     pub project: ProjectId,
     pub definition_hash: String,
+    /// Hash of the parameter values the last run used (see `freshness::params_hash`).
+    pub params_hash: Option<String>,
     pub last_run: Option<crate::RunId>,
     pub last_status: crate::RunStatus,
     pub finished_at: Option<DateTime<Utc>>,
@@ -275,18 +279,98 @@ impl Visitor for Collector {
     }
 }
 
-/// The analyses, relations and files `sql` reads. `sql` may use `{{ ref('x') }}` or `analysis.x`.
+/// The analyses, relations and files `sql` reads. `sql` may use `{{ ref('x') }}` or `analysis.x`. DuckDB reads
+/// the parser does not know (`PIVOT`, `SUMMARIZE`, `FROM t SELECT ...`) are read from their tokens instead.
 pub fn dependencies(sql: &str) -> Result<Dependencies, DomainError> {
     let expanded = expand_refs(sql)?;
-    let statements = Parser::parse_sql(&DuckDbDialect {}, &expanded).map_err(|e| DomainError::SqlSyntax {
-        message: e.to_string(),
-        position: None,
-    })?;
-    let mut collector = Collector::default();
-    for s in &statements {
-        let _ = s.visit(&mut collector);
+    with_ast(&expanded, |parsed| match parsed {
+        Ok(statements) => {
+            let mut collector = Collector::default();
+            for s in &statements {
+                let _ = s.visit(&mut collector);
+            }
+            Ok(collector.deps)
+        }
+        Err(e) => token_dependencies(&expanded).ok_or_else(|| DomainError::SqlSyntax {
+            message: e.to_string(),
+            position: None,
+        }),
+    })?
+}
+
+/// Dependencies of a DuckDB-only read, from its tokens: the dotted name after FROM, JOIN, PIVOT, UNPIVOT,
+/// SUMMARIZE or DESCRIBE (a quoted string there is a file). `None` unless the statement reads.
+fn token_dependencies(sql: &str) -> Option<Dependencies> {
+    let statements = crate::split_statements(sql).ok()?;
+    let [stmt] = statements.as_slice() else { return None };
+    if !stmt.is_read {
+        return None;
     }
-    Ok(collector.deps)
+    let tokens = Tokenizer::new(&DuckDbDialect {}, sql).tokenize().ok()?;
+    let t: Vec<&Token> = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))).collect();
+    let mut deps = Dependencies::default();
+    let mut ctes = BTreeSet::new();
+    for (i, tok) in t.iter().enumerate() {
+        let Token::Word(w) = tok else { continue };
+        let kw = w.value.to_ascii_uppercase();
+        if w.quote_style.is_none() && kw == "AS" {
+            if let (Some(Token::Word(name)), Some(Token::LParen)) =
+                (i.checked_sub(1).and_then(|j| t.get(j)), t.get(i + 1))
+            {
+                ctes.insert(name.value.to_ascii_lowercase());
+            }
+        }
+        if w.quote_style.is_some()
+            || !matches!(
+                kw.as_str(),
+                "FROM" | "JOIN" | "PIVOT" | "UNPIVOT" | "SUMMARIZE" | "DESCRIBE"
+            )
+        {
+            continue;
+        }
+        match t.get(i + 1) {
+            Some(Token::SingleQuotedString(f)) => {
+                deps.files.insert(f.clone());
+            }
+            Some(Token::Word(_)) => {
+                let mut name = Vec::new();
+                let mut j = i + 1;
+                while let Some(Token::Word(part)) = t.get(j) {
+                    name.push(part.value.clone());
+                    if t.get(j + 1) == Some(&&Token::Period) {
+                        j += 2;
+                    } else {
+                        j += 1;
+                        break;
+                    }
+                }
+                if t.get(j) == Some(&&Token::LParen) || name.is_empty() {
+                    continue; // a table function or a keyword (SUMMARIZE SELECT ...)
+                }
+                let upper = name[0].to_ascii_uppercase();
+                if name.len() == 1 && matches!(upper.as_str(), "SELECT" | "WITH" | "VALUES" | "LATERAL") {
+                    continue;
+                }
+                match name.as_slice() {
+                    [one] if ctes.contains(&one.to_ascii_lowercase()) => {}
+                    [schema, id] if schema.eq_ignore_ascii_case(ANALYSIS_SCHEMA) => match Identifier::parse(id.clone())
+                    {
+                        Ok(id) => {
+                            deps.analyses.insert(id);
+                        }
+                        Err(_) => {
+                            deps.relations.insert(name.join("."));
+                        }
+                    },
+                    _ => {
+                        deps.relations.insert(name.join("."));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(deps)
 }
 
 /// Where one output column of an analysis comes from.
@@ -316,13 +400,17 @@ fn relation_of_factor(factor: &TableFactor) -> Option<(String, Option<String>)> 
 /// input columns it reads. `None` when the query has a shape the parser cannot resolve (set operations, derived
 /// tables, table functions) or a column it cannot place.
 pub fn column_lineage(sql: &str) -> Result<Option<Vec<ColumnLineage>>, DomainError> {
-    use sqlparser::ast::{Expr as E, SelectItem, SetExpr};
     let expanded = expand_refs(sql)?;
-    let statements = Parser::parse_sql(&DuckDbDialect {}, &expanded).map_err(|e| DomainError::SqlSyntax {
-        message: e.to_string(),
-        position: None,
-    })?;
-    let [Statement::Query(query)] = statements.as_slice() else {
+    with_ast(&expanded, |parsed| match parsed {
+        Ok(statements) => lineage_of(&statements),
+        // DuckDB-only syntax: no column lineage rather than a guess.
+        Err(_) => Ok(None),
+    })?
+}
+
+fn lineage_of(statements: &[Statement]) -> Result<Option<Vec<ColumnLineage>>, DomainError> {
+    use sqlparser::ast::{Expr as E, SelectItem, SetExpr};
+    let [Statement::Query(query)] = statements else {
         return Ok(None);
     };
     let SetExpr::Select(select) = query.body.as_ref() else {
@@ -429,18 +517,35 @@ fn ephemeral_name(id: &Identifier) -> String {
     format!("__pd_ephemeral_{id}")
 }
 
-/// The analysis's SELECT as the warehouse runs it: refs point at `schema` (the project's analysis schema), and
-/// ephemeral analyses (id -> their compiled SQL) are inlined as CTEs.
+/// The analysis's SELECT as the warehouse runs it: refs become `analysis.<id>` (the project's own database holds
+/// the schema), and ephemeral analyses (id -> their compiled SQL) are inlined as CTEs.
 pub fn compile_sql(
     sql: &str,
-    schema: &str,
     ephemeral: &std::collections::BTreeMap<Identifier, String>,
 ) -> Result<String, DomainError> {
     let expanded = expand_refs(sql)?;
-    let mut statements = Parser::parse_sql(&DuckDbDialect {}, &expanded).map_err(|e| DomainError::SqlSyntax {
-        message: e.to_string(),
-        position: None,
-    })?;
+    with_ast(&expanded, |parsed| match parsed {
+        Ok(statements) => inline_ephemerals(statements, ephemeral),
+        // DuckDB-only reads (PIVOT, SUMMARIZE, ...) run as written; an ephemeral cannot be inlined into them.
+        Err(e) => match token_dependencies(&expanded) {
+            Some(deps) => match deps.analyses.iter().find(|a| ephemeral.contains_key(*a)) {
+                Some(a) => Err(DomainError::InvalidAnalysis(format!(
+                    "ephemeral {a} can only be read by SQL the parser understands (SELECT / WITH)"
+                ))),
+                None => Ok(expanded.trim().trim_end_matches(';').to_owned()),
+            },
+            None => Err(DomainError::SqlSyntax {
+                message: e.to_string(),
+                position: None,
+            }),
+        },
+    })?
+}
+
+fn inline_ephemerals(
+    mut statements: Vec<Statement>,
+    ephemeral: &std::collections::BTreeMap<Identifier, String>,
+) -> Result<String, DomainError> {
     let [Statement::Query(_)] = statements.as_slice() else {
         return Err(DomainError::InvalidAnalysis(
             "an analysis is one query (SELECT, WITH ... SELECT, VALUES)".into(),
@@ -459,11 +564,6 @@ pub fn compile_sql(
                         inlined.push((id.clone(), body.clone()));
                     }
                     *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(ephemeral_name(id)))]);
-                } else {
-                    *name = ObjectName(vec![
-                        ObjectNamePart::Identifier(Ident::new(schema)),
-                        ObjectNamePart::Identifier(Ident::new(id.clone())),
-                    ]);
                 }
             }
         }
@@ -529,7 +629,7 @@ impl Analysis {
         if deps.analyses.contains(&self.id) {
             return Err(bad("an analysis cannot ref itself".into()));
         }
-        compile_sql(&self.sql, ANALYSIS_SCHEMA, &Default::default())?;
+        compile_sql(&self.sql, &Default::default())?;
         Ok(())
     }
 }
@@ -579,21 +679,16 @@ mod tests {
     }
 
     #[test]
-    fn compile_points_refs_at_the_project_schema_and_inlines_ephemerals() {
+    fn compile_expands_refs_and_inlines_ephemerals() {
         let eph: std::collections::BTreeMap<_, _> =
             [(Identifier::parse("e").unwrap(), "SELECT 1 AS x".to_owned())].into();
-        let sql = compile_sql(
-            "SELECT * FROM {{ ref('a') }} JOIN analysis.e USING (x)",
-            "team__analysis",
-            &eph,
-        )
-        .unwrap();
+        let sql = compile_sql("SELECT * FROM {{ ref('a') }} JOIN analysis.e USING (x)", &eph).unwrap();
         assert_eq!(
             sql,
-            "WITH __pd_ephemeral_e AS (SELECT 1 AS x) SELECT * FROM (SELECT * FROM team__analysis.a JOIN __pd_ephemeral_e USING(x))"
+            "WITH __pd_ephemeral_e AS (SELECT 1 AS x) SELECT * FROM (SELECT * FROM analysis.a JOIN __pd_ephemeral_e USING(x))"
         );
-        assert!(compile_sql("SELECT 1; SELECT 2", "analysis", &Default::default()).is_err());
-        assert!(compile_sql("DELETE FROM t", "analysis", &Default::default()).is_err());
+        assert!(compile_sql("SELECT 1; SELECT 2", &Default::default()).is_err());
+        assert!(compile_sql("DELETE FROM t", &Default::default()).is_err());
     }
 
     #[test]
@@ -633,5 +728,22 @@ mod tests {
         assert!(dependencies("SELECT * FROM {{ ref(x) }}").is_err());
         assert!(dependencies("SELECT * FROM {{ ref('bad-id') }}").is_err());
         assert!(dependencies("SELEC * FROM t").is_err());
+    }
+
+    #[test]
+    fn duckdb_only_reads_are_analyses_too() {
+        let d = dependencies("PIVOT {{ ref('sales') }} ON region USING sum(amount)").unwrap();
+        assert_eq!(ids(&d), ["sales"]);
+        let d = dependencies("SUMMARIZE main.orders").unwrap();
+        assert_eq!(d.relations.iter().cloned().collect::<Vec<_>>(), ["main.orders"]);
+        let d = dependencies("SUMMARIZE SELECT * FROM analysis.a").unwrap();
+        assert_eq!(ids(&d), ["a"]);
+        assert_eq!(
+            compile_sql("PIVOT analysis.s ON r USING sum(v)", &Default::default()).unwrap(),
+            "PIVOT analysis.s ON r USING sum(v)"
+        );
+        let eph: std::collections::BTreeMap<_, _> = [(Identifier::parse("s").unwrap(), "SELECT 1".to_owned())].into();
+        assert!(compile_sql("PIVOT analysis.s ON r USING sum(v)", &eph).is_err());
+        assert!(dependencies("PIVOT t ON x USING sum(v); DROP TABLE t").is_err());
     }
 }

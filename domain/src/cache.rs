@@ -23,12 +23,11 @@ pub struct CachedTable {
 }
 
 impl CachedTable {
-    /// The warehouse schema holding a project's cached tables.
-    pub fn schema_for(project: &ProjectId) -> String {
-        if project.as_str() == ProjectId::DEFAULT {
-            "cache".to_owned()
-        } else {
-            format!("{project}__cache")
+    /// The relation holding the copy in its project's database: `cache.<name>`.
+    pub fn relation(&self) -> crate::Relation {
+        crate::Relation {
+            schema: Identifier(crate::CACHE_SCHEMA.to_owned()),
+            name: self.name.clone(),
         }
     }
 
@@ -82,9 +81,6 @@ mod tests {
         assert!(c.is_expired(t0 + Duration::seconds(60)));
         c.ttl_secs = None;
         assert!(!c.is_expired(t0 + Duration::days(999)));
-        assert_eq!(
-            CachedTable::schema_for(&ProjectId::parse("team").unwrap()),
-            "team__cache"
-        );
+        assert_eq!(c.relation().to_string(), "cache.orders");
     }
 }

@@ -14,6 +14,11 @@ pub enum DomainError {
     InvalidSource(String),
     #[error("no SQL statement given")]
     EmptySql,
+    #[error("the SQL is longer than {0} bytes; split it or load the data from a file")]
+    SqlTooLarge(usize),
+    /// User SQL that would leave its project's sandbox; the message names the statement and the rule.
+    #[error("{0}")]
+    Sandbox(String),
     #[error("SQL syntax error: {message}")]
     SqlSyntax { message: String, position: Option<u64> },
     #[error("invalid board: {0}")]

@@ -92,6 +92,9 @@ pub struct FileLocation {
     pub delimiter: Option<String>,
     /// CSV only: whether the first line holds the column names; sniffed when absent.
     pub header: Option<bool>,
+    /// CSV only: skip malformed rows instead of failing (a row with the wrong number of fields, an unterminated
+    /// quote, a value that does not fit its column).
+    pub lenient: bool,
     pub s3: Option<S3Settings>,
 }
 
@@ -294,6 +297,7 @@ mod tests {
 
     fn loc(uri: &str) -> FileLocation {
         FileLocation {
+            lenient: false,
             uri: uri.into(),
             format: None,
             delimiter: None,

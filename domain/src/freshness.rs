@@ -13,12 +13,16 @@ pub struct LastRun {
     pub finished_at: DateTime<Utc>,
     /// Hash of the SQL and settings the run used.
     pub definition_hash: String,
+    /// Hash of the parameter values the run used (`None` for runs recorded before parameters counted).
+    pub params_hash: Option<String>,
 }
 
 /// The state compile needs of one analysis.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeState {
     pub definition_hash: String,
+    /// Hash of the parameter values this execution gives the analysis: a result built with other values is stale.
+    pub params_hash: String,
     pub last_run: Option<LastRun>,
     /// The latest change of each input it reads that is not an analysis (a cached table's refresh, a file's
     /// modification time, an ingest), when known.
@@ -30,6 +34,7 @@ pub enum StaleReason {
     NeverRan,
     LastRunFailed,
     DefinitionChanged,
+    ParametersChanged,
     /// An upstream analysis ran after this one did.
     UpstreamNewer(Identifier),
     /// An upstream analysis runs earlier in this same plan.
@@ -44,6 +49,7 @@ impl std::fmt::Display for StaleReason {
             StaleReason::NeverRan => write!(f, "never ran"),
             StaleReason::LastRunFailed => write!(f, "its last run failed"),
             StaleReason::DefinitionChanged => write!(f, "its definition changed since it last ran"),
+            StaleReason::ParametersChanged => write!(f, "its last result was built with other parameter values"),
             StaleReason::UpstreamNewer(u) => write!(f, "upstream {u} ran after it"),
             StaleReason::UpstreamRuns(u) => write!(f, "upstream {u} runs first"),
             StaleReason::InputChanged(i) => write!(f, "input {i} changed after it ran"),
@@ -60,6 +66,27 @@ pub enum StepAction {
     Blocked(Identifier),
 }
 
+/// The hash of "no parameter values" (an analysis without parameters): runs recorded before parameters were
+/// part of freshness compare equal to it.
+pub const NO_PARAMS: &str = "-";
+
+/// Hash of the values an analysis is given, by name (FNV-1a over the sorted pairs; stable across builds).
+pub fn params_hash<'a>(values: impl IntoIterator<Item = (&'a str, String)>) -> String {
+    let mut pairs: Vec<(&str, String)> = values.into_iter().collect();
+    if pairs.is_empty() {
+        return NO_PARAMS.to_owned();
+    }
+    pairs.sort();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (k, v) in pairs {
+        for b in k.bytes().chain([0u8]).chain(v.bytes()).chain([0u8]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
 /// Why `node` is stale on its own (not counting this plan), empty when fresh.
 pub fn stale_reasons(dag: &Dag, node: &Identifier, states: &BTreeMap<Identifier, NodeState>) -> Vec<StaleReason> {
     let Some(state) = states.get(node) else {
@@ -74,6 +101,9 @@ pub fn stale_reasons(dag: &Dag, node: &Identifier, states: &BTreeMap<Identifier,
     }
     if last.definition_hash != state.definition_hash {
         reasons.push(StaleReason::DefinitionChanged);
+    }
+    if last.params_hash.as_deref().unwrap_or(NO_PARAMS) != state.params_hash {
+        reasons.push(StaleReason::ParametersChanged);
     }
     for up in dag.direct_upstream(node) {
         let newer = states
@@ -144,10 +174,12 @@ mod tests {
     fn ran(at: DateTime<Utc>, ok: bool) -> NodeState {
         NodeState {
             definition_hash: "h".into(),
+            params_hash: NO_PARAMS.into(),
             last_run: Some(LastRun {
                 succeeded: ok,
                 finished_at: at,
                 definition_hash: "h".into(),
+                params_hash: None,
             }),
             inputs_changed_at: BTreeMap::new(),
         }
@@ -203,6 +235,15 @@ mod tests {
         assert_eq!(
             p[2].1,
             StepAction::Run(vec![StaleReason::InputChanged("cache.fx".into())])
+        );
+        // Other parameter values than the last result was built with.
+        states.get_mut(&id("c")).unwrap().inputs_changed_at.clear();
+        states.get_mut(&id("c")).unwrap().params_hash = params_hash([("who", "k2".to_owned())]);
+        let p = plan(&g, &id("c"), &states, false);
+        assert_eq!(p[2].1, StepAction::Run(vec![StaleReason::ParametersChanged]));
+        assert_ne!(
+            params_hash([("who", "k1".to_owned())]),
+            params_hash([("who", "k2".to_owned())])
         );
         // force runs all.
         assert!(plan(&g, &id("c"), &states, true)

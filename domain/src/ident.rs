@@ -33,6 +33,12 @@ impl Identifier {
         Ok(Self(value))
     }
 
+    /// An id compared without regard to case, lower-cased on the way in (projects, analyses, sources, tables):
+    /// the engine folds unquoted names anyway, so `Kpi` and `kpi` must be one thing.
+    pub fn canonical(value: impl Into<String>) -> Result<Self, DomainError> {
+        Self::parse(value).map(|i| Self(i.0.to_ascii_lowercase()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

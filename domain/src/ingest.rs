@@ -36,7 +36,7 @@ impl IngestMode {
     }
 }
 
-/// A warehouse table an ingest writes.
+/// A warehouse table an ingest writes, in its project's database.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TargetTable {
     pub schema: Identifier,
@@ -44,18 +44,30 @@ pub struct TargetTable {
 }
 
 impl TargetTable {
-    /// The schema a project's ingested tables go to unless told otherwise: `main` for the default project, so
-    /// `SELECT * FROM orders` works, and `<project>__main` for others so projects never collide.
-    pub fn default_schema(project: &ProjectId) -> Identifier {
-        Self::project_schema(project, "main")
+    /// A table a request names for writing: `main` unless a schema is given, names lower-cased, and never one of
+    /// the schemas Pluto-Duck owns (`analysis`, `cache`, ...), whose records would otherwise lie.
+    pub fn writable(schema: Option<&str>, table: &str) -> Result<Self, DomainError> {
+        let schema = Identifier::canonical(schema.unwrap_or(crate::MAIN_SCHEMA))?;
+        if crate::project::is_reserved_schema(schema.as_str()) {
+            return Err(DomainError::InvalidIdentifier {
+                value: schema.to_string(),
+                reason: "is a schema Pluto-Duck manages (analysis, cache, dbt, system schemas); write to main or a schema of your own",
+            });
+        }
+        let table = Identifier::canonical(table)?;
+        if table.as_str().starts_with("__pd") {
+            return Err(DomainError::InvalidIdentifier {
+                value: table.to_string(),
+                reason: "names starting with __pd are Pluto-Duck's own",
+            });
+        }
+        Ok(Self { schema, table })
     }
 
-    /// A schema named by the user, kept apart per project the same way.
-    pub fn project_schema(project: &ProjectId, schema: &str) -> Identifier {
-        if project.as_str() == ProjectId::DEFAULT {
-            Identifier(schema.to_owned())
-        } else {
-            Identifier(format!("{project}__{schema}"))
+    pub fn relation(&self) -> crate::Relation {
+        crate::Relation {
+            schema: self.schema.clone(),
+            name: self.table.clone(),
         }
     }
 
@@ -90,12 +102,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn schemas_are_per_project() {
-        let default = ProjectId::parse("default").unwrap();
-        let other = ProjectId::parse("team").unwrap();
-        assert_eq!(TargetTable::default_schema(&default).as_str(), "main");
-        assert_eq!(TargetTable::default_schema(&other).as_str(), "team__main");
-        assert_eq!(TargetTable::project_schema(&other, "raw").as_str(), "team__raw");
+    fn targets_stay_out_of_managed_schemas() {
+        assert_eq!(
+            TargetTable::writable(None, "Orders").unwrap().qualified(),
+            "main.orders"
+        );
+        assert_eq!(TargetTable::writable(Some("Raw"), "t").unwrap().qualified(), "raw.t");
+        for schema in ["analysis", "cache", "CACHE", "information_schema", "dbt", "__pd_x"] {
+            assert!(TargetTable::writable(Some(schema), "t").is_err(), "{schema}");
+        }
+        assert!(TargetTable::writable(None, "__pd_build_x").is_err());
         assert_eq!(IngestMode::parse("merge").unwrap(), IngestMode::Merge);
         assert!(IngestMode::parse("upsert").is_err());
     }

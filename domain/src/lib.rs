@@ -13,6 +13,7 @@ mod ingest;
 mod params;
 mod project;
 mod run;
+mod sandbox;
 mod source;
 mod sql;
 mod system;
@@ -26,12 +27,18 @@ pub use cache::CachedTable;
 pub use dag::Dag;
 pub use error::DomainError;
 pub use files::{FileFormat, FileLocation, FileTable, LocationScheme, S3Settings};
-pub use freshness::{plan, stale_reasons, LastRun, NodeState, StaleReason, StepAction};
+pub use freshness::{params_hash, plan, stale_reasons, LastRun, NodeState, StaleReason, StepAction, NO_PARAMS};
 pub use ident::Identifier;
 pub use ingest::{IngestMode, Ingestion, TargetTable};
 pub use params::{bind_parameters, resolve_parameters, BoundValue};
-pub use project::{Project, ProjectId};
+pub use project::{
+    canonical_relation, is_reserved_name, is_reserved_schema, Project, ProjectId, Relation, CACHE_SCHEMA, DBT_CATALOG,
+    MAIN_SCHEMA, PROJECT_CATALOG,
+};
 pub use run::{Column, Run, RunEvent, RunEventKind, RunFailure, RunId, RunKind, RunStatus};
+pub use sandbox::{check_user_sql, sandbox_violation, SandboxRule};
 pub use source::{Source, SourceConnection, SourceKind, SourceState};
-pub use sql::{split_statements, SqlStatement};
+pub use sql::{
+    calls_side_effects, parse_condition, referenced_relations, split_statements, written_relations, SqlStatement,
+};
 pub use system::{ExtensionStatus, HealthReport, Profile};

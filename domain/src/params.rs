@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{visit_expressions_mut, CastKind, DataType, Expr, TimezoneInfo, Value, ValueWithSpan};
-use sqlparser::dialect::DuckDbDialect;
-use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Span;
 
 use crate::{DomainError, ParamType, Parameter};
@@ -82,10 +80,22 @@ pub fn bind_parameters(
     declared: &[Parameter],
     values: &BTreeMap<String, BoundValue>,
 ) -> Result<(String, Vec<BoundValue>), DomainError> {
-    let mut statements = Parser::parse_sql(&DuckDbDialect {}, sql).map_err(|e| DomainError::SqlSyntax {
-        message: e.to_string(),
-        position: None,
-    })?;
+    crate::sql::with_ast(sql, |parsed| match parsed {
+        Ok(statements) => bind_in(statements, declared, values),
+        // DuckDB-only syntax the parser does not know runs as written when it has nothing to bind.
+        Err(_) if !crate::sql::has_named_placeholders(sql) => Ok((sql.to_owned(), Vec::new())),
+        Err(e) => Err(DomainError::SqlSyntax {
+            message: format!("parameters can only be bound in SQL the parser understands: {e}"),
+            position: None,
+        }),
+    })?
+}
+
+fn bind_in(
+    mut statements: Vec<sqlparser::ast::Statement>,
+    declared: &[Parameter],
+    values: &BTreeMap<String, BoundValue>,
+) -> Result<(String, Vec<BoundValue>), DomainError> {
     let types: BTreeMap<&str, ParamType> = declared.iter().map(|p| (p.name.as_str(), p.ty)).collect();
     let mut order: Vec<String> = Vec::new();
     let mut unknown: Option<String> = None;

@@ -1,3 +1,5 @@
+use std::path::{Path, PathBuf};
+
 use chrono::{DateTime, Utc};
 
 use crate::{DomainError, Identifier};
@@ -9,8 +11,15 @@ pub struct ProjectId(Identifier);
 impl ProjectId {
     pub const DEFAULT: &'static str = "default";
 
+    /// Ids are lower-cased on the way in: `Team` and `team` are one project.
     pub fn parse(value: impl Into<String>) -> Result<Self, DomainError> {
-        Identifier::parse(value).map(Self)
+        Identifier::canonical(value).map(Self)
+    }
+
+    /// The project's folder under the data directory: its database, its files, its analyses. The one place this
+    /// path is decided.
+    pub fn folder(&self, data_dir: &Path) -> PathBuf {
+        data_dir.join("projects").join(self.as_str())
     }
 
     pub fn default_project() -> Self {
@@ -42,5 +51,74 @@ impl Project {
             name: "Default".to_owned(),
             created_at: now,
         }
+    }
+}
+
+/// The schema of a project's own tables (and of tables a request names without a schema).
+pub const MAIN_SCHEMA: &str = "main";
+/// The schema of a project's cached copies of remote tables.
+pub const CACHE_SCHEMA: &str = "cache";
+/// The catalog name dbt's models are attached under in a project's sandbox.
+pub const DBT_CATALOG: &str = "dbt";
+/// The catalog name of a project's own database (from its file name, `warehouse.duckdb`).
+pub const PROJECT_CATALOG: &str = "warehouse";
+
+/// Schemas Pluto-Duck manages in every project's database: no request writes into them directly.
+pub fn is_reserved_schema(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "analysis" | "cache" | "dbt" | "information_schema" | "pg_catalog" | "temp" | "system"
+    ) || n.starts_with("__pd")
+}
+
+/// Names a source cannot take in its project's sandbox: the catalogs and schemas already there.
+pub fn is_reserved_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    is_reserved_schema(&n) || matches!(n.as_str(), "main" | "memory" | "warehouse")
+}
+
+/// How a relation named in SQL is known across the product: lower case, a bare name in `main`, the project's own
+/// catalog left out (`Orders` and `warehouse.main.orders` are `main.orders`; `src.public.t` stays itself).
+pub fn canonical_relation(name: &str) -> String {
+    let parts: Vec<String> = name
+        .split('.')
+        .map(|p| p.trim_matches('"').to_ascii_lowercase())
+        .collect();
+    match parts.as_slice() {
+        [table] => format!("{MAIN_SCHEMA}.{table}"),
+        [catalog, schema, table] if catalog == PROJECT_CATALOG => format!("{schema}.{table}"),
+        _ => parts.join("."),
+    }
+}
+
+/// A table or view in a project's database: `schema.name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Relation {
+    pub schema: Identifier,
+    pub name: Identifier,
+}
+
+impl std::fmt::Display for Relation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_canonical_and_folders_follow_them() {
+        let p = ProjectId::parse("Team").unwrap();
+        assert_eq!(p.as_str(), "team");
+        assert_eq!(p, ProjectId::parse("team").unwrap());
+        assert_eq!(p.folder(Path::new("/d")), PathBuf::from("/d/projects/team"));
+        assert!(is_reserved_schema("Cache") && is_reserved_name("warehouse") && !is_reserved_name("sales"));
+        assert_eq!(canonical_relation("Orders"), "main.orders");
+        assert_eq!(canonical_relation("warehouse.main.orders"), "main.orders");
+        assert_eq!(canonical_relation("cache.fx"), "cache.fx");
+        assert_eq!(canonical_relation("src.public.t"), "src.public.t");
     }
 }

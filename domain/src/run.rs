@@ -171,6 +171,9 @@ pub struct Run {
     pub truncated: bool,
     /// Who asked: `api`, `cli`, or what the client named itself.
     pub actor: String,
+    /// What this kind of run reports besides rows and bytes, as JSON text: an ingest's rejected rows, an
+    /// analysis run's steps, a dbt invocation's nodes.
+    pub detail: Option<String>,
 }
 
 impl Run {
@@ -190,6 +193,7 @@ impl Run {
             failure: None,
             truncated: false,
             actor: "api".into(),
+            detail: None,
         }
     }
 

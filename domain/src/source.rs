@@ -93,14 +93,10 @@ pub struct Source {
 }
 
 impl Source {
-    /// The name the warehouse knows the source by. Sources of the default project keep their own name, so
-    /// `SELECT * FROM sales.public.orders` reads naturally; other projects' are prefixed so they never collide.
+    /// The name the warehouse knows the source by: its own name, in its project's sandbox
+    /// (`SELECT * FROM sales.public.orders`).
     pub fn catalog_alias(&self) -> String {
-        if self.project.as_str() == ProjectId::DEFAULT {
-            self.name.to_string()
-        } else {
-            format!("{}__{}", self.project, self.name)
-        }
+        self.name.to_string()
     }
 
     /// Where the password of this source is kept in the secret store.
@@ -110,6 +106,11 @@ impl Source {
 
     pub fn validate(&self) -> Result<(), DomainError> {
         let bad = |reason: &str| DomainError::InvalidSource(format!("{}: {reason}", self.name));
+        if crate::project::is_reserved_name(self.name.as_str()) {
+            return Err(bad(
+                "the name is reserved for the project's own database and schemas; pick another",
+            ));
+        }
         match (&self.kind, &self.connection) {
             (
                 SourceKind::Postgres | SourceKind::Mysql,
@@ -190,15 +191,14 @@ mod tests {
     }
 
     #[test]
-    fn aliases_do_not_collide_across_projects() {
+    fn a_source_is_known_by_its_name_in_its_project() {
         let file = SourceConnection::File {
             path: "/tmp/x.db".into(),
         };
-        assert_eq!(
-            src("default", SourceKind::Sqlite, file.clone()).catalog_alias(),
-            "sales"
-        );
-        assert_eq!(src("team_a", SourceKind::Sqlite, file).catalog_alias(), "team_a__sales");
+        assert_eq!(src("team_a", SourceKind::Sqlite, file.clone()).catalog_alias(), "sales");
+        let mut reserved = src("default", SourceKind::Sqlite, file);
+        reserved.name = Identifier::parse("cache").unwrap();
+        assert!(reserved.validate().is_err());
     }
 
     #[test]

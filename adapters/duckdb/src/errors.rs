@@ -18,9 +18,47 @@ pub(crate) fn map_duckdb_error(e: &duckdb::Error, statement: &str, offset: u64, 
     if head.starts_with("FATAL") || head.contains("database has been invalidated") {
         return WarehouseError::Unavailable(head);
     }
+    if let Some(refusal) = sandbox_refusal(&head) {
+        return refusal;
+    }
     WarehouseError::Sql {
         position: caret_position(&msg, statement).map(|p| p + offset),
         message: head,
+    }
+}
+
+/// The engine's own refusals inside a locked sandbox, said in our terms.
+fn sandbox_refusal(head: &str) -> Option<WarehouseError> {
+    let rule = if head.starts_with("Permission Error") && head.contains("Cannot access") {
+        let what = head
+            .split('"')
+            .nth(1)
+            .map(|f| format!("{f} is outside the project's sandbox"))
+            .unwrap_or_else(|| "that file is outside the project's sandbox".into());
+        format!(
+            "{what}: a project's SQL reads its own files and its sources' files only; attach the file as a \
+             source, or add its folder to sandbox.allowed_directories [rule: files]"
+        )
+    } else if head.contains("the configuration has been locked") {
+        "settings are the server's and cannot be changed from SQL [rule: statements]".to_owned()
+    } else if head.starts_with("Permission Error") {
+        format!("{} [rule: statements]", head.trim_start_matches("Permission Error: "))
+    } else {
+        return None;
+    };
+    Some(WarehouseError::Forbidden(rule))
+}
+
+/// A failure of work whose token was cancelled is the interruption, whatever the engine said.
+pub(crate) fn interrupted_or(
+    e: WarehouseError,
+    cancel: &tokio_util::sync::CancellationToken,
+    _ext_dir: &Path,
+) -> WarehouseError {
+    if cancel.is_cancelled() {
+        WarehouseError::Interrupted
+    } else {
+        e
     }
 }
 
@@ -69,7 +107,22 @@ pub(crate) fn missing_extension(msg: &str, dir: &Path) -> Option<WarehouseError>
 
 #[cfg(test)]
 mod tests {
-    use super::caret_position;
+    use super::{caret_position, sandbox_refusal};
+    use pluto_duck_application::ports::WarehouseError;
+
+    #[test]
+    fn sandbox_refusals_name_the_rule() {
+        let e = sandbox_refusal(
+            "Permission Error: Cannot access file \"/etc/passwd\" - file system operations are disabled by configuration",
+        );
+        match e {
+            Some(WarehouseError::Forbidden(m)) => {
+                assert!(m.contains("/etc/passwd") && m.contains("rule: files"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(sandbox_refusal("Binder Error: x").is_none());
+    }
 
     #[test]
     fn finds_the_caret() {

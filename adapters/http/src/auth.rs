@@ -12,7 +12,7 @@ use utoipa::Modify;
 use crate::problem::ApiError;
 
 /// Paths open without a token: liveness probes must work before a client is configured.
-const PUBLIC_PATHS: [&str; 1] = ["/health"];
+const PUBLIC_PATHS: [&str; 2] = ["/health", "/ready"];
 
 pub async fn require_bearer(State(token): State<Option<Arc<SecretString>>>, req: Request, next: Next) -> Response {
     let Some(token) = token else {

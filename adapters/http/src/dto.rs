@@ -262,6 +262,9 @@ pub struct SourceBody {
     pub delimiter: Option<String>,
     /// Whether CSV files have a header line (sniffed when absent).
     pub header: Option<bool>,
+    /// CSV files: `strict` (default) refuses malformed rows, naming file, line and reason; `lenient` skips them.
+    #[schema(pattern = "^(strict|lenient)$")]
+    pub csv: Option<String>,
     /// S3: region (default us-east-1).
     pub region: Option<String>,
     /// S3: `host:port` of an S3-compatible server.
@@ -463,7 +466,7 @@ pub struct CachedTableDto {
 impl From<pluto_duck_domain::CachedTable> for CachedTableDto {
     fn from(c: pluto_duck_domain::CachedTable) -> Self {
         Self {
-            local_table: format!("{}.{}", pluto_duck_domain::CachedTable::schema_for(&c.project), c.name),
+            local_table: c.relation().to_string(),
             expires_at: c.expires_at(),
             expired: c.is_expired(chrono::Utc::now()),
             name: c.name.to_string(),
@@ -506,6 +509,21 @@ pub struct IngestBody {
     /// merge: the columns identifying a row.
     #[serde(default)]
     pub keys: Vec<String>,
+    /// CSV files: `strict` (default) fails the ingest on a row with the wrong number of fields, an unterminated
+    /// quote or a value that does not fit its column, naming file, line and reason; `lenient` skips such rows and
+    /// reports how many, with samples.
+    #[schema(pattern = "^(strict|lenient)$")]
+    pub csv: Option<String>,
+}
+
+/// A row a lenient CSV ingest skipped.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectedRowDto {
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+    /// The line as read (at most 200 characters).
+    pub text: String,
 }
 
 /// An ingest job.
@@ -528,6 +546,12 @@ pub struct IngestRunDto {
     pub bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Lenient CSV ingests: rows skipped as malformed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_rows: Option<u64>,
+    /// Lenient CSV ingests: the first rows skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_samples: Option<Vec<RejectedRowDto>>,
     /// SSE progress: `progress` events carry part, parts, rows and bytes.
     pub events: String,
 }
@@ -538,6 +562,7 @@ impl IngestRunDto {
             (Some(s), Some(f)) => u64::try_from((f - s).num_milliseconds()).ok(),
             _ => None,
         };
+        let detail: Option<serde_json::Value> = run.detail.as_deref().and_then(|d| serde_json::from_str(d).ok());
         Self {
             events: format!("/api/v1/ingest/runs/{}/events", run.id),
             id: run.id.to_string(),
@@ -552,6 +577,21 @@ impl IngestRunDto {
             rows: run.rows,
             bytes: run.bytes,
             error: run.failure.map(|f| f.message),
+            rejected_rows: detail.as_ref().and_then(|d| d["rejected_rows"].as_u64()),
+            rejected_samples: detail
+                .as_ref()
+                .and_then(|d| d["rejected_samples"].as_array())
+                .map(|samples| {
+                    samples
+                        .iter()
+                        .map(|r| RejectedRowDto {
+                            file: r["file"].as_str().unwrap_or_default().to_owned(),
+                            line: r["line"].as_u64().unwrap_or(0),
+                            reason: r["reason"].as_str().unwrap_or_default().to_owned(),
+                            text: r["text"].as_str().unwrap_or_default().to_owned(),
+                        })
+                        .collect()
+                }),
         }
     }
 }
@@ -699,7 +739,7 @@ impl From<pluto_duck_domain::Analysis> for AnalysisDto {
             _ => (Vec::new(), None),
         };
         Self {
-            relation: format!("{}.{}", pluto_duck_application::analysis_schema(&a.project), a.id),
+            relation: pluto_duck_application::analysis_relation(&a.id).to_string(),
             definition_hash: a.definition_hash(),
             id: a.id.to_string(),
             project: a.project.to_string(),

@@ -5,6 +5,7 @@ mod auth;
 mod dto;
 mod extract;
 pub mod formats;
+mod guard;
 mod problem;
 mod routes;
 
@@ -27,6 +28,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use auth::BearerScheme;
 pub use dto::Problem;
+pub use guard::HostGuard;
 
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -40,6 +42,9 @@ pub struct HttpConfig {
     pub api_token: Option<SecretString>,
     pub cors_origins: Vec<String>,
     pub body_limit_bytes: usize,
+    /// For a server on loopback: the host names it answers to (DNS rebinding) and, with the CORS origins, who may
+    /// change things (cross-site requests). `None` checks nothing (a server behind a token on a real address).
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 #[derive(OpenApi)]
@@ -79,6 +84,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState, config: HttpConfig) -> Router {
     let (api, spec) = api_routes().split_for_parts();
     let token = config.api_token.map(std::sync::Arc::new);
+    let guard = config.allowed_hosts.map(|hosts| {
+        std::sync::Arc::new(guard::HostGuard {
+            hosts: hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            origins: config.cors_origins.clone(),
+        })
+    });
     Router::new()
         .merge(api)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
@@ -93,6 +104,7 @@ pub fn router(state: AppState, config: HttpConfig) -> Router {
                 .layer(cors(&config.cors_origins))
                 .layer(CompressionLayer::new())
                 .layer(axum::middleware::from_fn(problem::normalize_errors))
+                .layer(axum::middleware::from_fn_with_state(guard, guard::check_host))
                 .layer(axum::middleware::from_fn_with_state(token, auth::require_bearer))
                 .layer(RequestBodyLimitLayer::new(config.body_limit_bytes)),
         )

@@ -7,7 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
-use pluto_duck_application::{AppError, ErrorKind};
+use pluto_duck_application::{AppError, ProblemType};
 
 use crate::dto::Problem;
 use crate::REQUEST_ID;
@@ -44,25 +44,16 @@ impl ApiError {
     }
 }
 
-pub fn status_of(kind: ErrorKind) -> (StatusCode, &'static str) {
-    match kind {
-        ErrorKind::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-        ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not-found"),
-        ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
-        ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
-        ErrorKind::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-        ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
-        ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-    }
-}
-
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
-        let (status, slug) = status_of(e.kind());
+        let p = e.problem();
         Self {
             position: e.position(),
-            ..Self::new(status, slug, e.to_string())
+            ..Self::new(
+                StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                p.slug,
+                e.to_string(),
+            )
         }
     }
 }
@@ -83,7 +74,12 @@ fn problem_response(
 ) -> Response {
     let body = Problem {
         r#type: format!("urn:pluto-duck:problem:{slug}"),
-        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        title: ProblemType::by_slug(slug)
+            .filter(|p| p.status == status.as_u16())
+            .map(|p| p.title)
+            .or(status.canonical_reason())
+            .unwrap_or("Error")
+            .to_owned(),
         status: status.as_u16(),
         detail,
         instance,
@@ -134,22 +130,29 @@ pub async fn normalize_errors(req: Request, next: Next) -> Response {
     let (parts, body) = resp.into_parts();
     let bytes = match http_body_util::Limited::new(body, MAX_PROBLEM_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return problem_response(status, "error", None, Some(path), request_id, None),
+        Err(_) => return problem_response(status, slug_for(status), None, Some(path), request_id, None),
     };
     let (slug, detail, position) = if is_problem {
         match serde_json::from_slice::<Problem>(&bytes) {
             Ok(p) => (
-                p.r#type.rsplit(':').next().unwrap_or("error").to_owned(),
+                p.r#type
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or_else(|| slug_for(status))
+                    .to_owned(),
                 p.detail,
                 p.position,
             ),
-            Err(_) => ("error".to_owned(), None, None),
+            Err(_) => (slug_for(status).to_owned(), None, None),
         }
     } else {
         let text = String::from_utf8_lossy(&bytes).trim().to_owned();
         (slug_for(status).to_owned(), (!text.is_empty()).then_some(text), None)
     };
-    let detail = if status.is_server_error() {
+    let kind = ProblemType::by_slug(&slug)
+        .map(|p| p.kind)
+        .unwrap_or_else(|| ProblemType::by_status(status.as_u16()).kind);
+    let detail = if status.is_server_error() && !kind.shows_detail() {
         tracing::error!(
             status = status.as_u16(),
             request_id,
@@ -161,6 +164,14 @@ pub async fn normalize_errors(req: Request, next: Next) -> Response {
             request_id.as_deref().unwrap_or("-")
         ))
     } else {
+        if status.is_server_error() {
+            tracing::warn!(
+                status = status.as_u16(),
+                request_id,
+                detail = detail.as_deref().unwrap_or(""),
+                "request failed"
+            );
+        }
         detail
     };
     let mut out = problem_response(status, known_slug(&slug), detail, Some(path), request_id, position);
@@ -174,38 +185,10 @@ pub async fn normalize_errors(req: Request, next: Next) -> Response {
 }
 
 fn slug_for(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::BAD_REQUEST => "bad-request",
-        StatusCode::UNAUTHORIZED => "unauthenticated",
-        StatusCode::NOT_FOUND => "not-found",
-        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
-        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
-        StatusCode::NOT_ACCEPTABLE => "not-acceptable",
-        s if s.is_server_error() => "internal",
-        _ => "error",
-    }
+    ProblemType::by_status(status.as_u16()).slug
 }
 
-/// Slugs come from a small fixed set; map back to the static one so responses never echo arbitrary text.
+/// Slugs come from the application's table; map back to the static one so responses never echo arbitrary text.
 fn known_slug(slug: &str) -> &'static str {
-    const KNOWN: [&str; 15] = [
-        "not-acceptable",
-        "bad-request",
-        "unauthenticated",
-        "not-found",
-        "method-not-allowed",
-        "payload-too-large",
-        "unsupported-media-type",
-        "invalid",
-        "conflict",
-        "forbidden",
-        "timeout",
-        "unavailable",
-        "internal",
-        "error",
-        "missing-extension",
-    ];
-    KNOWN.iter().find(|k| **k == slug).copied().unwrap_or("error")
+    ProblemType::by_slug(slug).map(|p| p.slug).unwrap_or("internal")
 }

@@ -67,6 +67,8 @@ impl RunRow {
                 position: self.error_position.and_then(|p| u64::try_from(p).ok()),
             }),
             truncated: self.truncated,
+            // Not stored yet: the unified store adds the column.
+            detail: None,
         })
     }
 }
@@ -105,6 +107,7 @@ fn location_to_json(l: &pluto_duck_domain::FileLocation) -> String {
     });
     serde_json::json!({
         "format": l.format.map(|f| f.as_str()), "delimiter": l.delimiter, "header": l.header, "s3": s3,
+        "lenient": l.lenient,
     })
     .to_string()
 }
@@ -118,6 +121,7 @@ fn location_from_json(uri: String, json: Option<&str>) -> Result<pluto_duck_doma
         format: v["format"].as_str().map(FileFormat::parse).transpose().map_err(bad)?,
         delimiter: text(&v["delimiter"]),
         header: v["header"].as_bool(),
+        lenient: v["lenient"].as_bool().unwrap_or(false),
         s3: v.get("s3").filter(|s| s.is_object()).map(|s| S3Settings {
             region: text(&s["region"]),
             endpoint: text(&s["endpoint"]),
@@ -291,6 +295,7 @@ impl CacheRow {
 pub(crate) fn analysis_state_doc(s: &pluto_duck_domain::AnalysisState) -> String {
     serde_json::json!({
         "definition_hash": s.definition_hash,
+        "params_hash": s.params_hash,
         "last_run": s.last_run.as_ref().map(|r| r.to_string()),
         "last_status": s.last_status.as_str(),
         "finished_at": s.finished_at.map(|t| t.to_rfc3339()),
@@ -310,6 +315,7 @@ pub(crate) fn analysis_state_from_doc(
         id: pluto_duck_domain::Identifier::parse(id).map_err(bad)?,
         project: ProjectId::parse(project).map_err(bad)?,
         definition_hash: v["definition_hash"].as_str().unwrap_or_default().to_owned(),
+        params_hash: v["params_hash"].as_str().map(str::to_owned),
         last_run: v["last_run"].as_str().map(RunId::parse).transpose().map_err(bad)?,
         last_status: RunStatus::parse(v["last_status"].as_str().unwrap_or("failed")).map_err(bad)?,
         finished_at: v["finished_at"]

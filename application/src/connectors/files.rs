@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use pluto_duck_domain::{FileLocation, LocationScheme, Source, SourceConnection, SourceKind};
 
-use super::{quote, Connector, Part, Pull};
-use crate::ports::SourceCatalog;
+use super::{Connector, Pull};
+use crate::ports::{LoadPart, PartRead, SourceCatalog, SourceRef};
 use crate::AppError;
 
 pub struct Files(pub SourceKind);
@@ -33,26 +33,24 @@ impl Connector for Files {
         }
     }
 
+    /// One part per file, read with the engine's readers (so a malformed CSV is reported with its file and line).
     async fn parts(
         &self,
         catalog: &dyn SourceCatalog,
         source: &Source,
-        alias: &str,
+        at: &SourceRef,
         pull: &Pull,
-    ) -> Result<Vec<Part>, AppError> {
-        let whole = || {
-            Ok(vec![Part {
-                relation: self.relation(source, alias, pull)?,
-                bytes: None,
-            }])
-        };
+    ) -> Result<Vec<LoadPart>, AppError> {
         let Pull::Table { table, .. } = pull else {
-            return whole();
+            return Ok(vec![LoadPart {
+                read: PartRead::Relation(self.relation(source, &at.alias(), pull)?),
+                bytes: None,
+            }]);
         };
         let loc = location(source)?;
         // A folder is listed the way the source's attach listed it, so the tables match.
         let listing = if loc.is_prefix() || (loc.scheme() == LocationScheme::Local && !loc.is_glob()) {
-            let files = catalog.list_files(&loc.uri).await?;
+            let files = catalog.list_files(at, &loc.uri).await?;
             let folder = loc.is_prefix() || files.iter().any(|f| f.path != loc.uri);
             folder.then(|| files.into_iter().map(|f| f.path).collect::<Vec<_>>())
         } else {
@@ -60,7 +58,10 @@ impl Connector for Files {
         };
         let tables = loc.tables(listing.as_deref())?;
         let Some(t) = tables.iter().find(|t| t.name.as_str() == table) else {
-            return whole();
+            return Err(AppError::NotFound {
+                what: "source table",
+                id: table.clone(),
+            });
         };
         let mut parts = Vec::new();
         for pattern in &t.files {
@@ -73,24 +74,22 @@ impl Connector for Files {
                         modified: None,
                     }]
                 } else {
-                    catalog.list_files(pattern).await?
+                    catalog.list_files(at, pattern).await?
                 };
             for f in files {
-                parts.push(Part {
-                    relation: format!(
-                        "SELECT * FROM {}",
-                        loc.reader_sql(std::slice::from_ref(&f.path), t.format)
-                    ),
+                parts.push(LoadPart {
+                    read: PartRead::Files {
+                        files: vec![f.path],
+                        format: t.format,
+                        delimiter: loc.delimiter.clone(),
+                        header: loc.header,
+                    },
                     bytes: f.bytes,
                 });
             }
         }
-        if parts.len() <= 1 {
-            // One file: read it through the source's view, whose options and schema are the table's.
-            return Ok(vec![Part {
-                relation: format!("SELECT * FROM {}.main.{}", quote(alias), quote(table)),
-                bytes: parts.first().and_then(|p| p.bytes),
-            }]);
+        if parts.is_empty() {
+            return Err(AppError::Invalid(format!("no file matches {}", loc.uri)));
         }
         Ok(parts)
     }

@@ -1,6 +1,6 @@
 //! Ingestion connectors. A connector knows one kind of source: how to describe it without its secrets, how a
-//! table or a query of it reads as a warehouse relation, and how that read splits into parts for progress.
-//! Opening, listing and pulling go through the `SourceCatalog` and `Warehouse` ports, shared by all.
+//! table or a query of it reads, and how that read splits into parts for progress. Opening, listing and pulling
+//! go through the `SourceCatalog` port, shared by all.
 //!
 //! Adding a connector is one module with a `Connector` impl plus one `register` line in `builtin()`.
 
@@ -13,9 +13,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pluto_duck_domain::{Source, SourceKind};
 use secrecy::SecretString;
-use tokio_util::sync::CancellationToken;
 
-use crate::ports::{QueryRequest, QueryStream, SourceCatalog, StatementText, TableInfo, Warehouse};
+use crate::ports::{LoadFrom, LoadPart, PartRead, QueryStream, SourceCatalog, SourceRef, TableInfo};
 use crate::AppError;
 
 /// What to read from a source.
@@ -25,17 +24,8 @@ pub enum Pull {
         schema: String,
         table: String,
     },
-    /// In the source's own dialect where the warehouse can pass it through (PostgreSQL, MySQL), else warehouse
-    /// SQL.
+    /// In the source's own dialect where the warehouse can pass it through (PostgreSQL, MySQL).
     Query(String),
-}
-
-/// One piece of a read, loaded and reported on its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part {
-    /// A warehouse relation: `SELECT ...`.
-    pub relation: String,
-    pub bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,11 +70,11 @@ pub trait Connector: Send + Sync {
         &self,
         _catalog: &dyn SourceCatalog,
         source: &Source,
-        alias: &str,
+        at: &SourceRef,
         pull: &Pull,
-    ) -> Result<Vec<Part>, AppError> {
-        Ok(vec![Part {
-            relation: self.relation(source, alias, pull)?,
+    ) -> Result<Vec<LoadPart>, AppError> {
+        Ok(vec![LoadPart {
+            read: PartRead::Relation(self.relation(source, &at.alias(), pull)?),
             bytes: None,
         }])
     }
@@ -125,101 +115,84 @@ impl ConnectorRegistry {
     }
 }
 
-/// A source open for reading: a stored source's own catalog, or an ad-hoc one attached under a throwaway alias
-/// until `close`.
+/// A source open for reading: a stored source in its project's sandbox, or an inline one opened in a private
+/// session until `close`.
 pub struct Session {
     pub source: Source,
-    pub alias: String,
+    pub at: SourceRef,
     pub connector: Arc<dyn Connector>,
-    temporary: bool,
     catalog: Arc<dyn SourceCatalog>,
-    warehouse: Arc<dyn Warehouse>,
 }
 
 impl Session {
-    /// A stored source, already attached.
-    pub fn attached(
-        source: Source,
-        connector: Arc<dyn Connector>,
-        catalog: Arc<dyn SourceCatalog>,
-        warehouse: Arc<dyn Warehouse>,
-    ) -> Self {
+    /// A stored source, attached in its project's sandbox.
+    pub fn stored(source: Source, connector: Arc<dyn Connector>, catalog: Arc<dyn SourceCatalog>) -> Self {
         Self {
-            alias: source.catalog_alias(),
+            at: SourceRef::Stored {
+                project: source.project.clone(),
+                name: source.name.clone(),
+            },
             source,
             connector,
-            temporary: false,
             catalog,
-            warehouse,
         }
     }
 
-    /// An ad-hoc source: attached now, detached by `close`.
+    /// An inline source: opened in a private session now, closed by `close`.
     pub async fn open(
         source: Source,
         password: Option<SecretString>,
         connector: Arc<dyn Connector>,
         catalog: Arc<dyn SourceCatalog>,
-        warehouse: Arc<dyn Warehouse>,
     ) -> Result<Self, AppError> {
-        let alias = format!("pd_ingest_{}", uuid::Uuid::now_v7().simple());
-        let mut temp = source.clone();
-        // The alias comes from the name in the default project; a fresh one keeps concurrent ingests apart.
-        temp.name = pluto_duck_domain::Identifier::parse(alias.clone())?;
-        temp.project = pluto_duck_domain::ProjectId::default_project();
-        catalog.attach(&temp, password).await?;
+        let id = catalog.open_private(&source, password).await?;
         Ok(Self {
+            at: SourceRef::Private(id),
             source,
-            alias,
             connector,
-            temporary: true,
             catalog,
-            warehouse,
         })
+    }
+
+    /// Where a load reads this session's parts.
+    pub fn load_from(&self) -> LoadFrom {
+        match &self.at {
+            SourceRef::Private(id) => LoadFrom::Private(*id),
+            SourceRef::Stored { .. } | SourceRef::Project(_) => LoadFrom::Sandbox,
+        }
+    }
+
+    pub async fn tables(&self) -> Result<Vec<TableInfo>, AppError> {
+        Ok(self.catalog.tables(&self.at, None).await?)
     }
 
     pub async fn metadata(&self) -> Result<ConnectorMetadata, AppError> {
         Ok(ConnectorMetadata {
             connector: self.connector.name(),
             location: self.connector.describe(&self.source),
-            tables: self.catalog.tables(&self.alias, None).await?,
+            tables: self.tables().await?,
         })
     }
 
     pub fn relation(&self, pull: &Pull) -> Result<String, AppError> {
-        self.connector.relation(&self.source, &self.alias, pull)
+        self.connector.relation(&self.source, &self.at.alias(), pull)
     }
 
-    pub async fn parts(&self, pull: &Pull) -> Result<Vec<Part>, AppError> {
+    pub async fn parts(&self, pull: &Pull) -> Result<Vec<LoadPart>, AppError> {
         self.connector
-            .parts(self.catalog.as_ref(), &self.source, &self.alias, pull)
+            .parts(self.catalog.as_ref(), &self.source, &self.at, pull)
             .await
     }
 
     /// The rows of `pull` as Arrow batches, at most `limit` of them when given.
-    pub async fn pull(
-        &self,
-        pull: &Pull,
-        limit: Option<u64>,
-        cancel: CancellationToken,
-    ) -> Result<QueryStream, AppError> {
+    pub async fn pull(&self, pull: &Pull, limit: Option<u64>) -> Result<QueryStream, AppError> {
         let relation = self.relation(pull)?;
-        let text = match limit {
-            Some(n) => format!("SELECT * FROM ({relation}) LIMIT {n}"),
-            None => relation,
-        };
-        let request = QueryRequest {
-            statements: vec![StatementText { text, offset: 0 }],
-            params: Vec::new(),
-        };
-        Ok(self.warehouse.query(request, cancel).await?)
+        Ok(self.catalog.pull(&self.at, &relation, limit).await?)
     }
 
     pub async fn close(self) {
-        if self.temporary {
-            if let Err(e) = self.catalog.detach(&self.alias).await {
-                tracing::warn!(error = %e, "ingest source not detached");
-            }
+        if let SourceRef::Private(id) = self.at {
+            self.catalog.close_private(id).await;
         }
     }
 }

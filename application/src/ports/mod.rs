@@ -14,8 +14,12 @@ pub use blobs::{BlobError, BlobStore};
 pub use metadata::{MetadataStore, RepoError, RunFilter};
 pub use results::{ColumnProfile, ResultError, ResultPage, ResultStore, RetentionPolicy, StoredResult};
 pub use secrets::{validate_secret_name, SecretError, SecretStore};
-pub use sources::{FileEntry, ScanInfo, SourceCatalog, SourceError, TableInfo};
-pub use warehouse::{BatchStream, ParamValue, QueryRequest, QueryStream, StatementText, Warehouse, WarehouseError};
+pub use sources::{FileEntry, PrivateSource, ScanInfo, SourceCatalog, SourceError, SourceRef, TableInfo};
+pub use warehouse::{
+    BatchStream, CsvStrictness, ExportFormat, ExportedFile, Load, LoadFrom, LoadMode, LoadOutcome, LoadPart,
+    LoadProgress, Materialize, ParamValue, PartRead, ProgressFn, QueryRequest, QueryStream, RejectedRow, RelationInfo,
+    RelationKind, StatementText, Warehouse, WarehouseError,
+};
 
 #[cfg(any(test, feature = "test-util"))]
 pub use analyses::MockAnalysisStore;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use pluto_duck_domain::{
-    compile_sql, dependencies, plan, Analysis, Dag, DomainError, Identifier, Materialization, NodeState, Parameter,
-    ProjectId, StepAction, ANALYSIS_SCHEMA,
+    check_user_sql, compile_sql, dependencies, expand_refs, plan, Analysis, Dag, DomainError, Identifier,
+    Materialization, NodeState, Parameter, ProjectId, StepAction, ANALYSIS_SCHEMA,
 };
 use tracing::instrument;
 
@@ -61,13 +61,11 @@ pub struct AnalysisService {
     store: Arc<dyn AnalysisStore>,
 }
 
-/// The warehouse schema holding a project's materialized analyses: `analysis` in the default project, so
-/// `SELECT * FROM analysis.orders` reads naturally, `<project>__analysis` elsewhere.
-pub fn analysis_schema(project: &ProjectId) -> String {
-    if project.as_str() == ProjectId::DEFAULT {
-        ANALYSIS_SCHEMA.to_owned()
-    } else {
-        format!("{project}__{ANALYSIS_SCHEMA}")
+/// Where an analysis materializes in its project's database: `analysis.<id>`.
+pub fn analysis_relation(id: &Identifier) -> pluto_duck_domain::Relation {
+    pluto_duck_domain::Relation {
+        schema: Identifier::canonical(ANALYSIS_SCHEMA).unwrap_or_else(|_| Identifier::sanitize(ANALYSIS_SCHEMA)),
+        name: id.clone(),
     }
 }
 
@@ -98,7 +96,7 @@ impl AnalysisService {
     }
 
     pub async fn get(&self, project: &ProjectId, id: &str) -> Result<Analysis, AppError> {
-        let id = Identifier::parse(id)?;
+        let id = Identifier::canonical(id)?;
         self.store.get(project, &id).await?.ok_or_else(|| AppError::NotFound {
             what: "analysis",
             id: id.to_string(),
@@ -113,7 +111,7 @@ impl AnalysisService {
         draft: AnalysisDraft,
         existing: Option<Analysis>,
     ) -> Result<Analysis, AppError> {
-        let id = Identifier::parse(draft.id)?;
+        let id = Identifier::canonical(draft.id)?;
         let now = Utc::now();
         let analysis = Analysis {
             name: draft
@@ -131,6 +129,8 @@ impl AnalysisService {
             updated_at: now,
         };
         analysis.validate()?;
+        // It runs in the project's sandbox: its SQL obeys the same rules as a query's.
+        check_user_sql(&expand_refs(&analysis.sql)?)?;
         let mut all: Vec<Analysis> = self
             .store
             .list(project)
@@ -146,7 +146,7 @@ impl AnalysisService {
 
     #[instrument(skip_all, fields(project = %project, analysis = %draft.id))]
     pub async fn create(&self, project: &ProjectId, draft: AnalysisDraft) -> Result<Analysis, AppError> {
-        let id = Identifier::parse(draft.id.clone())?;
+        let id = Identifier::canonical(draft.id.clone())?;
         if self.store.get(project, &id).await?.is_some() {
             return Err(AppError::Conflict(format!("analysis {id} already exists")));
         }
@@ -195,12 +195,11 @@ impl AnalysisService {
         let all = self.store.list(project).await?;
         let dag = dag_of(&all)?;
         let by_id: BTreeMap<&Identifier, &Analysis> = all.iter().map(|a| (&a.id, a)).collect();
-        let schema = analysis_schema(project);
         let mut compiled: BTreeMap<Identifier, String> = BTreeMap::new();
         let mut ephemeral: BTreeMap<Identifier, String> = BTreeMap::new();
         for node in dag.plan_for(&target.id) {
             let Some(a) = by_id.get(&node) else { continue };
-            let sql = compile_sql(&a.sql, &schema, &ephemeral)?;
+            let sql = compile_sql(&a.sql, &ephemeral)?;
             if a.materialization == Materialization::Ephemeral {
                 ephemeral.insert(node.clone(), sql.clone());
             }
@@ -257,7 +256,7 @@ impl AnalysisService {
                 graph.edges.push((r.clone(), a.id.to_string()));
                 let kind = if r.split('.').count() == 3 {
                     "source_table"
-                } else if r.starts_with("cache.") || r.split('.').next().is_some_and(|s| s.ends_with("__cache")) {
+                } else if r.to_ascii_lowercase().starts_with("cache.") {
                     "cached_table"
                 } else {
                     "table"
@@ -360,7 +359,7 @@ mod tests {
             "{}",
             steps[1].sql
         );
-        assert_eq!(steps[2].sql, "SELECT * FROM team__analysis.a");
+        assert_eq!(steps[2].sql, "SELECT * FROM analysis.a");
         let lineage = svc.lineage(&p, "a").await.unwrap();
         assert_eq!(lineage.upstream, [Identifier::parse("e").unwrap()].into());
         assert_eq!(lineage.downstream, [Identifier::parse("b").unwrap()].into());

@@ -1,33 +1,31 @@
-//! Running analyses: the compile plan executed step by step as jobs. Each step materializes its analysis
-//! atomically (a failed rebuild leaves the previous object), records a step run and the analysis's state (the
-//! definition hash it ran with), and reports progress on the plan's run.
+//! Running analyses: the compile plan executed step by step as one run. Each step materializes its analysis
+//! through the warehouse (atomically: a failed rebuild leaves the previous object), records a step run and the
+//! analysis's state (the definition and parameter values it ran with), and reports progress on the plan's run.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::Utc;
 use pluto_duck_domain::{
-    bind_parameters, compile_sql, dependencies, plan, resolve_parameters, Analysis, AnalysisState, BoundValue, Dag,
-    Identifier, LastRun, Materialization, NodeState, ProjectId, Run, RunEventKind, RunFailure, RunId, RunKind,
-    RunStatus, StepAction,
+    bind_parameters, canonical_relation, compile_sql, dependencies, params_hash, plan, resolve_parameters, Analysis,
+    AnalysisState, BoundValue, Dag, Identifier, LastRun, Materialization, NodeState, ProjectId, Run, RunEventKind,
+    RunFailure, RunId, RunKind, RunStatus, StepAction,
 };
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn, Instrument};
+use tracing::{info, warn};
 
-use super::analyses::{analysis_schema, dag_of, AnalysisService};
-use super::caches::exec_count;
-use super::run_hub::{RunHub, Subscription};
-use crate::connectors::{literal, quote};
+use super::analyses::{analysis_relation, dag_of, AnalysisService};
+use super::changes::ChangeLog;
+use super::jobs::{JobContext, JobSpec, Jobs, Outcome, Work};
+use super::query::QueryService;
+use super::run_hub::Subscription;
 use crate::ports::{
-    BlobStore, MetadataStore, ParamValue, QueryRequest, RunFilter, SourceCatalog, StatementText, Warehouse,
+    ExportFormat, ExportedFile, Materialize, MetadataStore, ParamValue, QueryRequest, ResultPage, RunFilter,
+    SourceCatalog, SourceRef, Warehouse,
 };
 use crate::AppError;
-
-const KEEP_OUTCOMES: usize = 1000;
-
-/// Outcomes by run, and the runs in the order they finished (oldest first) for eviction.
-type RecentOutcomes = (HashMap<RunId, Vec<StepOutcome>>, std::collections::VecDeque<RunId>);
 
 #[derive(Debug, Clone, Default)]
 pub struct ExecuteOptions {
@@ -45,11 +43,46 @@ pub struct ExecuteOptions {
 pub struct StepOutcome {
     pub id: Identifier,
     /// succeeded, failed, skipped, blocked or not_run (after a failure without continue_on_failure).
-    pub status: &'static str,
+    pub status: String,
     pub run: Option<RunId>,
     pub rows: u64,
     /// Why it ran, why it was skipped or blocked, or the error.
     pub detail: String,
+}
+
+impl StepOutcome {
+    fn to_json(steps: &[StepOutcome]) -> String {
+        serde_json::Value::Array(
+            steps
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "id": s.id.as_str(), "status": s.status, "run": s.run.as_ref().map(|r| r.to_string()),
+                        "rows": s.rows, "detail": s.detail,
+                    })
+                })
+                .collect(),
+        )
+        .to_string()
+    }
+
+    fn from_json(text: &str) -> Vec<StepOutcome> {
+        let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(text) else {
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter_map(|v| {
+                Some(StepOutcome {
+                    id: Identifier::parse(v["id"].as_str()?).ok()?,
+                    status: v["status"].as_str()?.to_owned(),
+                    run: v["run"].as_str().and_then(|r| RunId::parse(r).ok()),
+                    rows: v["rows"].as_u64().unwrap_or(0),
+                    detail: v["detail"].as_str().unwrap_or_default().to_owned(),
+                })
+            })
+            .collect()
+    }
 }
 
 pub struct AnalysisRunner {
@@ -58,13 +91,11 @@ pub struct AnalysisRunner {
     /// Lists the files analyses read, for their modification times.
     catalog: Arc<dyn SourceCatalog>,
     metadata: Arc<dyn MetadataStore>,
-    hub: Arc<RunHub>,
-    /// Where parquet analyses are written (`<project>/analyses/<id>.parquet`), so they go with their project.
-    files: Arc<dyn BlobStore>,
-    /// Step outcomes of the most recent runs (bounded; the step runs themselves are in the metadata store).
-    outcomes: Mutex<RecentOutcomes>,
-    /// One execution at a time: two swaps of one table would conflict.
-    running: tokio::sync::Mutex<()>,
+    jobs: Arc<Jobs>,
+    changes: Arc<ChangeLog>,
+    queries: Arc<QueryService>,
+    /// One execution per project at a time: two swaps of one table would conflict.
+    running: Mutex<HashMap<ProjectId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 struct Step {
@@ -72,6 +103,7 @@ struct Step {
     action: StepAction,
     sql: String,
     params: Vec<BoundValue>,
+    params_hash: String,
 }
 
 fn to_param(v: &BoundValue) -> ParamValue {
@@ -84,32 +116,47 @@ fn to_param(v: &BoundValue) -> ParamValue {
     }
 }
 
+/// The hash of the values an analysis gets from `given` (its defaults where not given).
+fn values_hash(a: &Analysis, given: &BTreeMap<String, String>) -> String {
+    match resolve_parameters(&a.parameters, given) {
+        Ok(values) => params_hash(values.iter().map(|(k, v)| (k.as_str(), format!("{v:?}")))),
+        Err(_) => params_hash(
+            a.parameters
+                .iter()
+                .filter_map(|p| given.get(p.name.as_str()).map(|v| (p.name.as_str(), v.clone()))),
+        ),
+    }
+}
+
 impl AnalysisRunner {
     pub fn new(
         analyses: Arc<AnalysisService>,
         warehouse: Arc<dyn Warehouse>,
         catalog: Arc<dyn SourceCatalog>,
         metadata: Arc<dyn MetadataStore>,
-        hub: Arc<RunHub>,
-        files: Arc<dyn BlobStore>,
+        jobs: Arc<Jobs>,
+        changes: Arc<ChangeLog>,
+        queries: Arc<QueryService>,
     ) -> Self {
         Self {
             analyses,
             warehouse,
             catalog,
             metadata,
-            hub,
-            files,
-            outcomes: Mutex::new((HashMap::new(), std::collections::VecDeque::new())),
-            running: tokio::sync::Mutex::new(()),
+            jobs,
+            changes,
+            queries,
+            running: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The freshness inputs of every analysis of the project: its last run, and when the tables it reads changed.
+    /// The freshness inputs of every analysis of the project for an execution with `params`: its last run (and
+    /// the values it used), and when the tables and files it reads changed.
     pub async fn states(
         &self,
         project: &ProjectId,
         all: &[Analysis],
+        params: &BTreeMap<String, String>,
     ) -> Result<BTreeMap<Identifier, NodeState>, AppError> {
         let stored: BTreeMap<Identifier, AnalysisState> = self
             .metadata
@@ -118,32 +165,20 @@ impl AnalysisRunner {
             .into_iter()
             .map(|s| (s.id.clone(), s))
             .collect();
-        // When inputs changed: cached copies by refresh, ingested tables by their last good sync.
-        let mut changed: BTreeMap<String, chrono::DateTime<Utc>> = BTreeMap::new();
-        let cache_schema = pluto_duck_domain::CachedTable::schema_for(project);
-        for c in self.metadata.list_caches(project).await? {
-            changed.insert(format!("{cache_schema}.{}", c.name), c.refreshed_at);
-        }
-        for i in self.metadata.list_ingestions(project).await? {
-            if i.last_status == Some(RunStatus::Succeeded) {
-                changed.insert(i.target.qualified(), i.updated_at);
-                if i.target.schema.as_str() == "main" {
-                    changed.insert(i.target.table.to_string(), i.updated_at);
-                }
-            }
-        }
+        let changed = self.changes.changed(project).await?;
+        let here = SourceRef::Project(project.clone());
         let mut states = BTreeMap::new();
         for a in all {
             let deps = dependencies(&a.sql)?;
             let mut inputs_changed_at: BTreeMap<String, chrono::DateTime<Utc>> = deps
                 .relations
                 .iter()
-                .filter_map(|r| changed.get(r).map(|t| (r.clone(), *t)))
+                .filter_map(|r| changed.get(&canonical_relation(r)).map(|t| (r.clone(), *t)))
                 .collect();
-            // Files: the newest modification among what the path or glob matches (local files; remote ones and
-            // paths that match nothing say nothing).
+            // Files: the newest modification among what the path or glob matches (files the sandbox can read;
+            // remote ones and paths that match nothing say nothing).
             for f in &deps.files {
-                if let Ok(entries) = self.catalog.list_files(f).await {
+                if let Ok(entries) = self.catalog.list_files(&here, f).await {
                     if let Some(t) = entries.iter().filter_map(|e| e.modified).max() {
                         inputs_changed_at.insert(f.clone(), t);
                     }
@@ -153,11 +188,13 @@ impl AnalysisRunner {
                 a.id.clone(),
                 NodeState {
                     definition_hash: a.definition_hash(),
+                    params_hash: values_hash(a, params),
                     last_run: stored.get(&a.id).and_then(|s| {
                         Some(LastRun {
                             succeeded: s.last_status == RunStatus::Succeeded,
                             finished_at: s.finished_at?,
                             definition_hash: s.definition_hash.clone(),
+                            params_hash: s.params_hash.clone(),
                         })
                     }),
                     inputs_changed_at,
@@ -176,9 +213,8 @@ impl AnalysisRunner {
     ) -> Result<(Dag, Vec<Step>), AppError> {
         let all = self.analyses.list(project, None).await?;
         let dag = dag_of(&all)?;
-        let states = self.states(project, &all).await?;
+        let states = self.states(project, &all, &opts.params).await?;
         let by_id: BTreeMap<&Identifier, &Analysis> = all.iter().map(|a| (&a.id, a)).collect();
-        let schema = analysis_schema(project);
         let mut ephemeral = BTreeMap::new();
         let mut steps = Vec::new();
         let known: BTreeSet<&str> = all
@@ -192,7 +228,7 @@ impl AnalysisRunner {
         }
         for (node, action) in plan(&dag, &target.id, &states, opts.force) {
             let Some(a) = by_id.get(&node) else { continue };
-            let sql = compile_sql(&a.sql, &schema, &ephemeral)?;
+            let sql = compile_sql(&a.sql, &ephemeral)?;
             if a.materialization == Materialization::Ephemeral {
                 ephemeral.insert(node.clone(), sql);
                 continue;
@@ -206,6 +242,7 @@ impl AnalysisRunner {
                 )));
             }
             steps.push(Step {
+                params_hash: values_hash(a, &opts.params),
                 analysis: (*a).clone(),
                 action,
                 sql,
@@ -213,6 +250,15 @@ impl AnalysisRunner {
             });
         }
         Ok((dag, steps))
+    }
+
+    fn project_lock(&self, project: &ProjectId) -> Arc<tokio::sync::Mutex<()>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(project.clone())
+            .or_default()
+            .clone()
     }
 
     /// Validates, then runs the plan for `id` in the background; the returned run reports its steps as progress.
@@ -224,150 +270,48 @@ impl AnalysisRunner {
     ) -> Result<Run, AppError> {
         let target = self.analyses.get(project, id).await?;
         let (dag, steps) = self.prepare(project, &target, &opts).await?;
-        let run_id = RunId::parse(uuid::Uuid::now_v7().to_string())?;
-        let mut run = Run::new(
-            run_id,
-            project.clone(),
-            RunKind::AnalysisRun,
-            target.id.to_string(),
-            Utc::now(),
-        );
-        if let Some(actor) = opts.actor.clone().filter(|a| !a.is_empty()) {
-            run.actor = actor.chars().take(64).collect();
-        }
-        self.metadata.insert_run(&run).await?;
-        self.hub.emit(&run.id, RunEventKind::Queued);
-        let this = self.clone();
-        let span = tracing::info_span!("analysis_run", run_id = %run.id, target = %target.id);
-        let queued = run.clone();
-        tokio::spawn(async move { this.run_plan(queued, dag, steps, opts.continue_on_failure).await }.instrument(span));
-        Ok(run)
+        self.jobs.submit(
+            JobSpec {
+                project: project.clone(),
+                kind: RunKind::AnalysisRun,
+                input: target.id.to_string(),
+                actor: opts.actor.clone(),
+                timeout: None,
+            },
+            PlanWork {
+                runner: self.clone(),
+                dag,
+                steps,
+                continue_on_failure: opts.continue_on_failure,
+                actor: opts.actor.unwrap_or_else(|| "api".into()),
+            },
+        )
     }
 
-    async fn run_plan(self: Arc<Self>, mut run: Run, dag: Dag, steps: Vec<Step>, continue_on_failure: bool) {
-        let _guard = self.running.lock().await;
-        if run.start(Utc::now()).is_ok() {
-            let _ = self.metadata.update_run(&run).await;
-            self.hub.emit(&run.id, RunEventKind::Started);
-        }
-        let total = steps.len() as u64;
-        let (mut failed, mut outcomes, mut rows_total) = (BTreeSet::new(), Vec::new(), 0u64);
-        let mut stop = false;
-        for (i, step) in steps.into_iter().enumerate() {
-            let id = step.analysis.id.clone();
-            let blocked_by = dag.upstream_of(&id).into_iter().find(|u| failed.contains(u));
-            let outcome = match (&step.action, blocked_by) {
-                (_, Some(up)) => {
-                    failed.insert(id.clone());
-                    StepOutcome {
-                        id: id.clone(),
-                        status: "blocked",
-                        run: None,
-                        rows: 0,
-                        detail: format!("upstream {up} failed"),
-                    }
-                }
-                _ if stop => StepOutcome {
-                    id: id.clone(),
-                    status: "not_run",
-                    run: None,
-                    rows: 0,
-                    detail: "an earlier step failed".into(),
-                },
-                (StepAction::Skip, None) => StepOutcome {
-                    id: id.clone(),
-                    status: "skipped",
-                    run: None,
-                    rows: 0,
-                    detail: "fresh".into(),
-                },
-                (StepAction::Blocked(up), None) => StepOutcome {
-                    id: id.clone(),
-                    status: "blocked",
-                    run: None,
-                    rows: 0,
-                    detail: format!("upstream {up} failed"),
-                },
-                (StepAction::Run(reasons), None) => {
-                    let why = reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-                    let o = self.run_step(&run, &step, why).await;
-                    if o.status == "failed" {
-                        failed.insert(id.clone());
-                        stop = !continue_on_failure;
-                    }
-                    rows_total += o.rows;
-                    o
-                }
-            };
-            outcomes.push(outcome);
-            self.hub.emit(
-                &run.id,
-                RunEventKind::PartProgress {
-                    part: i as u64 + 1,
-                    parts: total,
-                    rows: rows_total,
-                    bytes: 0,
-                },
-            );
-        }
-        let now = Utc::now();
-        run.rows = rows_total;
-        let bad: Vec<String> = outcomes
-            .iter()
-            .filter(|o| o.status == "failed")
-            .map(|o| format!("{}: {}", o.id, o.detail))
-            .collect();
-        let _ = if bad.is_empty() {
-            run.succeed(now)
-        } else {
-            run.fail(
-                RunFailure {
-                    position: None,
-                    message: format!("failed steps: {}", bad.join("; ")),
-                },
-                now,
-            )
-        };
-        info!(
-            status = run.status.as_str(),
-            steps = outcomes.len(),
-            "analysis run finished"
-        );
-        {
-            let mut kept = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
-            let (map, order) = &mut *kept;
-            while order.len() >= KEEP_OUTCOMES {
-                if let Some(old) = order.pop_front() {
-                    map.remove(&old);
-                }
-            }
-            order.push_back(run.id.clone());
-            map.insert(run.id.clone(), outcomes);
-        }
-        // Stored after the outcomes: whoever sees the run finished also sees its steps.
-        if let Err(e) = self.metadata.update_run(&run).await {
-            warn!(error = %e, "run state not stored");
-        }
-        if let Some(kind) = RunEventKind::terminal_for(&run) {
-            self.hub.emit(&run.id, kind);
-        }
-    }
-
-    async fn run_step(&self, parent: &Run, step: &Step, why: String) -> StepOutcome {
+    async fn run_step(&self, parent: &JobContext, actor: &str, step: &Step, why: String) -> StepOutcome {
         let a = &step.analysis;
         let mut run = Run::new(
-            RunId::parse(uuid::Uuid::now_v7().to_string()).unwrap_or_else(|_| parent.id.clone()),
+            RunId::parse(uuid::Uuid::now_v7().to_string()).unwrap_or_else(|_| parent.run.clone()),
             parent.project.clone(),
             RunKind::AnalysisStep,
             a.id.to_string(),
             Utc::now(),
         );
-        run.actor = parent.actor.clone();
+        run.actor = actor.to_owned();
         let _ = run.start(Utc::now());
-        if let Err(e) = self.metadata.insert_run(&run).await {
-            warn!(error = %e, "step run not stored");
-        }
-        let result = self.materialize(&parent.project, step).await;
+        let result = self
+            .warehouse
+            .materialize(
+                &parent.project,
+                Materialize {
+                    relation: analysis_relation(&a.id),
+                    select: step.sql.clone(),
+                    params: step.params.iter().map(to_param).collect(),
+                    how: a.materialization.clone(),
+                },
+                parent.cancel.clone(),
+            )
+            .await;
         let now = Utc::now();
         let (status, detail) = match &result {
             Ok(rows) => {
@@ -386,11 +330,17 @@ impl AnalysisRunner {
                 ("failed", e.to_string())
             }
         };
-        let _ = self.metadata.update_run(&run).await;
+        self.jobs.record(&run);
+        if run.status == RunStatus::Succeeded {
+            self.changes
+                .record(&parent.project, &[analysis_relation(&a.id).to_string()], "analysis")
+                .await;
+        }
         let state = AnalysisState {
             id: a.id.clone(),
             project: parent.project.clone(),
             definition_hash: a.definition_hash(),
+            params_hash: Some(step.params_hash.clone()),
             last_run: Some(run.id.clone()),
             last_status: run.status,
             finished_at: run.finished_at,
@@ -402,213 +352,17 @@ impl AnalysisRunner {
         }
         StepOutcome {
             id: a.id.clone(),
-            status,
+            status: status.into(),
             run: Some(run.id),
             rows: run.rows,
             detail,
         }
     }
 
-    async fn exec(&self, statements: Vec<String>) -> Result<u64, AppError> {
-        exec_count(self.warehouse.as_ref(), statements, &CancellationToken::new()).await
-    }
-
-    /// The last statement carries the step's parameters.
-    async fn exec_with(&self, statements: Vec<String>, params: &[BoundValue]) -> Result<u64, AppError> {
-        let request = QueryRequest {
-            statements: statements
-                .into_iter()
-                .map(|text| StatementText { text, offset: 0 })
-                .collect(),
-            params: params.iter().map(to_param).collect(),
-        };
-        let mut stream = self.warehouse.query(request, CancellationToken::new()).await?;
-        let mut count = 0u64;
-        while let Some(batch) = futures::StreamExt::next(&mut stream.batches).await {
-            let batch = batch?;
-            if batch.num_rows() > 0 {
-                if let Some(col) = arrow_array::cast::AsArray::as_primitive_opt::<arrow_array::types::Int64Type>(
-                    batch.column(0).as_ref(),
-                ) {
-                    count = u64::try_from(col.value(0)).unwrap_or(0);
-                }
-            }
-        }
-        Ok(count)
-    }
-
-    /// Runs the swap or merge of a built table; on failure drops the build so nothing half-done stays.
-    async fn exec_or_drop(&self, build: &str, statements: Vec<String>) -> Result<u64, AppError> {
-        let r = self.exec(statements).await;
-        if r.is_err() {
-            let _ = self
-                .exec(vec![format!("DROP TABLE IF EXISTS {build}"), "SELECT 0".into()])
-                .await;
-        }
-        r
-    }
-
-    /// `view`, `table` or absent: what the warehouse holds under the analysis's name.
-    async fn existing(&self, schema: &str, name: &str) -> Result<Option<&'static str>, AppError> {
-        let views = self
-            .exec(vec![format!(
-                "SELECT count(*)::BIGINT FROM duckdb_views() WHERE database_name = current_database() \
-                 AND schema_name = {} AND view_name = {}",
-                literal(schema),
-                literal(name)
-            )])
-            .await?;
-        if views > 0 {
-            return Ok(Some("VIEW"));
-        }
-        let tables = self
-            .exec(vec![format!(
-                "SELECT count(*)::BIGINT FROM duckdb_tables() WHERE database_name = current_database() \
-                 AND schema_name = {} AND table_name = {}",
-                literal(schema),
-                literal(name)
-            )])
-            .await?;
-        Ok((tables > 0).then_some("TABLE"))
-    }
-
-    async fn materialize(&self, project: &ProjectId, step: &Step) -> Result<u64, AppError> {
-        let a = &step.analysis;
-        let schema_name = analysis_schema(project);
-        let schema = quote(&schema_name);
-        let dest = format!("{schema}.{}", quote(a.id.as_str()));
-        let build = format!("{schema}.{}", quote(&format!("__pd_build_{}", a.id)));
-        let create_schema = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
-        let existing = self.existing(&schema_name, a.id.as_str()).await?;
-        let drop_old = match existing {
-            Some(kind) => format!("DROP {kind} IF EXISTS {dest}"),
-            None => "SELECT 0".into(),
-        };
-        let (sql, params) = (&step.sql, step.params.as_slice());
-        let swap = |rows_sql: String| {
-            vec![
-                drop_old.clone(),
-                format!("ALTER TABLE {build} RENAME TO {}", quote(a.id.as_str())),
-                rows_sql,
-            ]
-        };
-        match &a.materialization {
-            Materialization::Ephemeral => Ok(0),
-            Materialization::View => {
-                self.exec(vec![
-                    create_schema,
-                    drop_old.clone(),
-                    format!("CREATE VIEW {dest} AS {sql}"),
-                    "SELECT 0::BIGINT".into(),
-                ])
-                .await
-            }
-            Materialization::Table => {
-                // Built aside; the swap is one transaction, so a failure leaves the previous table readable.
-                self.exec_with(
-                    vec![create_schema, format!("CREATE OR REPLACE TABLE {build} AS {sql}")],
-                    params,
-                )
-                .await?;
-                self.exec_or_drop(&build, swap(format!("SELECT count(*)::BIGINT FROM {dest}")))
-                    .await
-            }
-            Materialization::Append => {
-                if existing != Some("TABLE") {
-                    self.exec_with(
-                        vec![create_schema, format!("CREATE OR REPLACE TABLE {build} AS {sql}")],
-                        params,
-                    )
-                    .await?;
-                    return self
-                        .exec_or_drop(&build, swap(format!("SELECT count(*)::BIGINT FROM {dest}")))
-                        .await;
-                }
-                self.exec_with(vec![format!("INSERT INTO {dest} BY NAME {sql}")], params)
-                    .await
-            }
-            Materialization::Incremental { unique_key, cursor } => {
-                if existing != Some("TABLE") {
-                    self.exec_with(
-                        vec![create_schema, format!("CREATE OR REPLACE TABLE {build} AS {sql}")],
-                        params,
-                    )
-                    .await?;
-                    return self
-                        .exec_or_drop(&build, swap(format!("SELECT count(*)::BIGINT FROM {dest}")))
-                        .await;
-                }
-                let filter = cursor
-                    .as_ref()
-                    .map(|c| {
-                        let c = quote(c);
-                        format!(" WHERE (SELECT max({c}) FROM {dest}) IS NULL OR {c} > (SELECT max({c}) FROM {dest})")
-                    })
-                    .unwrap_or_default();
-                self.exec_with(
-                    vec![format!(
-                        "CREATE OR REPLACE TABLE {build} AS SELECT * FROM ({sql}){filter}"
-                    )],
-                    params,
-                )
-                .await?;
-                let mut statements = Vec::new();
-                if !unique_key.is_empty() {
-                    let on: Vec<String> = unique_key
-                        .iter()
-                        .map(|k| format!("{dest}.{k} IS NOT DISTINCT FROM {build}.{k}", k = quote(k)))
-                        .collect();
-                    statements.push(format!("DELETE FROM {dest} USING {build} WHERE {}", on.join(" AND ")));
-                }
-                statements.push(format!("INSERT INTO {dest} BY NAME SELECT * FROM {build}"));
-                let added = self.exec(vec![format!("SELECT count(*)::BIGINT FROM {build}")]).await?;
-                statements.push(format!("DROP TABLE {build}"));
-                statements.push(format!("SELECT {added}::BIGINT"));
-                self.exec_or_drop(&build, statements).await
-            }
-            Materialization::Parquet => {
-                let file = self
-                    .files
-                    .local_path(&format!("{project}/analyses/{}.parquet", a.id))
-                    .await?;
-                // DuckDB writes beside the old file and renames, so readers never see half a file.
-                let rows = self
-                    .exec_with(
-                        vec![format!("COPY ({sql}) TO {} (FORMAT parquet)", literal(&file))],
-                        params,
-                    )
-                    .await?;
-                self.exec(vec![
-                    create_schema,
-                    drop_old.clone(),
-                    format!("CREATE VIEW {dest} AS SELECT * FROM read_parquet({})", literal(&file)),
-                    "SELECT 0::BIGINT".into(),
-                ])
-                .await?;
-                Ok(rows)
-            }
-        }
-    }
-
+    /// The run and its steps.
     pub async fn get(&self, project: &ProjectId, id: &str) -> Result<(Run, Vec<StepOutcome>), AppError> {
-        let id = RunId::parse(id)?;
-        let run = self
-            .metadata
-            .get_run(project, &id)
-            .await?
-            .filter(|r| r.kind == RunKind::AnalysisRun)
-            .ok_or_else(|| AppError::NotFound {
-                what: "analysis run",
-                id: id.to_string(),
-            })?;
-        let steps = self
-            .outcomes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .get(&run.id)
-            .cloned()
-            .unwrap_or_default();
+        let run = self.jobs.get(project, id, RunKind::AnalysisRun).await?;
+        let steps = run.detail.as_deref().map(StepOutcome::from_json).unwrap_or_default();
         Ok((run, steps))
     }
 
@@ -618,24 +372,19 @@ impl AnalysisRunner {
         id: &RunId,
         max: Duration,
     ) -> Result<(Run, Vec<StepOutcome>), AppError> {
-        let (run, _) = self.get(project, id.as_str()).await?;
-        if !run.status.is_terminal() && !max.is_zero() {
-            self.hub.wait_terminal(&run.id, max).await;
-        }
+        self.jobs.wait(project, id.as_str(), RunKind::AnalysisRun, max).await?;
         self.get(project, id.as_str()).await
     }
 
     pub async fn events(&self, project: &ProjectId, id: &str, after: u64) -> Result<Subscription, AppError> {
-        let (run, _) = self.get(project, id).await?;
-        Ok(self.hub.events_of(&run, after))
+        self.jobs.events(project, id, RunKind::AnalysisRun, after).await
     }
 
     /// The step runs of one analysis, newest first.
     pub async fn history(&self, project: &ProjectId, id: &str, limit: u32) -> Result<Vec<Run>, AppError> {
         let analysis = self.analyses.get(project, id).await?;
-        Ok(self
-            .metadata
-            .list_runs(&RunFilter {
+        self.jobs
+            .list(&RunFilter {
                 project: project.clone(),
                 kind: Some(RunKind::AnalysisStep),
                 status: None,
@@ -643,7 +392,7 @@ impl AnalysisRunner {
                 limit: limit.clamp(1, 1000),
                 offset: 0,
             })
-            .await?)
+            .await
     }
 
     /// Deletes the definition; with `drop_object` also its table or view (the definition goes first, so a failed
@@ -651,18 +400,9 @@ impl AnalysisRunner {
     pub async fn delete(&self, project: &ProjectId, id: &str, drop_object: bool) -> Result<Analysis, AppError> {
         let analysis = self.analyses.delete(project, id).await?;
         if drop_object {
-            let schema = analysis_schema(project);
-            if let Some(kind) = self.existing(&schema, analysis.id.as_str()).await? {
-                self.exec(vec![
-                    format!(
-                        "DROP {kind} IF EXISTS {}.{}",
-                        quote(&schema),
-                        quote(analysis.id.as_str())
-                    ),
-                    "SELECT 0::BIGINT".into(),
-                ])
+            self.warehouse
+                .drop_relation(project, &analysis_relation(&analysis.id))
                 .await?;
-            }
         }
         Ok(analysis)
     }
@@ -672,47 +412,64 @@ impl AnalysisRunner {
         self.analyses.get(project, id).await
     }
 
-    /// The query reading an analysis's rows (`limit` 0 for all). Conflict while it has none: ephemeral, or never
-    /// run successfully.
-    pub async fn data_sql(
-        &self,
-        project: &ProjectId,
-        id: &str,
-        limit: u64,
-        offset: u64,
-    ) -> Result<(Analysis, String), AppError> {
+    /// The query reading an analysis's rows. Conflict while it has none: ephemeral, or never run successfully.
+    async fn data_query(&self, project: &ProjectId, id: &str) -> Result<(Analysis, String), AppError> {
         let analysis = self.analyses.get(project, id).await?;
         if analysis.materialization == Materialization::Ephemeral {
             return Err(AppError::Conflict(format!(
                 "{id} is ephemeral: it has no data of its own"
             )));
         }
-        // The relation exists once a run of the analysis succeeded: one such run is enough to know.
-        let succeeded = self
+        let ran = self
             .metadata
-            .list_runs(&RunFilter {
-                project: project.clone(),
-                kind: Some(RunKind::AnalysisStep),
-                status: Some(RunStatus::Succeeded),
-                input: Some(analysis.id.to_string()),
-                limit: 1,
-                offset: 0,
-            })
-            .await?;
-        if succeeded.is_empty() {
+            .list_analysis_states(project)
+            .await?
+            .into_iter()
+            .any(|s| s.id == analysis.id && s.last_run.is_some() && s.finished_at.is_some())
+            && self
+                .warehouse
+                .relation_kind(project, &analysis_relation(&analysis.id))
+                .await?
+                .is_some();
+        if !ran {
             return Err(AppError::Conflict(format!("{id} has no data yet: execute it first")));
         }
-        let limit = if limit == 0 {
+        let r = analysis_relation(&analysis.id);
+        Ok((analysis, format!("SELECT * FROM \"{}\".\"{}\"", r.schema, r.name)))
+    }
+
+    /// A page of an analysis's rows (`limit` 0 for all), read as a query of the project.
+    pub async fn data(
+        &self,
+        project: &ProjectId,
+        id: &str,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Run, ResultPage), AppError> {
+        let (_, sql) = self.data_query(project, id).await?;
+        let limit_sql = if limit == 0 {
             String::new()
         } else {
             format!(" LIMIT {limit}")
         };
-        let sql = format!(
-            "SELECT * FROM {}.{}{limit} OFFSET {offset}",
-            quote(&analysis_schema(project)),
-            quote(analysis.id.as_str())
-        );
-        Ok((analysis, sql))
+        self.queries
+            .read(
+                project,
+                format!("{sql}{limit_sql} OFFSET {offset}"),
+                None,
+                "analysis",
+                Duration::from_secs(300),
+            )
+            .await
+    }
+
+    /// Every row of an analysis as a file the engine writes (CSV or Parquet), for a download.
+    pub async fn export(&self, project: &ProjectId, id: &str, format: ExportFormat) -> Result<ExportedFile, AppError> {
+        let (_, sql) = self.data_query(project, id).await?;
+        Ok(self
+            .warehouse
+            .export(project, QueryRequest::sql(sql), format, CancellationToken::new())
+            .await?)
     }
 
     /// The compile plan with freshness from the recorded runs.
@@ -723,7 +480,7 @@ impl AnalysisRunner {
         force: bool,
     ) -> Result<Vec<super::analyses::CompiledStep>, AppError> {
         let all = self.analyses.list(project, None).await?;
-        let states = self.states(project, &all).await?;
+        let states = self.states(project, &all, &BTreeMap::new()).await?;
         self.analyses.compile(project, id, force, &states).await
     }
 
@@ -732,7 +489,82 @@ impl AnalysisRunner {
         let target = self.analyses.get(project, id).await?;
         let all = self.analyses.list(project, None).await?;
         let dag = dag_of(&all)?;
-        let states = self.states(project, &all).await?;
+        let states = self.states(project, &all, &BTreeMap::new()).await?;
         Ok(plan(&dag, &target.id, &states, false))
+    }
+}
+
+/// One execution of a plan.
+struct PlanWork {
+    runner: Arc<AnalysisRunner>,
+    dag: Dag,
+    steps: Vec<Step>,
+    continue_on_failure: bool,
+    actor: String,
+}
+
+#[async_trait]
+impl Work for PlanWork {
+    async fn run(&mut self, ctx: JobContext) -> Result<Outcome, AppError> {
+        let lock = self.runner.project_lock(&ctx.project);
+        let _one_at_a_time = lock.lock().await;
+        let total = self.steps.len() as u64;
+        let (mut failed, mut outcomes, mut rows_total) = (BTreeSet::new(), Vec::new(), 0u64);
+        let mut stop = false;
+        for (i, step) in self.steps.iter().enumerate() {
+            let id = step.analysis.id.clone();
+            let blocked_by = self.dag.upstream_of(&id).into_iter().find(|u| failed.contains(u));
+            let outcome = match (&step.action, blocked_by) {
+                (_, Some(up)) => {
+                    failed.insert(id.clone());
+                    outcome(&id, "blocked", format!("upstream {up} failed"))
+                }
+                _ if stop || ctx.cancel.is_cancelled() => outcome(&id, "not_run", "an earlier step failed".into()),
+                (StepAction::Skip, None) => outcome(&id, "skipped", "fresh".into()),
+                (StepAction::Blocked(up), None) => outcome(&id, "blocked", format!("upstream {up} failed")),
+                (StepAction::Run(reasons), None) => {
+                    let why = reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+                    let o = self.runner.run_step(&ctx, &self.actor, step, why).await;
+                    if o.status == "failed" {
+                        failed.insert(id.clone());
+                        stop = !self.continue_on_failure;
+                    }
+                    rows_total += o.rows;
+                    o
+                }
+            };
+            outcomes.push(outcome);
+            ctx.emit(RunEventKind::PartProgress {
+                part: i as u64 + 1,
+                parts: total,
+                rows: rows_total,
+                bytes: 0,
+            });
+        }
+        if ctx.cancel.is_cancelled() {
+            return Err(AppError::Invalid("cancelled".into()));
+        }
+        let bad: Vec<String> = outcomes
+            .iter()
+            .filter(|o| o.status == "failed")
+            .map(|o| format!("{}: {}", o.id, o.detail))
+            .collect();
+        info!(steps = outcomes.len(), failed = bad.len(), "analysis run finished");
+        Ok(Outcome {
+            rows: rows_total,
+            detail: Some(StepOutcome::to_json(&outcomes)),
+            failed: (!bad.is_empty()).then(|| format!("failed steps: {}", bad.join("; "))),
+            ..Outcome::default()
+        })
+    }
+}
+
+fn outcome(id: &Identifier, status: &str, detail: String) -> StepOutcome {
+    StepOutcome {
+        id: id.clone(),
+        status: status.into(),
+        run: None,
+        rows: 0,
+        detail,
     }
 }

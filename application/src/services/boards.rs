@@ -13,8 +13,8 @@ use pluto_duck_domain::{Board, BoardItem, ItemKind, ItemSource, ProjectId, RunSt
 use tracing::{info, warn};
 
 use super::analysis_runs::{AnalysisRunner, ExecuteOptions};
-use super::query::{QueryService, QuerySubmission};
-use crate::ports::{BlobStore, MetadataStore, ParamValue};
+use super::query::QueryService;
+use crate::ports::{BlobStore, MetadataStore};
 use crate::AppError;
 
 /// Rows kept in a snapshot.
@@ -347,7 +347,7 @@ impl BoardService {
     async fn check_source(&self, project: &ProjectId, item: &BoardItem) -> Result<(), AppError> {
         match &item.source {
             Some(ItemSource::Sql(sql)) => {
-                let statements = pluto_duck_domain::split_statements(sql)?;
+                let statements = pluto_duck_domain::check_user_sql(sql)?;
                 match statements.as_slice() {
                     [s] if s.is_read => Ok(()),
                     [s] => Err(AppError::Invalid(format!(
@@ -391,8 +391,18 @@ impl BoardService {
     }
 
     async fn snapshot(&self, project: &ProjectId, source: &ItemSource) -> Result<Snapshot, AppError> {
-        let sql = match source {
-            ItemSource::Sql(sql) => sql.clone(),
+        let (run, page) = match source {
+            ItemSource::Sql(sql) => {
+                self.queries
+                    .read(
+                        project,
+                        sql.clone(),
+                        Some(SNAPSHOT_ROWS),
+                        "board",
+                        Duration::from_secs(600),
+                    )
+                    .await?
+            }
             ItemSource::Analysis { id, params } => {
                 // The analysis runs first when it is stale, with the item's parameters; then its rows are read.
                 let params: BTreeMap<String, String> = serde_json_params(params)?;
@@ -415,35 +425,9 @@ impl BoardService {
                         run.failure.map(|f| f.message).unwrap_or_default()
                     )));
                 }
-                self.analyses.data_sql(project, id.as_str(), SNAPSHOT_ROWS, 0).await?.1
+                self.analyses.data(project, id.as_str(), SNAPSHOT_ROWS, 0).await?
             }
         };
-        let run = self
-            .queries
-            .submit(
-                project,
-                QuerySubmission {
-                    sql,
-                    read_only: true,
-                    max_rows: Some(SNAPSHOT_ROWS),
-                    actor: Some("board".into()),
-                    params: Vec::<ParamValue>::new(),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let run = self
-            .queries
-            .wait(project, run.id.as_str(), Duration::from_secs(600))
-            .await?;
-        if run.status != RunStatus::Succeeded {
-            return Err(AppError::Invalid(
-                run.failure
-                    .map(|f| f.message)
-                    .unwrap_or_else(|| format!("the query {}", run.status.as_str())),
-            ));
-        }
-        let (run, page) = self.queries.result(project, run.id.as_str(), 0, None).await?;
         let batches: Vec<_> = page
             .batches
             .collect::<Vec<_>>()

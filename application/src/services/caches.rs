@@ -3,16 +3,15 @@
 
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::Int64Type;
 use chrono::Utc;
-use futures::StreamExt;
-use pluto_duck_domain::{split_statements, CachedTable, Identifier, ProjectId, Source};
+use pluto_duck_domain::{parse_condition, CachedTable, Identifier, ProjectId, Source};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, instrument};
 
+use super::changes::ChangeLog;
 use super::sources::SourceService;
-use crate::ports::{MetadataStore, QueryRequest, StatementText, Warehouse};
+use crate::connectors::quote;
+use crate::ports::{CsvStrictness, Load, LoadFrom, LoadMode, LoadPart, MetadataStore, PartRead, Warehouse};
 use crate::AppError;
 
 #[derive(Debug, Clone, Default)]
@@ -30,116 +29,53 @@ pub struct CacheService {
     warehouse: Arc<dyn Warehouse>,
     metadata: Arc<dyn MetadataStore>,
     sources: Arc<SourceService>,
-    // One build at a time: concurrent swaps of the same table would conflict in DuckDB.
-    builds: tokio::sync::Mutex<()>,
-}
-
-fn q(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
-
-/// Runs statements as one transaction; returns the single BIGINT the last one selects.
-pub(crate) async fn exec_count(
-    warehouse: &dyn Warehouse,
-    statements: Vec<String>,
-    cancel: &CancellationToken,
-) -> Result<u64, AppError> {
-    let request = QueryRequest {
-        statements: statements
-            .into_iter()
-            .map(|text| StatementText { text, offset: 0 })
-            .collect(),
-        params: Vec::new(),
-    };
-    let mut stream = warehouse.query(request, cancel.clone()).await?;
-    let mut count = 0u64;
-    while let Some(batch) = stream.batches.next().await {
-        let batch = batch?;
-        if batch.num_rows() > 0 {
-            if let Some(col) = batch.column(0).as_primitive_opt::<Int64Type>() {
-                count = u64::try_from(col.value(0)).unwrap_or(0);
-            }
-        }
-    }
-    Ok(count)
-}
-
-fn check_filter(filter: &str) -> Result<(), AppError> {
-    let ok = split_statements(&format!("SELECT 1 WHERE {filter}"))
-        .map(|s| s.len() == 1 && s[0].is_read)
-        .unwrap_or(false);
-    if ok {
-        Ok(())
-    } else {
-        Err(AppError::Invalid("filter must be one boolean SQL expression".into()))
-    }
+    changes: Arc<ChangeLog>,
 }
 
 impl CacheService {
-    pub fn new(warehouse: Arc<dyn Warehouse>, metadata: Arc<dyn MetadataStore>, sources: Arc<SourceService>) -> Self {
+    pub fn new(
+        warehouse: Arc<dyn Warehouse>,
+        metadata: Arc<dyn MetadataStore>,
+        sources: Arc<SourceService>,
+        changes: Arc<ChangeLog>,
+    ) -> Self {
         Self {
             warehouse,
             metadata,
             sources,
-            builds: tokio::sync::Mutex::new(()),
+            changes,
         }
     }
 
-    fn remote(source: &Source, cache: &CachedTable) -> String {
-        format!(
-            "{}.{}.{}",
-            q(&source.catalog_alias()),
-            q(&cache.remote_schema),
-            q(&cache.remote_table)
-        )
-    }
-
-    fn local(cache: &CachedTable) -> String {
-        format!(
-            "{}.{}",
-            q(&CachedTable::schema_for(&cache.project)),
-            q(cache.name.as_str())
-        )
-    }
-
-    async fn run(&self, statements: Vec<String>) -> Result<u64, AppError> {
-        exec_count(self.warehouse.as_ref(), statements, &CancellationToken::new()).await
-    }
-
-    async fn build(&self, source: &Source, cache: &CachedTable) -> Result<u64, AppError> {
-        let schema = q(&CachedTable::schema_for(&cache.project));
-        let building = format!("{schema}.{}", q(&format!("{}__building", cache.name)));
-        let filter = cache
-            .filter
-            .as_ref()
-            .map(|f| format!(" WHERE ({f})"))
-            .unwrap_or_default();
-        let _guard = self.builds.lock().await;
-        self.run(vec![
-            format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
-            format!(
-                "CREATE OR REPLACE TABLE {building} AS SELECT * FROM {}{filter}",
-                Self::remote(source, cache)
-            ),
-            format!("DROP TABLE IF EXISTS {}", Self::local(cache)),
-            format!("ALTER TABLE {building} RENAME TO {}", q(cache.name.as_str())),
-            format!("SELECT count(*)::BIGINT FROM {}", Self::local(cache)),
-        ])
-        .await
-    }
-
-    async fn append(&self, source: &Source, cache: &CachedTable, cursor: &str) -> Result<u64, AppError> {
-        let (local, c) = (Self::local(cache), q(cursor));
-        let filter = cache.filter.as_ref().map(|f| format!(" AND ({f})")).unwrap_or_default();
-        let _guard = self.builds.lock().await;
-        self.run(vec![
-            format!(
-                "INSERT INTO {local} SELECT * FROM {} WHERE ((SELECT max({c}) FROM {local}) IS NULL OR {c} > (SELECT max({c}) FROM {local})){filter}",
-                Self::remote(source, cache)
-            ),
-            format!("SELECT count(*)::BIGINT FROM {local}"),
-        ])
-        .await
+    /// Copies the remote table into `cache.<name>`: rebuilt aside and swapped in, or only the rows past the
+    /// cursor appended. A failure leaves the previous copy as it was.
+    async fn load(&self, source: &Source, cache: &CachedTable, mode: LoadMode) -> Result<u64, AppError> {
+        let remote = format!(
+            "SELECT * FROM {}.{}.{}",
+            quote(&source.catalog_alias()),
+            quote(&cache.remote_schema),
+            quote(&cache.remote_table)
+        );
+        let load = Load {
+            from: LoadFrom::Sandbox,
+            parts: vec![LoadPart {
+                read: PartRead::Relation(remote),
+                bytes: None,
+            }],
+            target: cache.relation(),
+            mode,
+            filter: cache.filter.clone(),
+            csv: CsvStrictness::Strict,
+            tag: format!("cache_{}", cache.name),
+        };
+        let outcome = self
+            .warehouse
+            .load(&cache.project, load, Arc::new(|_| {}), CancellationToken::new())
+            .await?;
+        self.changes
+            .record(&cache.project, &[cache.relation().to_string()], "cache")
+            .await;
+        Ok(outcome.rows)
     }
 
     #[instrument(skip_all, fields(project = %project, source = %source_name))]
@@ -151,14 +87,14 @@ impl CacheService {
     ) -> Result<CachedTable, AppError> {
         let source = self.sources.attached(project, source_name).await?;
         let name = match &req.name {
-            Some(n) => Identifier::parse(n.clone())?,
+            Some(n) => Identifier::canonical(n.clone())?,
             None => Identifier::sanitize(&req.table),
         };
         if self.metadata.get_cache(project, &name).await?.is_some() {
             return Err(AppError::Conflict(format!("cached table {name} already exists")));
         }
         if let Some(f) = &req.filter {
-            check_filter(f)?;
+            parse_condition(f)?;
         }
         let now = Utc::now();
         let mut cache = CachedTable {
@@ -175,7 +111,7 @@ impl CacheService {
             created_at: now,
         };
         cache.validate()?;
-        cache.rows = self.build(&source, &cache).await?;
+        cache.rows = self.load(&source, &cache, LoadMode::Replace).await?;
         self.metadata.put_cache(&cache).await?;
         info!(table = %cache.name, rows = cache.rows, "table cached");
         Ok(cache)
@@ -186,17 +122,18 @@ impl CacheService {
     pub async fn refresh(&self, project: &ProjectId, name: &str, full: bool) -> Result<CachedTable, AppError> {
         let mut cache = self.get(project, name).await?;
         let source = self.sources.attached(project, cache.source.as_str()).await?;
-        cache.rows = match (&cache.cursor_column, full) {
-            (Some(cursor), false) => self.append(&source, &cache, &cursor.clone()).await?,
-            _ => self.build(&source, &cache).await?,
+        let mode = match (&cache.cursor_column, full) {
+            (Some(cursor), false) => LoadMode::AppendAfter { cursor: cursor.clone() },
+            _ => LoadMode::Replace,
         };
+        cache.rows = self.load(&source, &cache, mode).await?;
         cache.refreshed_at = Utc::now();
         self.metadata.put_cache(&cache).await?;
         Ok(cache)
     }
 
     pub async fn get(&self, project: &ProjectId, name: &str) -> Result<CachedTable, AppError> {
-        let name = Identifier::parse(name)?;
+        let name = Identifier::canonical(name)?;
         self.metadata
             .get_cache(project, &name)
             .await?
@@ -212,12 +149,7 @@ impl CacheService {
 
     pub async fn drop_cache(&self, project: &ProjectId, name: &str) -> Result<(), AppError> {
         let cache = self.get(project, name).await?;
-        let _guard = self.builds.lock().await;
-        self.run(vec![
-            format!("DROP TABLE IF EXISTS {}", Self::local(&cache)),
-            "SELECT 0::BIGINT".into(),
-        ])
-        .await?;
+        self.warehouse.drop_relation(project, &cache.relation()).await?;
         self.metadata.delete_cache(project, &cache.name).await?;
         Ok(())
     }
@@ -244,12 +176,5 @@ mod tests {
     fn default_names_are_identifiers() {
         assert_eq!(Identifier::sanitize("Order Details").as_str(), "order_details");
         assert_eq!(Identifier::sanitize("2024-sales").as_str(), "_2024_sales");
-    }
-
-    #[test]
-    fn filters_must_be_one_expression() {
-        assert!(check_filter("amount > 10 AND region = 'eu'").is_ok());
-        assert!(check_filter("1=1; DROP TABLE t").is_err());
-        assert!(check_filter("x IN (SELECT 1)").is_ok());
     }
 }

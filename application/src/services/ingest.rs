@@ -1,30 +1,27 @@
-//! Ingestion jobs: a source's table or query copied into a warehouse table through its connector.
+//! Ingestion jobs: a source's table or query copied into a table of the project through its connector.
 //!
 //! The source is opened (and its table checked) before the job exists, so a wrong password, a missing file or an
-//! unknown table answer the request itself. The job loads every part into a staging table, reporting rows and
-//! bytes after each, then applies the mode in one transaction: replace swaps the staging table in, append
-//! inserts, merge deletes the rows whose keys match and inserts. A failure at any point drops the staging table
-//! and leaves the target as it was.
+//! unknown table answer the request itself. The job stages every part, reporting rows and bytes after each, then
+//! the warehouse applies the mode in one transaction: replace swaps the staged table in, append inserts, merge
+//! deletes the rows whose keys match and inserts. A failure at any point leaves the target as it was. CSV files are
+//! read strictly unless the request asks for lenient reading, which skips bad rows and reports them.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::cast::AsArray;
 use arrow_array::RecordBatch;
+use async_trait::async_trait;
 use chrono::Utc;
 use futures::StreamExt;
-use pluto_duck_domain::{
-    Identifier, IngestMode, Ingestion, ProjectId, Run, RunEventKind, RunFailure, RunId, RunKind, RunStatus, TargetTable,
-};
-use tokio_util::sync::CancellationToken;
-use tracing::{info, instrument, warn, Instrument};
+use pluto_duck_domain::{IngestMode, Ingestion, ProjectId, Run, RunEventKind, RunKind, RunStatus, TargetTable};
+use tracing::{instrument, warn};
 
-use super::caches::exec_count;
-use super::run_hub::{RunHub, Subscription};
+use super::changes::ChangeLog;
+use super::jobs::{JobContext, JobSpec, Jobs, Outcome, Work};
+use super::run_hub::Subscription;
 use super::sources::{NewSource, SourceService};
-use crate::connectors::{quote, ConnectorMetadata, ConnectorRegistry, Pull, Session};
-use crate::ports::{MetadataStore, QueryRequest, RunFilter, SourceCatalog, StatementText, Warehouse};
+use crate::connectors::{ConnectorMetadata, ConnectorRegistry, Pull, Session};
+use crate::ports::{CsvStrictness, Load, LoadMode, LoadPart, MetadataStore, RunFilter, SourceCatalog, Warehouse};
 use crate::AppError;
 
 #[derive(Debug, Clone)]
@@ -43,11 +40,13 @@ pub struct IngestRequest {
     pub query: Option<String>,
     /// Target table; defaults to the source table's name.
     pub target: Option<String>,
-    /// Target schema; defaults to `main` (per project).
+    /// Target schema; defaults to `main`.
     pub schema: Option<String>,
     pub mode: IngestMode,
     /// Merge keys.
     pub keys: Vec<String>,
+    /// CSV files: strict (the default) fails on a malformed row; lenient skips and reports them.
+    pub csv: CsvStrictness,
     pub actor: Option<String>,
 }
 
@@ -57,20 +56,94 @@ pub struct IngestService {
     metadata: Arc<dyn MetadataStore>,
     sources: Arc<SourceService>,
     registry: ConnectorRegistry,
-    hub: Arc<RunHub>,
-    active: Mutex<HashMap<RunId, CancellationToken>>,
-    /// One load per target at a time: two swaps of one table would conflict.
-    targets: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    jobs: Arc<Jobs>,
+    changes: Arc<ChangeLog>,
 }
 
-struct Job {
-    run: Run,
-    session: Session,
-    pull: Pull,
+struct IngestWork {
+    warehouse: Arc<dyn Warehouse>,
+    metadata: Arc<dyn MetadataStore>,
+    changes: Arc<ChangeLog>,
+    session: Option<Session>,
+    parts: Vec<LoadPart>,
     target: TargetTable,
-    mode: IngestMode,
-    keys: Vec<String>,
-    cancel: CancellationToken,
+    mode: LoadMode,
+    csv: CsvStrictness,
+}
+
+#[async_trait]
+impl Work for IngestWork {
+    async fn run(&mut self, ctx: JobContext) -> Result<Outcome, AppError> {
+        let Some(session) = &self.session else {
+            return Err(AppError::Invalid("the ingest's source is closed".into()));
+        };
+        let progress_ctx = ctx.clone();
+        let load = Load {
+            from: session.load_from(),
+            parts: self.parts.clone(),
+            target: self.target.relation(),
+            mode: self.mode.clone(),
+            filter: None,
+            csv: self.csv,
+            tag: ctx.run.to_string(),
+        };
+        let outcome = self
+            .warehouse
+            .load(
+                &ctx.project,
+                load,
+                Arc::new(move |p| {
+                    progress_ctx.emit(RunEventKind::PartProgress {
+                        part: p.part,
+                        parts: p.parts,
+                        rows: p.rows,
+                        bytes: p.bytes,
+                    })
+                }),
+                ctx.cancel.clone(),
+            )
+            .await?;
+        let detail = (self.csv == CsvStrictness::Lenient).then(|| {
+            serde_json::json!({
+                "rejected_rows": outcome.rejected,
+                "rejected_samples": outcome.rejected_samples.iter().map(|r| serde_json::json!({
+                    "file": r.file, "line": r.line, "reason": r.reason, "text": r.text,
+                })).collect::<Vec<_>>(),
+            })
+            .to_string()
+        });
+        Ok(Outcome {
+            rows: outcome.rows,
+            bytes: outcome.bytes,
+            detail,
+            ..Outcome::default()
+        })
+    }
+
+    async fn finished(&mut self, run: &Run) {
+        if let Some(session) = self.session.take() {
+            session.close().await;
+        }
+        if run.status == RunStatus::Succeeded {
+            self.changes
+                .record(&run.project, &[self.target.qualified()], "ingest")
+                .await;
+        }
+        match self.metadata.get_ingestion(&run.project, &self.target).await {
+            Ok(Some(mut entry)) if entry.last_run.as_ref() == Some(&run.id) => {
+                entry.last_status = Some(run.status);
+                entry.updated_at = Utc::now();
+                if run.status == RunStatus::Succeeded {
+                    entry.rows = run.rows;
+                }
+                if let Err(e) = self.metadata.put_ingestion(&entry).await {
+                    warn!(error = %e, "ingestion catalog not updated");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "ingestion catalog not read"),
+        }
+    }
 }
 
 impl IngestService {
@@ -80,7 +153,8 @@ impl IngestService {
         metadata: Arc<dyn MetadataStore>,
         sources: Arc<SourceService>,
         registry: ConnectorRegistry,
-        hub: Arc<RunHub>,
+        jobs: Arc<Jobs>,
+        changes: Arc<ChangeLog>,
     ) -> Self {
         Self {
             warehouse,
@@ -88,9 +162,8 @@ impl IngestService {
             metadata,
             sources,
             registry,
-            hub,
-            active: Mutex::new(HashMap::new()),
-            targets: Mutex::new(HashMap::new()),
+            jobs,
+            changes,
         }
     }
 
@@ -98,41 +171,32 @@ impl IngestService {
         self.registry.names()
     }
 
-    async fn open(&self, project: &ProjectId, source: &IngestSource) -> Result<Session, AppError> {
+    async fn open(&self, project: &ProjectId, source: &IngestSource, csv: CsvStrictness) -> Result<Session, AppError> {
         match source {
             IngestSource::Named(name) => {
                 let source = self.sources.attached(project, name).await?;
                 let connector = self.registry.get(source.kind)?;
-                Ok(Session::attached(
-                    source,
-                    connector,
-                    self.catalog.clone(),
-                    self.warehouse.clone(),
-                ))
+                Ok(Session::stored(source, connector, self.catalog.clone()))
             }
             IngestSource::Config(config) => {
                 let mut config = config.clone();
                 if config.name.is_empty() {
                     config.name = "ingest".into();
                 }
+                if let pluto_duck_domain::SourceConnection::Located(l) = &mut config.connection {
+                    l.lenient |= csv == CsvStrictness::Lenient;
+                }
                 let password = config.password.take();
-                let source = self.sources.build(project, &config)?;
+                let source = self.sources.build(project, &config).await?;
                 let connector = self.registry.get(source.kind)?;
-                Session::open(
-                    source,
-                    password,
-                    connector,
-                    self.catalog.clone(),
-                    self.warehouse.clone(),
-                )
-                .await
+                Session::open(source, password, connector, self.catalog.clone()).await
             }
         }
     }
 
     /// Which table the request names, checked against the source's catalog.
     async fn resolve_table(&self, session: &Session, table: &str) -> Result<(String, String), AppError> {
-        let tables = self.catalog.tables(&session.alias, None).await?;
+        let tables = session.tables().await?;
         let found: Vec<_> = match table.split_once('.') {
             Some((schema, name)) => tables.iter().filter(|t| t.schema == schema && t.name == name).collect(),
             None => tables.iter().filter(|t| t.name == table).collect(),
@@ -153,9 +217,51 @@ impl IngestService {
         }
     }
 
+    /// What the request reads and where it writes, checked against the open source.
+    async fn prepare(
+        &self,
+        session: &Session,
+        req: &IngestRequest,
+    ) -> Result<(Pull, TargetTable, Vec<LoadPart>), AppError> {
+        let pull = match (&req.table, &req.query) {
+            (Some(table), _) => {
+                let (schema, table) = self.resolve_table(session, table).await?;
+                Pull::Table { schema, table }
+            }
+            (None, Some(query)) => Pull::Query(query.clone()),
+            // A file or a one-table database needs no table name.
+            (None, None) => match session.tables().await?.as_slice() {
+                [t] => Pull::Table {
+                    schema: t.schema.clone(),
+                    table: t.name.clone(),
+                },
+                tables => {
+                    return Err(AppError::Invalid(format!(
+                        "the source has {} tables: name one with `table` (or give a `query`)",
+                        tables.len()
+                    )))
+                }
+            },
+        };
+        // Refused kinds of query fail here, not in the job.
+        session.relation(&pull)?;
+        let table = match (&req.target, &pull) {
+            (Some(t), _) => t.clone(),
+            (None, Pull::Table { table, .. }) => pluto_duck_domain::Identifier::sanitize(table).to_string(),
+            (None, Pull::Query(_)) => {
+                return Err(AppError::Invalid(
+                    "an ingest of a query needs a `target` table name".into(),
+                ))
+            }
+        };
+        let target = TargetTable::writable(req.schema.as_deref(), &table)?;
+        let parts = session.parts(&pull).await?;
+        Ok((pull, target, parts))
+    }
+
     /// Checks the request, opens the source and queues the job; the load runs in the background.
     #[instrument(skip_all, fields(project = %project))]
-    pub async fn submit(self: &Arc<Self>, project: &ProjectId, req: IngestRequest) -> Result<Run, AppError> {
+    pub async fn submit(&self, project: &ProjectId, req: IngestRequest) -> Result<Run, AppError> {
         if req.table.is_some() && req.query.is_some() {
             return Err(AppError::Invalid("give either `table` or `query`, not both".into()));
         }
@@ -167,77 +273,42 @@ impl IngestService {
         if req.mode != IngestMode::Merge && !req.keys.is_empty() {
             return Err(AppError::Invalid("`keys` apply to merge only".into()));
         }
-        let schema = match &req.schema {
-            Some(s) => TargetTable::project_schema(project, Identifier::parse(s.clone())?.as_str()),
-            None => TargetTable::default_schema(project),
-        };
         if req.target.is_none() && req.query.is_some() {
             return Err(AppError::Invalid(
                 "an ingest of a query needs a `target` table name".into(),
             ));
         }
+        // The target's name is checked before anything opens.
         if let Some(t) = &req.target {
-            Identifier::parse(t.clone())?;
+            TargetTable::writable(req.schema.as_deref(), t)?;
+        } else if let Some(s) = &req.schema {
+            TargetTable::writable(Some(s), "t")?;
         }
-        let session = self.open(project, &req.source).await?;
-        let prepared = async {
-            let pull = match (&req.table, &req.query) {
-                (Some(table), _) => {
-                    let (schema, table) = self.resolve_table(&session, table).await?;
-                    Pull::Table { schema, table }
-                }
-                (None, Some(query)) => Pull::Query(query.clone()),
-                // A file or a one-table database needs no table name.
-                (None, None) => match self.catalog.tables(&session.alias, None).await?.as_slice() {
-                    [t] => Pull::Table {
-                        schema: t.schema.clone(),
-                        table: t.name.clone(),
-                    },
-                    tables => {
-                        return Err(AppError::Invalid(format!(
-                            "the source has {} tables: name one with `table` (or give a `query`)",
-                            tables.len()
-                        )))
-                    }
-                },
-            };
-            // Refused kinds of query fail here, not in the job.
-            session.relation(&pull)?;
-            let table = match (&req.target, &pull) {
-                (Some(t), _) => Identifier::parse(t.clone())?,
-                (None, Pull::Table { table, .. }) => Identifier::sanitize(table),
-                (None, Pull::Query(_)) => {
-                    return Err(AppError::Invalid(
-                        "an ingest of a query needs a `target` table name".into(),
-                    ))
-                }
-            };
-            Ok::<_, AppError>((pull, TargetTable { schema, table }))
-        }
-        .await;
-        let (pull, target) = match prepared {
+        let session = self.open(project, &req.source, req.csv).await?;
+        let (pull, target, parts) = match self.prepare(&session, &req).await {
             Ok(p) => p,
             Err(e) => {
                 session.close().await;
                 return Err(e);
             }
         };
-
-        let id = RunId::parse(uuid::Uuid::now_v7().to_string())?;
-        let mut run = Run::new(id, project.clone(), RunKind::Ingest, target.qualified(), Utc::now());
-        if let Some(actor) = req.actor.filter(|a| !a.is_empty()) {
-            run.actor = actor.chars().take(64).collect();
-        }
         let now = Utc::now();
         let previous = self.metadata.get_ingestion(project, &target).await?;
-        let entry = Ingestion {
+        let mode = match req.mode {
+            IngestMode::Replace => LoadMode::Replace,
+            IngestMode::Append => LoadMode::Append,
+            IngestMode::Merge => LoadMode::Merge { keys: req.keys.clone() },
+        };
+        let source_kind = session.source.kind;
+        let source_name = match &req.source {
+            IngestSource::Named(name) => name.clone(),
+            IngestSource::Config(_) => session.connector.describe(&session.source),
+        };
+        let entry = |run: &Run| Ingestion {
             project: project.clone(),
             target: target.clone(),
-            source_kind: session.source.kind,
-            source: match &req.source {
-                IngestSource::Named(name) => name.clone(),
-                IngestSource::Config(_) => session.connector.describe(&session.source),
-            },
+            source_kind,
+            source: source_name.clone(),
             named_source: matches!(req.source, IngestSource::Named(_)),
             input: match &pull {
                 Pull::Table { schema, table } => format!("{schema}.{table}"),
@@ -251,265 +322,52 @@ impl IngestService {
             last_status: Some(RunStatus::Queued),
             rows: previous.as_ref().map(|p| p.rows).unwrap_or(0),
         };
-        let stored = async {
-            self.metadata.insert_run(&run).await?;
-            self.metadata.put_ingestion(&entry).await?;
-            Ok::<_, AppError>(())
-        }
-        .await;
-        if let Err(e) = stored {
-            session.close().await;
-            return Err(e);
-        }
-        self.hub.emit(&run.id, RunEventKind::Queued);
-        let cancel = CancellationToken::new();
-        self.lock_active().insert(run.id.clone(), cancel.clone());
-        let job = Job {
-            run: run.clone(),
-            session,
-            pull,
-            target,
-            mode: req.mode,
-            keys: req.keys,
-            cancel,
+        // The catalog entry names the run before the run can finish, so `finished` finds it.
+        let (run_tx, run_rx) = tokio::sync::oneshot::channel::<()>();
+        let work = GateWork {
+            gate: Some(run_rx),
+            inner: IngestWork {
+                warehouse: self.warehouse.clone(),
+                metadata: self.metadata.clone(),
+                changes: self.changes.clone(),
+                session: None,
+                parts,
+                target: target.clone(),
+                mode,
+                csv: req.csv,
+            },
         };
-        let this = self.clone();
-        let span = tracing::info_span!("ingest_run", run_id = %run.id);
-        tokio::spawn(async move { this.execute(job).await }.instrument(span));
+        let spec = JobSpec {
+            project: project.clone(),
+            kind: RunKind::Ingest,
+            input: target.qualified(),
+            actor: req.actor.clone(),
+            timeout: None,
+        };
+        let mut work = work;
+        work.inner.session = Some(session);
+        let run = self.jobs.submit(spec, work)?;
+        let result = self.metadata.put_ingestion(&entry(&run)).await;
+        let _ = run_tx.send(());
+        result?;
         Ok(run)
     }
 
-    fn lock_active(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, CancellationToken>> {
-        self.active.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn target_lock(&self, target: &TargetTable) -> Arc<tokio::sync::Mutex<()>> {
-        self.targets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(target.qualified())
-            .or_default()
-            .clone()
-    }
-
-    async fn execute(self: Arc<Self>, job: Job) {
-        let Job {
-            mut run,
-            session,
-            pull,
-            target,
-            mode,
-            keys,
-            cancel,
-        } = job;
-        if run.start(Utc::now()).is_ok() {
-            if let Err(e) = self.metadata.update_run(&run).await {
-                warn!(error = %e, "run state not stored");
-            }
-            self.hub.emit(&run.id, RunEventKind::Started);
-        }
-        let lock = self.target_lock(&target);
-        let outcome = {
-            let _guard = lock.lock().await;
-            self.load(&run.id, &session, &pull, &target, mode, &keys, &cancel).await
-        };
-        session.close().await;
-        let now = Utc::now();
-        let transition = match outcome {
-            Ok((rows, bytes)) => {
-                run.rows = rows;
-                run.bytes = bytes;
-                run.succeed(now)
-            }
-            Err(_) if cancel.is_cancelled() => run.cancel(now),
-            Err(e) => run.fail(
-                RunFailure {
-                    position: None,
-                    message: e.to_string(),
-                },
-                now,
-            ),
-        };
-        if let Err(e) = transition {
-            warn!(error = %e, "run transition refused");
-        }
-        self.lock_active().remove(&run.id);
-        if let Err(e) = self.metadata.update_run(&run).await {
-            warn!(error = %e, "run state not stored");
-        }
-        match self.metadata.get_ingestion(&run.project, &target).await {
-            Ok(Some(mut entry)) if entry.last_run.as_ref() == Some(&run.id) => {
-                entry.last_status = Some(run.status);
-                entry.updated_at = now;
-                if run.status == RunStatus::Succeeded {
-                    entry.rows = run.rows;
-                }
-                if let Err(e) = self.metadata.put_ingestion(&entry).await {
-                    warn!(error = %e, "ingestion catalog not updated");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => warn!(error = %e, "ingestion catalog not read"),
-        }
-        info!(status = run.status.as_str(), rows = run.rows, target = %target.qualified(), "ingest finished");
-        if let Some(kind) = RunEventKind::terminal_for(&run) {
-            self.hub.emit(&run.id, kind);
-        }
-    }
-
-    async fn exec(&self, statements: Vec<String>, cancel: &CancellationToken) -> Result<u64, AppError> {
-        exec_count(self.warehouse.as_ref(), statements, cancel).await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn load(
-        &self,
-        id: &RunId,
-        session: &Session,
-        pull: &Pull,
-        target: &TargetTable,
-        mode: IngestMode,
-        keys: &[String],
-        cancel: &CancellationToken,
-    ) -> Result<(u64, u64), AppError> {
-        let schema = quote(target.schema.as_str());
-        let dest = format!("{schema}.{}", quote(target.table.as_str()));
-        let staging = format!(
-            "{schema}.{}",
-            quote(&format!("__pd_ingest_{}", id.as_str().replace('-', "")))
-        );
-        let parts = session.parts(pull).await?;
-        let whole = session.relation(pull)?;
-        let loaded = async {
-            self.exec(
-                vec![
-                    format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
-                    format!("CREATE TABLE {staging} AS SELECT * FROM ({whole}) LIMIT 0"),
-                    "SELECT 0::BIGINT".into(),
-                ],
-                cancel,
-            )
-            .await?;
-            let (total, mut rows, mut bytes) = (parts.len() as u64, 0u64, 0u64);
-            for (i, part) in parts.iter().enumerate() {
-                rows = self
-                    .exec(
-                        vec![
-                            format!("INSERT INTO {staging} BY NAME SELECT * FROM ({})", part.relation),
-                            format!("SELECT count(*)::BIGINT FROM {staging}"),
-                        ],
-                        cancel,
-                    )
-                    .await?;
-                bytes += part.bytes.unwrap_or(0);
-                self.hub.emit(
-                    id,
-                    RunEventKind::PartProgress {
-                        part: i as u64 + 1,
-                        parts: total,
-                        rows,
-                        bytes,
-                    },
-                );
-            }
-            let cols: Vec<String> = keys.iter().map(|k| quote(k)).collect();
-            let statements = match mode {
-                IngestMode::Replace => vec![
-                    format!("DROP TABLE IF EXISTS {dest}"),
-                    format!("ALTER TABLE {staging} RENAME TO {}", quote(target.table.as_str())),
-                    format!("SELECT count(*)::BIGINT FROM {dest}"),
-                ],
-                IngestMode::Append => vec![
-                    format!("CREATE TABLE IF NOT EXISTS {dest} AS SELECT * FROM {staging} LIMIT 0"),
-                    format!("INSERT INTO {dest} BY NAME SELECT * FROM {staging}"),
-                    format!("DROP TABLE {staging}"),
-                    format!("SELECT {rows}::BIGINT"),
-                ],
-                IngestMode::Merge => {
-                    let dup = self
-                        .exec(
-                            vec![format!(
-                                "SELECT (count(*) - count(DISTINCT ({})))::BIGINT FROM {staging}",
-                                cols.join(", ")
-                            )],
-                            cancel,
-                        )
-                        .await?;
-                    if dup > 0 {
-                        return Err(AppError::Invalid(format!(
-                            "merge keys ({}) are not unique in the source: {dup} rows repeat a key",
-                            keys.join(", ")
-                        )));
-                    }
-                    let on: Vec<String> = cols
-                        .iter()
-                        .map(|c| format!("{dest}.{c} IS NOT DISTINCT FROM {staging}.{c}"))
-                        .collect();
-                    vec![
-                        format!("CREATE TABLE IF NOT EXISTS {dest} AS SELECT * FROM {staging} LIMIT 0"),
-                        format!("DELETE FROM {dest} USING {staging} WHERE {}", on.join(" AND ")),
-                        format!("INSERT INTO {dest} BY NAME SELECT * FROM {staging}"),
-                        format!("DROP TABLE {staging}"),
-                        format!("SELECT {rows}::BIGINT"),
-                    ]
-                }
-            };
-            let written = self.exec(statements, cancel).await?;
-            Ok::<_, AppError>((written, bytes))
-        }
-        .await;
-        if loaded.is_err() {
-            // Never leave a half-loaded staging table behind; the target was not touched.
-            let _ = self
-                .exec(
-                    vec![format!("DROP TABLE IF EXISTS {staging}"), "SELECT 0::BIGINT".into()],
-                    &CancellationToken::new(),
-                )
-                .await;
-        }
-        loaded
-    }
-
     pub async fn get(&self, project: &ProjectId, id: &str) -> Result<Run, AppError> {
-        let id = RunId::parse(id)?;
-        self.metadata
-            .get_run(project, &id)
-            .await?
-            .filter(|r| r.kind == RunKind::Ingest)
-            .ok_or_else(|| AppError::NotFound {
-                what: "ingest",
-                id: id.to_string(),
-            })
+        self.jobs.get(project, id, RunKind::Ingest).await
     }
 
     /// Waits up to `max` for the run to finish; returns its state either way.
     pub async fn wait(&self, project: &ProjectId, id: &str, max: Duration) -> Result<Run, AppError> {
-        let run = self.get(project, id).await?;
-        if run.status.is_terminal() || max.is_zero() {
-            return Ok(run);
-        }
-        self.hub.wait_terminal(&run.id, max).await;
-        self.get(project, id).await
+        self.jobs.wait(project, id, RunKind::Ingest, max).await
     }
 
     pub async fn cancel(&self, project: &ProjectId, id: &str) -> Result<Run, AppError> {
-        let run = self.get(project, id).await?;
-        if run.status.is_terminal() {
-            return Err(AppError::Conflict(format!(
-                "ingest {} already finished ({})",
-                run.id,
-                run.status.as_str()
-            )));
-        }
-        if let Some(token) = self.lock_active().get(&run.id) {
-            token.cancel();
-        }
-        self.wait(project, id, Duration::from_secs(30)).await
+        self.jobs.cancel(project, id, RunKind::Ingest).await
     }
 
     pub async fn events(&self, project: &ProjectId, id: &str, after: u64) -> Result<Subscription, AppError> {
-        let run = self.get(project, id).await?;
-        Ok(self.hub.events_of(&run, after))
+        self.jobs.events(project, id, RunKind::Ingest, after).await
     }
 
     /// What a source offers before anything is ingested: its connector, where it is (without secrets), its tables,
@@ -521,7 +379,7 @@ impl IngestService {
         table: Option<&str>,
         rows: u64,
     ) -> Result<(ConnectorMetadata, Vec<pluto_duck_domain::Column>, Vec<RecordBatch>), AppError> {
-        let session = self.open(project, source).await?;
+        let session = self.open(project, source, CsvStrictness::Strict).await?;
         let result = async {
             let metadata = session.metadata().await?;
             let pick = match (table, metadata.tables.as_slice()) {
@@ -532,7 +390,7 @@ impl IngestService {
             let (mut columns, mut sample) = (Vec::new(), Vec::new());
             if let Some((schema, table)) = pick {
                 let pull = Pull::Table { schema, table };
-                let mut stream = session.pull(&pull, Some(rows), CancellationToken::new()).await?;
+                let mut stream = session.pull(&pull, Some(rows)).await?;
                 columns = stream.columns;
                 while let Some(batch) = stream.batches.next().await {
                     sample.push(batch?);
@@ -557,7 +415,7 @@ impl IngestService {
         target: &str,
         limit: u32,
     ) -> Result<(Ingestion, Vec<Run>), AppError> {
-        let target = parse_target(project, target)?;
+        let target = parse_target(target)?;
         let entry = self
             .metadata
             .get_ingestion(project, &target)
@@ -567,8 +425,8 @@ impl IngestService {
                 id: target.qualified(),
             })?;
         let history = self
-            .metadata
-            .list_runs(&RunFilter {
+            .jobs
+            .list(&RunFilter {
                 project: project.clone(),
                 kind: Some(RunKind::Ingest),
                 status: None,
@@ -582,7 +440,7 @@ impl IngestService {
 
     /// Runs a catalog entry again with its recorded settings (stored sources only: an inline source's secret
     /// was never kept).
-    pub async fn sync(self: &Arc<Self>, project: &ProjectId, target: &str) -> Result<Run, AppError> {
+    pub async fn sync(&self, project: &ProjectId, target: &str) -> Result<Run, AppError> {
         let (entry, _) = self.entry(project, target, 1).await?;
         if !entry.named_source {
             return Err(AppError::Invalid(format!(
@@ -604,72 +462,82 @@ impl IngestService {
                 table,
                 query,
                 target: Some(entry.target.table.to_string()),
-                schema: Some(
-                    entry
-                        .target
-                        .schema
-                        .as_str()
-                        .strip_prefix(&format!("{project}__"))
-                        .unwrap_or(entry.target.schema.as_str())
-                        .to_owned(),
-                ),
+                schema: Some(entry.target.schema.to_string()),
                 mode: entry.mode,
                 keys: entry.keys.clone(),
+                csv: CsvStrictness::Strict,
                 actor: Some("sync".into()),
             },
         )
         .await
     }
 
-    /// Start-up housekeeping is shared with queries (`fail_unfinished_runs`); nothing ingest-specific remains
-    /// but staging tables, which a crash may leave.
-    pub async fn drop_orphan_staging(&self) -> Result<u64, AppError> {
-        let request = QueryRequest {
-            statements: vec![StatementText {
-                text:
-                    "SELECT schema_name, table_name FROM duckdb_tables() \
-                       WHERE database_name = current_database() AND table_name LIKE '\\_\\_pd\\_ingest\\_%' ESCAPE '\\'"
-                        .into(),
-                offset: 0,
-            }],
-            params: Vec::new(),
-        };
-        let mut stream = self.warehouse.query(request, CancellationToken::new()).await?;
-        let mut names = Vec::new();
-        while let Some(batch) = stream.batches.next().await {
-            let batch = batch?;
-            let (s, t) = (
-                batch.column(0).as_string_opt::<i32>(),
-                batch.column(1).as_string_opt::<i32>(),
-            );
-            if let (Some(s), Some(t)) = (s, t) {
-                for i in 0..batch.num_rows() {
-                    names.push(format!("{}.{}", quote(s.value(i)), quote(t.value(i))));
+    /// Start-up: staging a crash left behind is dropped, and catalog entries whose run a crash ended say so.
+    pub async fn recover(&self, projects: &[ProjectId]) -> Result<u64, AppError> {
+        let mut dropped = 0;
+        for project in projects {
+            dropped += self.warehouse.drop_orphans(project).await?;
+            for mut entry in self.metadata.list_ingestions(project).await? {
+                // Earlier versions kept other projects' tables in `<project>__<schema>` of one shared database;
+                // each project has its own database now, where the schema is plain.
+                if let Some(plain) = entry.target.schema.as_str().strip_prefix(&format!("{project}__")) {
+                    let old = entry.target.clone();
+                    entry.target.schema = pluto_duck_domain::Identifier::canonical(plain)?;
+                    self.metadata.delete_ingestion(project, &old).await?;
+                    self.metadata.put_ingestion(&entry).await?;
                 }
+                if !matches!(entry.last_status, Some(RunStatus::Queued | RunStatus::Running)) {
+                    continue;
+                }
+                let status = match &entry.last_run {
+                    Some(id) => self
+                        .metadata
+                        .get_run(project, id)
+                        .await?
+                        .map(|r| r.status)
+                        .filter(|s| s.is_terminal())
+                        .unwrap_or(RunStatus::Failed),
+                    None => RunStatus::Failed,
+                };
+                entry.last_status = Some(status);
+                self.metadata.put_ingestion(&entry).await?;
             }
         }
-        let n = names.len() as u64;
-        for name in names {
-            self.exec(
-                vec![format!("DROP TABLE IF EXISTS {name}"), "SELECT 0::BIGINT".into()],
-                &CancellationToken::new(),
-            )
-            .await?;
-        }
-        Ok(n)
+        Ok(dropped)
     }
 }
 
-/// `schema.table` as shown in the catalog, or a bare table in the project's default schema.
-fn parse_target(project: &ProjectId, target: &str) -> Result<TargetTable, AppError> {
-    Ok(match target.split_once('.') {
-        Some((schema, table)) => TargetTable {
-            schema: Identifier::parse(schema)?,
-            table: Identifier::parse(table)?,
-        },
-        None => TargetTable {
-            schema: TargetTable::default_schema(project),
-            table: Identifier::parse(target)?,
-        },
+/// Holds the work until the catalog entry naming its run is stored.
+struct GateWork {
+    gate: Option<tokio::sync::oneshot::Receiver<()>>,
+    inner: IngestWork,
+}
+
+#[async_trait]
+impl Work for GateWork {
+    async fn run(&mut self, ctx: JobContext) -> Result<Outcome, AppError> {
+        if let Some(gate) = self.gate.take() {
+            let _ = gate.await;
+        }
+        self.inner.run(ctx).await
+    }
+
+    async fn finished(&mut self, run: &Run) {
+        if let Some(gate) = self.gate.take() {
+            let _ = gate.await;
+        }
+        self.inner.finished(run).await
+    }
+}
+
+/// `schema.table` as shown in the catalog, or a bare table in `main`.
+fn parse_target(target: &str) -> Result<TargetTable, AppError> {
+    let (schema, table) = match target.split_once('.') {
+        Some((schema, table)) => (Some(schema), table),
+        None => (None, target),
+    };
+    Ok(TargetTable {
+        schema: pluto_duck_domain::Identifier::canonical(schema.unwrap_or(pluto_duck_domain::MAIN_SCHEMA))?,
+        table: pluto_duck_domain::Identifier::canonical(table)?,
     })
 }

@@ -2,7 +2,9 @@ mod analyses;
 mod analysis_runs;
 mod boards;
 mod caches;
+mod changes;
 mod ingest;
+mod jobs;
 mod project_data;
 mod projects;
 mod query;
@@ -12,16 +14,18 @@ mod system;
 
 use std::sync::Arc;
 
-pub use analyses::{analysis_schema, AnalysisDraft, AnalysisService, CompiledStep, Lineage, LineageGraph};
+pub use analyses::{analysis_relation, AnalysisDraft, AnalysisService, CompiledStep, Lineage, LineageGraph};
 pub use analysis_runs::{AnalysisRunner, ExecuteOptions, StepOutcome};
 pub use boards::{BoardDraft, BoardService, ItemDraft, SNAPSHOT_ROWS};
 pub use caches::{CacheRequest, CacheService};
+pub use changes::{ChangeLog, TableChange};
 pub use ingest::{IngestRequest, IngestService, IngestSource};
+pub use jobs::{JobContext, JobSpec, Jobs, Outcome, Work};
 pub use project_data::{ProjectData, Removed};
 pub use projects::ProjectService;
 pub use query::{QueryLimits, QueryService, QuerySubmission};
 pub use run_hub::{RunHub, Subscription};
-pub use sources::{NewSource, SourceService};
+pub use sources::{NewSource, PathPolicy, SourceService};
 pub use system::SystemService;
 
 /// Every use case, wired once by bootstrap and shared by the transports (HTTP, CLI).
@@ -29,6 +33,8 @@ pub use system::SystemService;
 pub struct App {
     pub system: Arc<SystemService>,
     pub projects: Arc<ProjectService>,
+    pub jobs: Arc<Jobs>,
+    pub changes: Arc<ChangeLog>,
     pub queries: Arc<QueryService>,
     pub sources: Arc<SourceService>,
     pub caches: Arc<CacheService>,

@@ -5,15 +5,13 @@
 
 use std::sync::Arc;
 
-use pluto_duck_domain::{CachedTable, Project, ProjectId, RunKind, TargetTable};
-use tokio_util::sync::CancellationToken;
+use pluto_duck_domain::{Project, ProjectId, RunKind};
 use tracing::{info, instrument, warn};
 
-use super::analyses::{analysis_schema, AnalysisService};
-use super::caches::exec_count;
+use super::analyses::AnalysisService;
+use super::changes::ChangeLog;
 use super::sources::SourceService;
-use crate::connectors::{literal, quote};
-use crate::ports::{BlobStore, MetadataStore, QueryRequest, ResultStore, RunFilter, StatementText, Warehouse};
+use crate::ports::{BlobStore, MetadataStore, ResultStore, RunFilter, Warehouse};
 use crate::AppError;
 
 /// What a reset or delete removed.
@@ -21,6 +19,7 @@ use crate::AppError;
 pub struct Removed {
     pub sources: usize,
     pub analyses: usize,
+    /// The project's database (with every table, view and cached copy in it) and its files.
     pub warehouse_objects: usize,
     pub results: usize,
 }
@@ -32,6 +31,7 @@ pub struct ProjectData {
     analyses: Arc<AnalysisService>,
     results: Arc<dyn ResultStore>,
     blobs: Arc<dyn BlobStore>,
+    changes: Arc<ChangeLog>,
 }
 
 fn settings_key(id: &ProjectId) -> String {
@@ -46,6 +46,7 @@ impl ProjectData {
         analyses: Arc<AnalysisService>,
         results: Arc<dyn ResultStore>,
         blobs: Arc<dyn BlobStore>,
+        changes: Arc<ChangeLog>,
     ) -> Self {
         Self {
             metadata,
@@ -54,6 +55,7 @@ impl ProjectData {
             analyses,
             results,
             blobs,
+            changes,
         }
     }
 
@@ -131,37 +133,6 @@ impl ProjectData {
         Ok(removed)
     }
 
-    async fn exec(&self, statements: Vec<String>) -> Result<u64, AppError> {
-        exec_count(self.warehouse.as_ref(), statements, &CancellationToken::new()).await
-    }
-
-    /// Schemas holding the project's warehouse objects.
-    async fn schemas(&self, project: &ProjectId) -> Result<Vec<String>, AppError> {
-        if project.as_str() == ProjectId::DEFAULT {
-            return Ok(vec![CachedTable::schema_for(project), analysis_schema(project)]);
-        }
-        let request = QueryRequest {
-            statements: vec![StatementText {
-                text: format!(
-                    "SELECT DISTINCT schema_name FROM duckdb_schemas() WHERE database_name = current_database() \
-                     AND starts_with(schema_name, {})",
-                    literal(&format!("{project}__"))
-                ),
-                offset: 0,
-            }],
-            params: Vec::new(),
-        };
-        let mut stream = self.warehouse.query(request, CancellationToken::new()).await?;
-        let mut out = Vec::new();
-        while let Some(batch) = futures::StreamExt::next(&mut stream.batches).await {
-            let batch = batch?;
-            if let Some(col) = arrow_array::cast::AsArray::as_string_opt::<i32>(batch.column(0).as_ref()) {
-                out.extend((0..batch.num_rows()).map(|i| col.value(i).to_owned()));
-            }
-        }
-        Ok(out)
-    }
-
     async fn remove_data(&self, project: &ProjectId, keep_project: bool) -> Result<Removed, AppError> {
         let mut removed = Removed::default();
         // Sources first: detaching also deletes their secrets.
@@ -173,30 +144,10 @@ impl ProjectData {
             self.analyses.remove_file(project, &analysis.id).await?;
             removed.analyses += 1;
         }
-        // Ingested tables of the default project live in `main` beside the user's own tables: drop just those.
-        if project.as_str() == ProjectId::DEFAULT {
-            for entry in self.metadata.list_ingestions(project).await? {
-                let TargetTable { schema, table } = entry.target;
-                self.exec(vec![
-                    format!(
-                        "DROP TABLE IF EXISTS {}.{}",
-                        quote(schema.as_str()),
-                        quote(table.as_str())
-                    ),
-                    "SELECT 0::BIGINT".into(),
-                ])
-                .await?;
-                removed.warehouse_objects += 1;
-            }
-        }
-        for schema in self.schemas(project).await? {
-            self.exec(vec![
-                format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(&schema)),
-                "SELECT 0::BIGINT".into(),
-            ])
-            .await?;
-            removed.warehouse_objects += 1;
-        }
+        // The project's database holds everything of it and nothing else: dropping it is the whole reset.
+        self.warehouse.drop_project(project).await?;
+        removed.warehouse_objects += 1;
+        self.changes.clear(project).await;
         // Stored results of the project's queries, page by page.
         loop {
             let runs = self

@@ -1,23 +1,27 @@
-//! Ad-hoc SQL as jobs: validated up front, run in the background as a `Run`, results stored as artifacts,
-//! progress on the run's event stream, stopped by cancel or timeout through the engine's interrupt.
+//! Ad-hoc SQL as jobs: checked against the sandbox rules up front, run in the project's sandbox as a `Run`,
+//! results kept by the result store, progress on the run's event stream, stopped by cancel or timeout through the
+//! engine's interrupt.
 
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use async_trait::async_trait;
 use futures::Stream;
-use pluto_duck_domain::{split_statements, ProjectId, Run, RunEventKind, RunFailure, RunId, RunKind, RunStatus};
-use tokio_util::sync::CancellationToken;
-use tracing::{info, instrument, warn, Instrument};
+use pluto_duck_domain::{
+    calls_side_effects, check_user_sql, written_relations, ProjectId, Run, RunEventKind, RunKind, RunStatus,
+};
+use tokio::sync::oneshot;
+use tracing::instrument;
 
-use super::run_hub::{RunHub, Subscription};
+use super::changes::ChangeLog;
+use super::jobs::{JobContext, JobSpec, Jobs, Outcome, Work};
+use super::run_hub::Subscription;
 use crate::ports::{
-    BatchStream, ColumnProfile, MetadataStore, ParamValue, QueryRequest, ResultPage, ResultStore, RunFilter,
-    StatementText, StoredResult, Warehouse, WarehouseError,
+    BatchStream, ColumnProfile, ParamValue, QueryRequest, ResultPage, ResultStore, RunFilter, StatementText, Warehouse,
+    WarehouseError,
 };
 use crate::AppError;
 
@@ -52,10 +56,9 @@ pub struct QuerySubmission {
 pub struct QueryService {
     warehouse: Arc<dyn Warehouse>,
     results: Arc<dyn ResultStore>,
-    metadata: Arc<dyn MetadataStore>,
-    hub: Arc<RunHub>,
+    jobs: Arc<Jobs>,
+    changes: Arc<ChangeLog>,
     limits: QueryLimits,
-    active: Mutex<HashMap<RunId, CancellationToken>>,
 }
 
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -63,35 +66,104 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// itself instead of surfacing later in the run.
 const ADMISSION_WAIT: Duration = Duration::from_millis(500);
 
+type Admission = oneshot::Sender<Result<(), WarehouseError>>;
+
+struct QueryWork {
+    warehouse: Arc<dyn Warehouse>,
+    results: Arc<dyn ResultStore>,
+    changes: Arc<ChangeLog>,
+    request: QueryRequest,
+    max_rows: Option<u64>,
+    admitted: Option<Admission>,
+    /// Relations the statements write, recorded as changed when the run succeeds.
+    writes: Vec<String>,
+}
+
+#[async_trait]
+impl Work for QueryWork {
+    async fn run(&mut self, ctx: JobContext) -> Result<Outcome, AppError> {
+        let stream = self
+            .warehouse
+            .query(&ctx.project, self.request.clone(), ctx.cancel.clone())
+            .await;
+        if let Some(tx) = self.admitted.take() {
+            let _ = tx.send(stream.as_ref().map(drop).map_err(Clone::clone));
+        }
+        let stream = stream?;
+        let truncated = Arc::new(AtomicBool::new(false));
+        let mut last = Instant::now();
+        let progress_ctx = ctx.clone();
+        let progress = move |rows: u64, bytes: u64| {
+            if last.elapsed() >= PROGRESS_EVERY {
+                last = Instant::now();
+                progress_ctx.emit(RunEventKind::Progress { rows, bytes });
+            }
+        };
+        let counted: BatchStream = Box::pin(Counted {
+            inner: stream.batches,
+            remaining: self.max_rows,
+            rows: 0,
+            bytes: 0,
+            done: false,
+            truncated: truncated.clone(),
+            progress: Box::new(progress),
+        });
+        let stored = self.results.write(&ctx.run, stream.schema, counted).await?;
+        Ok(Outcome {
+            rows: stored.rows,
+            bytes: stored.bytes,
+            columns: stream.columns,
+            truncated: truncated.load(Ordering::Relaxed),
+            ..Outcome::default()
+        })
+    }
+
+    async fn finished(&mut self, run: &Run) {
+        if run.status == RunStatus::Succeeded && !self.writes.is_empty() {
+            self.changes.record(&run.project, &self.writes, "sql").await;
+        }
+    }
+}
+
 impl QueryService {
     pub fn new(
         warehouse: Arc<dyn Warehouse>,
         results: Arc<dyn ResultStore>,
-        metadata: Arc<dyn MetadataStore>,
-        hub: Arc<RunHub>,
+        jobs: Arc<Jobs>,
+        changes: Arc<ChangeLog>,
         limits: QueryLimits,
     ) -> Self {
         Self {
             warehouse,
             results,
-            metadata,
-            hub,
+            jobs,
+            changes,
             limits,
-            active: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Validates and queues the query; it runs in the background. Invalid SQL that the parser catches, a write
-    /// in a read-only request and bad limits are refused here, before a run exists.
+    /// Checks and queues the query; it runs in the background. SQL outside the sandbox rules, a write in a
+    /// read-only request, bad limits, and SQL the engine rejects (parse and bind errors, within a short wait) are
+    /// refused here.
     #[instrument(skip_all, fields(project = %project))]
-    pub async fn submit(self: &Arc<Self>, project: &ProjectId, sub: QuerySubmission) -> Result<Run, AppError> {
-        let statements = split_statements(&sub.sql)?;
+    pub async fn submit(&self, project: &ProjectId, sub: QuerySubmission) -> Result<Run, AppError> {
+        let statements = check_user_sql(&sub.sql)?;
         if sub.read_only {
             if let Some((i, s)) = statements.iter().enumerate().find(|(_, s)| !s.is_read) {
                 return Err(AppError::Invalid(format!(
                     "read_only query refused: statement {} is {} (a write); only reads are allowed",
                     i + 1,
                     s.kind
+                )));
+            }
+            if let Some((i, f)) = statements
+                .iter()
+                .enumerate()
+                .find_map(|(i, s)| calls_side_effects(s).map(|f| (i, f)))
+            {
+                return Err(AppError::Invalid(format!(
+                    "read_only query refused: statement {} calls {f}(), which changes state",
+                    i + 1
                 )));
             }
         }
@@ -102,175 +174,93 @@ impl QueryService {
                 self.limits.max_timeout_ms
             )));
         }
-        let max_rows = sub.max_rows.or(self.limits.default_max_rows);
-        let id = RunId::parse(uuid::Uuid::now_v7().to_string())?;
-        let mut run = Run::new(id, project.clone(), RunKind::Query, sub.sql, Utc::now());
-        if let Some(actor) = sub.actor.filter(|a| !a.is_empty()) {
-            run.actor = actor.chars().take(64).collect();
-        }
-        self.metadata.insert_run(&run).await?;
-        self.hub.emit(&run.id, RunEventKind::Queued);
-        let token = CancellationToken::new();
-        self.lock_active().insert(run.id.clone(), token.clone());
-        let request = QueryRequest {
-            statements: statements
-                .into_iter()
-                .map(|s| StatementText {
-                    text: s.text,
-                    offset: s.offset as u64,
-                })
-                .collect(),
-            params: sub.params,
+        let writes: Vec<String> = statements.iter().flat_map(written_relations).collect();
+        let (admitted_tx, admitted_rx) = oneshot::channel();
+        let work = QueryWork {
+            warehouse: self.warehouse.clone(),
+            results: self.results.clone(),
+            changes: self.changes.clone(),
+            request: QueryRequest {
+                statements: statements
+                    .into_iter()
+                    .map(|s| StatementText {
+                        text: s.text,
+                        offset: s.offset as u64,
+                    })
+                    .collect(),
+                params: sub.params,
+            },
+            max_rows: sub.max_rows.or(self.limits.default_max_rows),
+            admitted: Some(admitted_tx),
+            writes,
         };
-        let this = self.clone();
-        let queued = run.clone();
-        let span = tracing::info_span!("query_run", run_id = %run.id);
-        let (admitted_tx, admitted_rx) = tokio::sync::oneshot::channel();
-        let job = Job {
-            request,
-            timeout_ms,
-            max_rows,
-            user_cancel: token,
-            admitted: admitted_tx,
-        };
-        tokio::spawn(async move { this.execute(queued, job).await }.instrument(span));
+        let run = self.jobs.submit(
+            JobSpec {
+                project: project.clone(),
+                kind: RunKind::Query,
+                input: sub.sql,
+                actor: sub.actor,
+                timeout: Some(Duration::from_millis(timeout_ms)),
+            },
+            work,
+        )?;
         match tokio::time::timeout(ADMISSION_WAIT, admitted_rx).await {
             // Only the engine's verdict on the SQL itself; a timeout or cancel is the run's outcome.
             Ok(Ok(Err(
-                e @ (WarehouseError::Sql { .. } | WarehouseError::Invalid(_) | WarehouseError::MissingExtension(_)),
+                e @ (WarehouseError::Sql { .. }
+                | WarehouseError::Invalid(_)
+                | WarehouseError::Forbidden(_)
+                | WarehouseError::MissingExtension(_)),
             ))) => Err(AppError::Warehouse(e)),
             _ => Ok(run),
         }
     }
 
-    async fn execute(self: Arc<Self>, mut run: Run, job: Job) {
-        let Job {
-            request,
-            timeout_ms,
-            max_rows,
-            user_cancel,
-            admitted,
-        } = job;
-        let timeout = Duration::from_millis(timeout_ms);
-        if user_cancel.is_cancelled() {
-            let _ = run.cancel(Utc::now());
-            drop(admitted);
-            return self.finish(run).await;
-        }
-        if let Err(e) = run.start(Utc::now()) {
-            warn!(error = %e, "run could not start");
-            return;
-        }
-        if let Err(e) = self.metadata.update_run(&run).await {
-            warn!(error = %e, "run state not stored");
-        }
-        self.hub.emit(&run.id, RunEventKind::Started);
-        let engine = user_cancel.child_token();
-        let truncated = Arc::new(AtomicBool::new(false));
-        let run_id = run.id.clone();
-        let work = self.run_to_store(&run_id, request, max_rows, engine.clone(), truncated.clone(), admitted);
-        tokio::pin!(work);
-        let mut timed_out = false;
-        let outcome = tokio::select! {
-            r = &mut work => r,
-            _ = tokio::time::sleep(timeout) => {
-                timed_out = true;
-                engine.cancel();
-                // The interrupt makes the engine stop; wait for the store to drop its partial result.
-                (&mut work).await
-            }
-        };
-        let now = Utc::now();
-        let transition = match outcome {
-            Ok((stored, columns)) => {
-                run.rows = stored.rows;
-                run.bytes = stored.bytes;
-                run.columns = columns;
-                run.truncated = truncated.load(Ordering::Relaxed);
-                run.succeed(now)
-            }
-            Err(_) if user_cancel.is_cancelled() => run.cancel(now),
-            Err(_) if timed_out => run.time_out(timeout_ms, now),
-            Err(e) => run.fail(
-                RunFailure {
-                    position: e.position(),
-                    message: e.to_string(),
-                },
-                now,
-            ),
-        };
-        if let Err(e) = transition {
-            warn!(error = %e, "run transition refused");
-        }
-        self.finish(run).await;
-    }
-
-    async fn finish(&self, run: Run) {
-        self.lock_active().remove(&run.id);
-        if let Err(e) = self.metadata.update_run(&run).await {
-            warn!(error = %e, "run state not stored");
-        }
-        info!(status = run.status.as_str(), rows = run.rows, "query finished");
-        if let Some(kind) = RunEventKind::terminal_for(&run) {
-            self.hub.emit(&run.id, kind);
-        }
-    }
-
-    async fn run_to_store(
+    /// Runs one read and waits for it: previews, an analysis's data, board snapshots. The rows are those of the
+    /// run's result; `max` bounds the wait.
+    pub async fn read(
         &self,
-        id: &RunId,
-        request: QueryRequest,
+        project: &ProjectId,
+        sql: String,
         max_rows: Option<u64>,
-        engine: CancellationToken,
-        truncated: Arc<AtomicBool>,
-        admitted: tokio::sync::oneshot::Sender<Result<(), WarehouseError>>,
-    ) -> Result<(StoredResult, Vec<pluto_duck_domain::Column>), AppError> {
-        let stream = match self.warehouse.query(request, engine).await {
-            Ok(s) => {
-                let _ = admitted.send(Ok(()));
-                s
-            }
-            Err(e) => {
-                let _ = admitted.send(Err(e.clone()));
-                return Err(e.into());
-            }
-        };
-        let hub = self.hub.clone();
-        let run_id = id.clone();
-        let mut last = Instant::now();
-        let progress = move |rows: u64, bytes: u64| {
-            if last.elapsed() >= PROGRESS_EVERY {
-                last = Instant::now();
-                hub.emit(&run_id, RunEventKind::Progress { rows, bytes });
-            }
-        };
-        let counted: BatchStream = Box::pin(Counted {
-            inner: stream.batches,
-            remaining: max_rows,
-            rows: 0,
-            bytes: 0,
-            done: false,
-            truncated,
-            progress: Box::new(progress),
-        });
-        let stored = self.results.write(id, stream.schema, counted).await?;
-        Ok((stored, stream.columns))
-    }
-
-    fn lock_active(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, CancellationToken>> {
-        self.active.lock().unwrap_or_else(|e| e.into_inner())
+        actor: &str,
+        max: Duration,
+    ) -> Result<(Run, ResultPage), AppError> {
+        let run = self
+            .submit(
+                project,
+                QuerySubmission {
+                    sql,
+                    read_only: true,
+                    max_rows,
+                    actor: Some(actor.to_owned()),
+                    timeout_ms: Some((max.as_millis() as u64).clamp(1, self.limits.max_timeout_ms)),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let run = self
+            .wait(project, run.id.as_str(), max + Duration::from_secs(1))
+            .await?;
+        let message = || run.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default();
+        match run.status {
+            RunStatus::Succeeded => self.result(project, run.id.as_str(), 0, None).await,
+            RunStatus::Failed => Err(AppError::Warehouse(WarehouseError::Sql {
+                message: message(),
+                position: run.failure.as_ref().and_then(|f| f.position),
+            })),
+            RunStatus::TimedOut => Err(AppError::Timeout(message())),
+            RunStatus::Cancelled => Err(AppError::Conflict(format!("query {} was cancelled", run.id))),
+            RunStatus::Queued | RunStatus::Running => Err(AppError::Timeout(format!(
+                "still {} after {} s",
+                run.status.as_str(),
+                max.as_secs()
+            ))),
+        }
     }
 
     pub async fn get(&self, project: &ProjectId, id: &str) -> Result<Run, AppError> {
-        let id = RunId::parse(id)?;
-        self.metadata
-            .get_run(project, &id)
-            .await?
-            .filter(|r| r.kind == RunKind::Query)
-            .ok_or_else(|| AppError::NotFound {
-                what: "query",
-                id: id.to_string(),
-            })
+        self.jobs.get(project, id, RunKind::Query).await
     }
 
     pub async fn list(
@@ -280,9 +270,8 @@ impl QueryService {
         limit: u32,
         offset: u64,
     ) -> Result<Vec<Run>, AppError> {
-        Ok(self
-            .metadata
-            .list_runs(&RunFilter {
+        self.jobs
+            .list(&RunFilter {
                 project: project.clone(),
                 kind: Some(RunKind::Query),
                 status,
@@ -290,40 +279,23 @@ impl QueryService {
                 limit: limit.clamp(1, 1000),
                 offset,
             })
-            .await?)
+            .await
     }
 
     /// Waits up to `max` for the run to finish; returns its state either way.
     pub async fn wait(&self, project: &ProjectId, id: &str, max: Duration) -> Result<Run, AppError> {
-        let run = self.get(project, id).await?;
-        if run.status.is_terminal() || max.is_zero() {
-            return Ok(run);
-        }
-        self.hub.wait_terminal(&run.id, max).await;
-        self.get(project, id).await
+        self.jobs.wait(project, id, RunKind::Query, max).await
     }
 
     /// Interrupts a queued or running query and returns its final state.
     #[instrument(skip_all, fields(run_id = %id))]
     pub async fn cancel(&self, project: &ProjectId, id: &str) -> Result<Run, AppError> {
-        let run = self.get(project, id).await?;
-        if run.status.is_terminal() {
-            return Err(AppError::Conflict(format!(
-                "query {} already finished ({})",
-                run.id,
-                run.status.as_str()
-            )));
-        }
-        if let Some(token) = self.lock_active().get(&run.id) {
-            token.cancel();
-        }
-        self.wait(project, id, Duration::from_secs(30)).await
+        self.jobs.cancel(project, id, RunKind::Query).await
     }
 
     /// Events after `after` (the last id a client saw), and the live tail while the run goes on.
     pub async fn events(&self, project: &ProjectId, id: &str, after: u64) -> Result<Subscription, AppError> {
-        let run = self.get(project, id).await?;
-        Ok(self.hub.events_of(&run, after))
+        self.jobs.events(project, id, RunKind::Query, after).await
     }
 
     /// A window of a finished query's rows.
@@ -353,6 +325,11 @@ impl QueryService {
                 run.id,
                 run.status.as_str()
             ))),
+            RunStatus::TimedOut => Err(AppError::Timeout(format!(
+                "query {} timed out: {}",
+                run.id,
+                run.failure.as_ref().map(|f| f.message.as_str()).unwrap_or("")
+            ))),
             other => Err(AppError::Conflict(format!(
                 "query {} {}: {}",
                 run.id,
@@ -361,22 +338,6 @@ impl QueryService {
             ))),
         }
     }
-
-    /// Start-up housekeeping: runs a crash left unfinished are failed.
-    pub async fn recover(&self) -> Result<u64, AppError> {
-        Ok(self
-            .metadata
-            .fail_unfinished_runs("the server stopped while the query was running")
-            .await?)
-    }
-}
-
-struct Job {
-    request: QueryRequest,
-    timeout_ms: u64,
-    max_rows: Option<u64>,
-    user_cancel: CancellationToken,
-    admitted: tokio::sync::oneshot::Sender<Result<(), WarehouseError>>,
 }
 
 /// Counts rows and bytes for progress, and cuts the stream at the row limit.
@@ -432,45 +393,31 @@ impl Stream for Counted {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex as StdMutex;
-
     use arrow_array::{Int64Array, RecordBatch};
     use arrow_schema::{DataType, Field, Schema};
     use futures::StreamExt;
     use pluto_duck_domain::Column;
 
     use super::*;
-    use crate::ports::{MockMetadataStore, MockResultStore, MockWarehouse, QueryStream};
+    use crate::ports::{MockMetadataStore, MockResultStore, MockWarehouse, QueryStream, StoredResult};
+    use crate::services::RunHub;
     use crate::ErrorKind;
 
-    fn service(wh: MockWarehouse, results: MockResultStore, md: MockMetadataStore) -> Arc<QueryService> {
-        Arc::new(QueryService::new(
+    fn service(wh: MockWarehouse, results: MockResultStore) -> QueryService {
+        let mut md = MockMetadataStore::new();
+        md.expect_insert_run().returning(|_| Ok(()));
+        md.expect_update_run().returning(|_| Ok(()));
+        md.expect_get_setting().returning(|_| Ok(None));
+        md.expect_put_setting().returning(|_, _| Ok(()));
+        let md: Arc<dyn crate::ports::MetadataStore> = Arc::new(md);
+        let jobs = Jobs::new(md.clone(), Arc::new(RunHub::new(100)));
+        QueryService::new(
             Arc::new(wh),
             Arc::new(results),
-            Arc::new(md),
-            Arc::new(RunHub::new(100)),
+            jobs,
+            Arc::new(ChangeLog::new(md)),
             QueryLimits::default(),
-        ))
-    }
-
-    /// A metadata mock that remembers the last stored state of each run.
-    fn recording_metadata() -> (MockMetadataStore, Arc<StdMutex<Vec<Run>>>) {
-        let log = Arc::new(StdMutex::new(Vec::new()));
-        let mut md = MockMetadataStore::new();
-        let l1 = log.clone();
-        md.expect_insert_run().returning(move |r| {
-            l1.lock().unwrap().push(r.clone());
-            Ok(())
-        });
-        let l2 = log.clone();
-        md.expect_update_run().returning(move |r| {
-            l2.lock().unwrap().push(r.clone());
-            Ok(())
-        });
-        let l3 = log.clone();
-        md.expect_get_run()
-            .returning(move |_, id| Ok(l3.lock().unwrap().iter().rev().find(|r| &r.id == id).cloned()));
-        (md, log)
+        )
     }
 
     fn batch(n: i64) -> RecordBatch {
@@ -510,21 +457,42 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn read_only_writes_are_refused_before_anything_is_touched() {
-        // No expectations: any port call would panic.
-        let svc = service(MockWarehouse::new(), MockResultStore::new(), MockMetadataStore::new());
+    async fn read_only_writes_and_side_effects_are_refused_before_anything_is_touched() {
+        // No expectations: any warehouse call would panic.
+        let svc = service(MockWarehouse::new(), MockResultStore::new());
+        let p = ProjectId::default_project();
         let sub = QuerySubmission {
             read_only: true,
             ..submission("SELECT 1; DELETE FROM t")
         };
-        let err = svc.submit(&ProjectId::default_project(), sub).await.unwrap_err();
+        let err = svc.submit(&p, sub).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Invalid);
         assert!(err.to_string().contains("statement 2 is DELETE"), "{err}");
+        let sub = QuerySubmission {
+            read_only: true,
+            ..submission("SELECT nextval('s')")
+        };
+        assert!(svc.submit(&p, sub).await.unwrap_err().to_string().contains("nextval"));
+    }
+
+    #[tokio::test]
+    async fn sandbox_rules_refuse_before_the_engine_sees_the_sql() {
+        let svc = service(MockWarehouse::new(), MockResultStore::new());
+        let p = ProjectId::default_project();
+        for sql in [
+            "ATTACH '/tmp/x.db' AS x",
+            "SELECT * FROM sqlite_scan('/etc/passwd', 't')",
+            "SET threads = 1",
+        ] {
+            let err = svc.submit(&p, submission(sql)).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Forbidden, "{sql}");
+            assert_eq!(err.problem().slug, "sandbox");
+        }
     }
 
     #[tokio::test]
     async fn timeout_bounds_are_checked() {
-        let svc = service(MockWarehouse::new(), MockResultStore::new(), MockMetadataStore::new());
+        let svc = service(MockWarehouse::new(), MockResultStore::new());
         for t in [0, QueryLimits::default().max_timeout_ms + 1] {
             let sub = QuerySubmission {
                 timeout_ms: Some(t),
@@ -538,13 +506,13 @@ mod tests {
     #[tokio::test]
     async fn a_successful_run_records_rows_columns_and_truncation() {
         let mut wh = MockWarehouse::new();
-        wh.expect_query().returning(|req, _| {
+        wh.expect_query().returning(|p, req, _| {
+            assert_eq!(p.as_str(), "default");
             assert_eq!(req.statements.len(), 2);
             assert_eq!(req.statements[1].offset, 10);
             Ok(stream_of(vec![batch(3), batch(4)]))
         });
-        let (md, log) = recording_metadata();
-        let svc = service(wh, counting_results(), md);
+        let svc = service(wh, counting_results());
         let project = ProjectId::default_project();
         let sub = QuerySubmission {
             max_rows: Some(5),
@@ -559,41 +527,21 @@ mod tests {
         assert_eq!(done.rows, 5);
         assert!(done.truncated);
         assert_eq!(done.columns[0].data_type, "BIGINT");
-        let statuses: Vec<RunStatus> = log.lock().unwrap().iter().map(|r| r.status).collect();
-        assert_eq!(
-            statuses,
-            vec![RunStatus::Queued, RunStatus::Running, RunStatus::Succeeded]
-        );
     }
 
     #[tokio::test]
     async fn sql_errors_answer_the_submit_and_are_recorded() {
         let mut wh = MockWarehouse::new();
-        wh.expect_query().returning(|_, _| {
+        wh.expect_query().returning(|_, _, _| {
             Err(WarehouseError::Sql {
                 message: "Binder Error: nope".into(),
                 position: Some(7),
             })
         });
-        let (md, log) = recording_metadata();
-        let svc = service(wh, MockResultStore::new(), md);
-        let err = svc
-            .submit(&ProjectId::default_project(), submission("SELECT nope"))
-            .await
-            .unwrap_err();
+        let svc = service(wh, MockResultStore::new());
+        let p = ProjectId::default_project();
+        let err = svc.submit(&p, submission("SELECT nope")).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Invalid);
         assert_eq!(err.position(), Some(7));
-        let last = tokio::time::timeout(Duration::from_secs(5), async {
-            loop {
-                if let Some(r) = log.lock().unwrap().last().filter(|r| r.status.is_terminal()).cloned() {
-                    return r;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
-        .unwrap();
-        assert_eq!(last.status, RunStatus::Failed);
-        assert_eq!(last.failure.unwrap().position, Some(7));
     }
 }

@@ -1,15 +1,20 @@
-//! Sources: validated, their passwords in the secret store, attached in the warehouse, described in the
-//! metadata store, re-attached at start-up.
+//! Sources: validated (paths inside the allowed roots and outside Pluto-Duck's own folders, files that are the
+//! databases they claim to be), their passwords in the secret store, attached in their project's sandbox,
+//! described in the metadata store, declared to the sandboxes again at start-up.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
-use pluto_duck_domain::{Column, Identifier, LocationScheme, ProjectId, Source, SourceConnection, SourceState};
+use pluto_duck_domain::{
+    check_user_sql, Column, Identifier, LocationScheme, ProjectId, Source, SourceConnection, SourceState,
+};
 use secrecy::SecretString;
 use tracing::{instrument, warn};
 
-use crate::ports::{MetadataStore, ScanInfo, SecretStore, SourceCatalog, TableInfo};
+use super::query::QueryService;
+use crate::ports::{MetadataStore, ResultPage, ScanInfo, SecretStore, SourceCatalog, SourceRef, TableInfo};
 use crate::AppError;
 
 /// What a client submits to attach a source.
@@ -32,14 +37,31 @@ fn stored_secret(source: &Source) -> Option<String> {
     }
 }
 
+/// Where local files may come from.
+#[derive(Debug, Clone, Default)]
+pub struct PathPolicy {
+    /// Files must resolve (symlinks and `..` followed) inside one of these.
+    pub allowed_roots: Vec<PathBuf>,
+    /// Never inside these, even within an allowed root: the data directory (other projects' databases, the
+    /// metadata, the encrypted secrets) and the configuration directory (the secret key).
+    pub forbidden: Vec<PathBuf>,
+    /// The data directory, whose `projects/<id>/files` a project may read from.
+    pub data_dir: Option<PathBuf>,
+}
+
 pub struct SourceService {
     catalog: Arc<dyn SourceCatalog>,
-    /// File sources must resolve (symlinks and `..` followed) inside one of these.
-    allowed_roots: Vec<std::path::PathBuf>,
     metadata: Arc<dyn MetadataStore>,
     secrets: Arc<dyn SecretStore>,
-    /// Attach state of each source in this process, by alias.
-    states: Mutex<HashMap<String, SourceState>>,
+    queries: Arc<QueryService>,
+    paths: PathPolicy,
+}
+
+fn canonical_all(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .collect()
 }
 
 impl SourceService {
@@ -47,39 +69,26 @@ impl SourceService {
         catalog: Arc<dyn SourceCatalog>,
         metadata: Arc<dyn MetadataStore>,
         secrets: Arc<dyn SecretStore>,
-        allowed_roots: Vec<std::path::PathBuf>,
+        queries: Arc<QueryService>,
+        paths: PathPolicy,
     ) -> Self {
+        let paths = PathPolicy {
+            allowed_roots: canonical_all(&paths.allowed_roots),
+            forbidden: canonical_all(&paths.forbidden),
+            data_dir: paths.data_dir.map(|d| std::fs::canonicalize(&d).unwrap_or(d)),
+        };
         Self {
             catalog,
-            allowed_roots: allowed_roots
-                .iter()
-                .filter_map(|r| std::fs::canonicalize(r).ok())
-                .collect(),
             metadata,
             secrets,
-            states: Mutex::new(HashMap::new()),
+            queries,
+            paths,
         }
     }
 
-    fn set_state(&self, alias: String, state: Option<SourceState>) {
-        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
-        match state {
-            Some(s) => states.insert(alias, s),
-            None => states.remove(&alias),
-        };
-    }
-
-    pub fn state(&self, source: &Source) -> SourceState {
-        self.states
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&source.catalog_alias())
-            .cloned()
-            .unwrap_or_else(|| SourceState::Failed("not attached".into()))
-    }
-
-    pub(crate) fn build(&self, project: &ProjectId, new: &NewSource) -> Result<Source, AppError> {
-        let name = Identifier::parse(new.name.clone())?;
+    /// Validates a new source without touching anything (paths are resolved on the blocking pool).
+    pub(crate) async fn build(&self, project: &ProjectId, new: &NewSource) -> Result<Source, AppError> {
+        let name = Identifier::canonical(new.name.clone())?;
         let mut connection = new.connection.clone();
         let secret_name = new
             .password
@@ -103,34 +112,26 @@ impl SourceService {
         };
         source.validate()?;
         match &source.connection {
-            SourceConnection::File { path } => self.check_path(path)?,
-            SourceConnection::Located(l) if l.scheme() == LocationScheme::Local => self.check_path(&l.base_path())?,
+            SourceConnection::File { path } => self.check_path(project, path).await?,
+            SourceConnection::Located(l) if l.scheme() == LocationScheme::Local => {
+                self.check_path(project, &l.base_path()).await?
+            }
             _ => {}
         }
         Ok(source)
     }
 
-    fn check_path(&self, path: &str) -> Result<(), AppError> {
-        let resolved = std::fs::canonicalize(path)
-            .map_err(|_| AppError::Invalid(format!("file {path} does not exist or cannot be read")))?;
-        if self.allowed_roots.iter().any(|root| resolved.starts_with(root)) {
-            Ok(())
-        } else {
-            Err(AppError::Invalid(format!(
-                "file {path} is outside the allowed roots ({}); add its folder to sources.allowed_roots",
-                self.allowed_roots
-                    .iter()
-                    .map(|r| r.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
-        }
+    async fn check_path(&self, project: &ProjectId, path: &str) -> Result<(), AppError> {
+        let (policy, project, path) = (self.paths.clone(), project.clone(), path.to_owned());
+        tokio::task::spawn_blocking(move || check_path(&policy, &project, &path))
+            .await
+            .map_err(|e| AppError::Invalid(format!("cannot check the path: {e}")))?
     }
 
     /// Attaches and records the source. Nothing is stored unless the attach works.
     #[instrument(skip_all, fields(project = %project, source = %new.name))]
     pub async fn attach(&self, project: &ProjectId, new: NewSource) -> Result<Source, AppError> {
-        let source = self.build(project, &new)?;
+        let source = self.build(project, &new).await?;
         if self.metadata.get_source(project, &source.name).await?.is_some() {
             return Err(AppError::Conflict(format!("source {} already exists", source.name)));
         }
@@ -145,16 +146,15 @@ impl SourceService {
         .await;
         if let Err(e) = stored {
             // Leave nothing half-done behind.
-            let _ = self.catalog.detach(&source.catalog_alias()).await;
+            let _ = self.catalog.detach(project, &source.name).await;
             return Err(e);
         }
-        self.set_state(source.catalog_alias(), Some(SourceState::Attached));
         Ok(source)
     }
 
     /// Tries a configuration without keeping anything.
     pub async fn test_new(&self, project: &ProjectId, new: NewSource) -> Result<(), AppError> {
-        let source = self.build(project, &new)?;
+        let source = self.build(project, &new).await?;
         Ok(self.catalog.test(&source, new.password).await?)
     }
 
@@ -173,7 +173,7 @@ impl SourceService {
     }
 
     pub async fn get(&self, project: &ProjectId, name: &str) -> Result<Source, AppError> {
-        let name = Identifier::parse(name)?;
+        let name = Identifier::canonical(name)?;
         self.metadata
             .get_source(project, &name)
             .await?
@@ -187,6 +187,41 @@ impl SourceService {
         Ok(self.metadata.list_sources(Some(project.clone())).await?)
     }
 
+    /// The project's sources, each with whether it is attached (or why not).
+    pub async fn list_with_states(&self, project: &ProjectId) -> Result<Vec<(Source, SourceState)>, AppError> {
+        let sources = self.list(project).await?;
+        let states = match self.catalog.states(project).await {
+            Ok(s) => s,
+            Err(e) => sources
+                .iter()
+                .map(|s| (s.name.clone(), SourceState::Failed(e.to_string())))
+                .collect(),
+        };
+        Ok(sources
+            .into_iter()
+            .map(|s| {
+                let state = states
+                    .iter()
+                    .find(|(n, _)| *n == s.name)
+                    .map(|(_, st)| st.clone())
+                    .unwrap_or_else(|| SourceState::Failed("not attached".into()));
+                (s, state)
+            })
+            .collect())
+    }
+
+    /// Whether the source is attached in its project's sandbox, or why not.
+    pub async fn state(&self, source: &Source) -> SourceState {
+        match self.catalog.states(&source.project).await {
+            Ok(states) => states
+                .into_iter()
+                .find(|(n, _)| *n == source.name)
+                .map(|(_, s)| s)
+                .unwrap_or_else(|| SourceState::Failed("not attached".into())),
+            Err(e) => SourceState::Failed(e.to_string()),
+        }
+    }
+
     pub async fn describe(&self, project: &ProjectId, name: &str, description: &str) -> Result<Source, AppError> {
         let source = self.get(project, name).await?;
         self.metadata
@@ -198,20 +233,26 @@ impl SourceService {
     #[instrument(skip_all, fields(project = %project, source = %name))]
     pub async fn detach(&self, project: &ProjectId, name: &str) -> Result<(), AppError> {
         let source = self.get(project, name).await?;
-        if let Err(e) = self.catalog.detach(&source.catalog_alias()).await {
+        if let Err(e) = self.catalog.detach(project, &source.name).await {
             warn!(error = %e, "detach failed; removing the source anyway");
         }
         self.metadata.delete_source(project, &source.name).await?;
         if let Some(secret) = stored_secret(&source) {
             self.secrets.delete(&secret).await?;
         }
-        self.set_state(source.catalog_alias(), None);
         Ok(())
+    }
+
+    fn at(source: &Source) -> SourceRef {
+        SourceRef::Stored {
+            project: source.project.clone(),
+            name: source.name.clone(),
+        }
     }
 
     pub async fn schemas(&self, project: &ProjectId, name: &str) -> Result<Vec<String>, AppError> {
         let source = self.attached(project, name).await?;
-        Ok(self.catalog.schemas(&source.catalog_alias()).await?)
+        Ok(self.catalog.schemas(&Self::at(&source)).await?)
     }
 
     pub async fn tables(
@@ -221,7 +262,7 @@ impl SourceService {
         schema: Option<String>,
     ) -> Result<Vec<TableInfo>, AppError> {
         let source = self.attached(project, name).await?;
-        Ok(self.catalog.tables(&source.catalog_alias(), schema).await?)
+        Ok(self.catalog.tables(&Self::at(&source), schema).await?)
     }
 
     pub async fn columns(
@@ -232,7 +273,7 @@ impl SourceService {
         table: &str,
     ) -> Result<Vec<Column>, AppError> {
         let source = self.attached(project, name).await?;
-        let columns = self.catalog.columns(&source.catalog_alias(), schema, table).await?;
+        let columns = self.catalog.columns(&Self::at(&source), schema, table).await?;
         if columns.is_empty() {
             return Err(AppError::NotFound {
                 what: "table",
@@ -242,33 +283,40 @@ impl SourceService {
         Ok(columns)
     }
 
-    /// `SELECT * FROM "alias"."schema"."table" LIMIT n`, once the table is known to exist.
-    pub async fn preview_sql(
+    fn table_sql(source: &Source, schema: &str, table: &str) -> String {
+        let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        format!(
+            "SELECT * FROM {}.{}.{}",
+            q(&source.catalog_alias()),
+            q(schema),
+            q(table)
+        )
+    }
+
+    /// The first `limit` rows of a table of the source, as a read in the project's history.
+    pub async fn preview(
         &self,
         project: &ProjectId,
         name: &str,
         schema: &str,
         table: &str,
         limit: u64,
-    ) -> Result<String, AppError> {
+    ) -> Result<(pluto_duck_domain::Run, ResultPage), AppError> {
         let source = self.attached(project, name).await?;
         self.columns(project, name, schema, table).await?;
-        let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-        Ok(format!(
-            "SELECT * FROM {}.{}.{} LIMIT {limit}",
-            q(&source.catalog_alias()),
-            q(schema),
-            q(table)
-        ))
+        let sql = format!("{} LIMIT {limit}", Self::table_sql(&source, schema, table));
+        self.queries
+            .read(project, sql, Some(limit), "preview", Duration::from_secs(60))
+            .await
     }
 
-    /// How the warehouse would read `sql` (one read statement): each scan with its pushed-down projections and
+    /// How the sandbox would read `sql` (one read statement): each scan with its pushed-down projections and
     /// filters, the planner's row estimate and, for PostgreSQL and MySQL, the query the remote receives.
     pub async fn explain(&self, project: &ProjectId, name: &str, sql: &str) -> Result<Vec<ScanInfo>, AppError> {
         self.attached(project, name).await?;
-        let statements = pluto_duck_domain::split_statements(sql)?;
+        let statements = check_user_sql(sql)?;
         match statements.as_slice() {
-            [s] if s.is_read => Ok(self.catalog.explain(&s.text).await?),
+            [s] if s.is_read => Ok(self.catalog.explain(project, &s.text).await?),
             _ => Err(AppError::Invalid("explain takes one read statement (a SELECT)".into())),
         }
     }
@@ -281,15 +329,21 @@ impl SourceService {
         schema: &str,
         table: &str,
     ) -> Result<Option<u64>, AppError> {
-        let sql = self.preview_sql(project, name, schema, table, u64::MAX).await?;
-        let sql = sql.trim_end_matches(&format!(" LIMIT {}", u64::MAX)).to_owned();
-        Ok(self.catalog.explain(&sql).await?.first().and_then(|s| s.estimated_rows))
+        let source = self.attached(project, name).await?;
+        self.columns(project, name, schema, table).await?;
+        let sql = Self::table_sql(&source, schema, table);
+        Ok(self
+            .catalog
+            .explain(project, &sql)
+            .await?
+            .first()
+            .and_then(|s| s.estimated_rows))
     }
 
     /// A source whose attach failed answers with the reason instead of an empty catalog.
     pub async fn attached(&self, project: &ProjectId, name: &str) -> Result<Source, AppError> {
         let source = self.get(project, name).await?;
-        match self.state(&source) {
+        match self.state(&source).await {
             SourceState::Attached => Ok(source),
             SourceState::Failed(reason) => Err(AppError::Unavailable(format!(
                 "source {} is not attached: {reason}",
@@ -298,27 +352,107 @@ impl SourceService {
         }
     }
 
-    /// Start-up: every stored source is attached again with its stored password. A failure is recorded on the
-    /// source and the server starts anyway.
-    pub async fn reattach_all(&self) -> Result<(usize, usize), AppError> {
-        let (mut ok, mut failed) = (0, 0);
+    /// Start-up: every stored source is declared to its project's sandbox with its stored password; it is
+    /// attached when the project opens, and one that fails then is marked failed while the rest work.
+    pub async fn register_all(&self) -> Result<usize, AppError> {
+        let mut by_project: std::collections::BTreeMap<ProjectId, Vec<(Source, Option<SecretString>)>> =
+            Default::default();
+        let mut n = 0;
         for source in self.metadata.list_sources(None).await? {
-            let result = match self.password(&source).await {
-                Ok(password) => self.catalog.attach(&source, password).await.map_err(AppError::from),
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(()) => {
-                    ok += 1;
-                    self.set_state(source.catalog_alias(), Some(SourceState::Attached));
-                }
+            let password = match self.password(&source).await {
+                Ok(p) => p,
                 Err(e) => {
-                    failed += 1;
-                    warn!(source = %source.name, project = %source.project, error = %e, "source not re-attached");
-                    self.set_state(source.catalog_alias(), Some(SourceState::Failed(e.to_string())));
+                    warn!(source = %source.name, project = %source.project, error = %e, "source secret not read");
+                    None
                 }
-            }
+            };
+            n += 1;
+            by_project
+                .entry(source.project.clone())
+                .or_default()
+                .push((source, password));
         }
-        Ok((ok, failed))
+        for (project, sources) in by_project {
+            self.catalog.register(&project, sources).await;
+        }
+        Ok(n)
+    }
+}
+
+/// The path resolves inside an allowed root and outside the forbidden folders; a project's own files are the
+/// exception inside the data directory.
+fn check_path(policy: &PathPolicy, project: &ProjectId, path: &str) -> Result<(), AppError> {
+    let resolved = std::fs::canonicalize(path)
+        .map_err(|_| AppError::Invalid(format!("file {path} does not exist or cannot be read")))?;
+    let own_files = policy
+        .data_dir
+        .as_ref()
+        .map(|d| project.folder(d).join("files"))
+        .is_some_and(|f| resolved.starts_with(f));
+    if !own_files && policy.forbidden.iter().any(|f| resolved.starts_with(f)) {
+        return Err(AppError::Forbidden(format!(
+            "file {path} is inside Pluto-Duck's own folders (data or configuration), which sources cannot read"
+        )));
+    }
+    if own_files || policy.allowed_roots.iter().any(|root| resolved.starts_with(root)) {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(format!(
+            "file {path} is outside the allowed roots ({}); add its folder to sources.allowed_roots",
+            policy
+                .allowed_roots
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_inside_our_own_folders_are_refused_even_under_an_allowed_root() {
+        let home = tempfile_dir();
+        let data = home.join("data");
+        let config = home.join("config");
+        for d in [&data.join("projects/a/files"), &config, &home.join("work")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        for f in [
+            data.join("metadata.db"),
+            config.join("secret.key"),
+            home.join("work/x.csv"),
+            data.join("projects/a/files/in.csv"),
+        ] {
+            std::fs::write(&f, "x").unwrap();
+        }
+        let policy = PathPolicy {
+            allowed_roots: vec![home.clone()],
+            forbidden: vec![data.clone(), config.clone()],
+            data_dir: Some(data.clone()),
+        };
+        let a = ProjectId::parse("a").unwrap();
+        let b = ProjectId::parse("b").unwrap();
+        let p = |f: PathBuf| f.display().to_string();
+        assert!(check_path(&policy, &a, &p(home.join("work/x.csv"))).is_ok());
+        assert!(check_path(&policy, &a, &p(data.join("projects/a/files/in.csv"))).is_ok());
+        assert!(check_path(&policy, &b, &p(data.join("projects/a/files/in.csv"))).is_err());
+        assert!(check_path(&policy, &a, &p(data.join("metadata.db"))).is_err());
+        assert!(check_path(&policy, &a, &p(config.join("secret.key"))).is_err());
+        assert!(check_path(&policy, &a, "/etc/passwd").is_err());
+        let _ = std::fs::remove_dir_all(&home);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "pd-src-{}-{}",
+            std::process::id(),
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::canonicalize(d).unwrap()
     }
 }

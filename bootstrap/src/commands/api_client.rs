@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use http_body_util::BodyExt;
-use pluto_duck_application::ErrorKind;
+use pluto_duck_application::ProblemType;
 use secrecy::ExposeSecret;
 use tower::ServiceExt;
 
@@ -48,21 +48,21 @@ pub(crate) async fn server_token(config: &Config) -> CliResult<Option<secrecy::S
     }
 }
 
-/// A non-2xx answer as a one-line CLI error: the problem's detail, the kind from the status.
+/// A non-2xx answer as a one-line CLI error: the problem's detail, the kind from its problem type (the status
+/// when the body is not a problem), through the application's one table.
 pub(crate) fn problem_error(status: u16, body: &[u8]) -> CliError {
-    let detail = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
+    let problem = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let detail = problem
+        .as_ref()
         .and_then(|v| v["detail"].as_str().map(str::to_owned))
         .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect());
-    let kind = match status {
-        401 => ErrorKind::Unauthenticated,
-        403 => ErrorKind::Forbidden,
-        404 => ErrorKind::NotFound,
-        409 => ErrorKind::Conflict,
-        504 => ErrorKind::Timeout,
-        s if s >= 500 => ErrorKind::Unavailable,
-        _ => ErrorKind::Invalid,
-    };
+    let kind = problem
+        .as_ref()
+        .and_then(|v| v["type"].as_str())
+        .and_then(|t| t.rsplit(':').next())
+        .and_then(ProblemType::by_slug)
+        .map(|p| p.kind)
+        .unwrap_or_else(|| ProblemType::by_status(status).kind);
     CliError::new(kind, detail)
 }
 

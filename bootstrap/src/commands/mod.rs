@@ -19,6 +19,6 @@ pub use init::init;
 pub use logs::logs;
 pub use misc::{openapi, secret, show_config, version};
 pub use project::{current_project, project};
-pub use serve::{build_router, serve};
+pub use serve::{build_router, build_server, serve};
 pub use source::source;
 pub use sql::sql;

@@ -13,20 +13,34 @@ use crate::{secrets, wiring};
 
 /// The router the server runs, for `serve` and for in-process tests.
 pub async fn build_router(config: &Config) -> CliResult<Router> {
+    Ok(build_server(config).await?.0)
+}
+
+/// The router and the warehouse behind it (closed at shutdown, so every project's file is checkpointed).
+pub async fn build_server(config: &Config) -> CliResult<(Router, pluto_duck_duckdb::DuckDbWarehouse)> {
     let wired = wiring::wire(config).await?;
+    let warehouse = wired.warehouse.clone();
     let api_token = match &config.server.api_token {
         Some(reference) => Some(secrets::resolve(wired.secrets.as_ref(), "server.api_token", reference).await?),
         None => None,
     };
+    let loopback = bind_addr(config).map(|ip| ip.is_loopback()).unwrap_or(false);
+    let allowed_hosts = loopback.then(|| {
+        let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "[::1]"].map(String::from).to_vec();
+        hosts.push(config.server.host.clone());
+        hosts.extend(config.server.allowed_hosts.iter().cloned());
+        hosts
+    });
     let http = HttpConfig {
         api_token,
+        allowed_hosts,
         cors_origins: config.server.cors_origins.clone(),
         body_limit_bytes: usize::try_from(config.server.body_limit_mb.saturating_mul(1024 * 1024))
             .unwrap_or(usize::MAX),
     };
     spawn_result_sweeper(config, wired.results.clone());
     spawn_board_scheduler(std::sync::Arc::downgrade(&wired.app.boards));
-    Ok(pluto_duck_http::router(AppState { app: wired.app }, http))
+    Ok((pluto_duck_http::router(AppState { app: wired.app }, http), warehouse))
 }
 
 /// Refreshes board items whose interval has passed. The schedule is in the items, so it picks up after a restart.
@@ -87,7 +101,7 @@ pub async fn serve(config: &Config) -> CliResult<ExitCode> {
             "cannot listen on {wanted}: {e} (is another server running? pick another port with --port)"
         ))
     })?;
-    let router = build_router(config).await?;
+    let (router, warehouse) = build_server(config).await?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
     write_server_file(config, &url)?;
@@ -117,6 +131,7 @@ pub async fn serve(config: &Config) -> CliResult<ExitCode> {
             Ok(())
         }
     };
+    warehouse.close_all().await;
     let _ = std::fs::remove_file(config.server_file());
     result.map(|_| ExitCode::SUCCESS)
 }

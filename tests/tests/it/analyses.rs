@@ -153,7 +153,7 @@ async fn analyses_are_files_with_refs_cycles_plans_and_lineage() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{text}");
-    assert_eq!(a["relation"], "team__analysis.a");
+    assert_eq!(a["relation"], "analysis.a");
     assert!(sb.data_dir().join("projects/team/analyses/a.yaml").is_file());
     let (_, mine, _) = send(&api, get("/api/v1/asset/analysis/a")).await;
     assert_eq!(mine["sql"], "SELECT * FROM cache.orders");
@@ -416,7 +416,7 @@ async fn running_the_chain_materializations_freshness_and_parameters() {
     assert_eq!(run["status"], "succeeded", "{text}");
     assert!(sb
         .data_dir()
-        .join("artifacts/files/default/analyses/pq.parquet")
+        .join("projects/default/files/analysis/pq.parquet")
         .is_file());
     assert_eq!(count(&api, "pq").await, 15);
     let (resp, body) = call(&api.router, get("/api/v1/asset/analysis/pq/data?format=csv&limit=0")).await;

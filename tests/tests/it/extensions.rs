@@ -6,14 +6,11 @@ use pluto_duck_duckdb::{DuckDbConfig, DuckDbWarehouse};
 use crate::helpers::extension_dir;
 
 fn warehouse(ext_dir: &std::path::Path) -> DuckDbWarehouse {
-    DuckDbWarehouse::open(&DuckDbConfig {
-        path: None,
-        extension_directory: ext_dir.to_path_buf(),
-        threads: Some(2),
-        memory_limit: Some("1GB".into()),
-        max_connections: 2,
-    })
-    .unwrap()
+    let mut config = DuckDbConfig::new(None, ext_dir.to_path_buf());
+    config.threads = Some(2);
+    config.memory_limit = Some("1GB".into());
+    config.max_connections = 2;
+    DuckDbWarehouse::open(&config).unwrap()
 }
 
 #[tokio::test]

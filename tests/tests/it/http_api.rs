@@ -48,9 +48,11 @@ async fn health_reports_versions_profile_and_extensions() {
     ] {
         assert!(names.contains(&ext), "{ext} missing from {names:?}");
     }
-    // The metadata store lives beside, never inside, the warehouse.
+    // The metadata store lives beside, never inside, the warehouse; a project's database opens on first use.
     assert!(sb.data_dir().join("data/metadata.db").is_file());
-    assert!(sb.data_dir().join("data/warehouse.duckdb").is_file());
+    let (resp, _) = call(&r, crate::query::post_query("SELECT 1", "?wait=10", None)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(sb.data_dir().join("projects/default/warehouse.duckdb").is_file());
 }
 
 #[tokio::test]

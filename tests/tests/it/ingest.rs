@@ -343,8 +343,8 @@ async fn ingest_files_in_every_mode_with_progress_catalog_and_history() {
         0
     );
 
-    // A malformed CSV: caught by the sniffer when it shows early, by the load when it hides past the sample.
-    // Either way a 422 and the target keeps its rows.
+    // A malformed CSV: caught when the source opens when it shows early, by the load when it hides past the
+    // sniffer's sample. Either way a 422 naming the line, and the target keeps its rows.
     let mut early = String::from("id,amount,note\n");
     for i in 0..5000 {
         early.push_str(&format!("{i},{i}.5,n{i}\n"));
@@ -357,7 +357,7 @@ async fn ingest_files_in_every_mode_with_progress_catalog_and_history() {
     }
     late.push_str("60000,1,x,extra,columns,here\n");
     std::fs::write(dir.join("late.csv"), late).unwrap();
-    for (file, table, expected) in [("early.csv", "early", "sniffing"), ("late.csv", "late", "failed")] {
+    for (file, table, expected) in [("early.csv", "early", "line 5002"), ("late.csv", "late", "line 60002")] {
         let src = json!({"kind": "file", "location": dir.join(file)});
         let (status, problem, text) = ingest(&api, json!({"source": src, "table": table, "target": "orders"})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
@@ -442,7 +442,7 @@ async fn ingest_files_in_every_mode_with_progress_catalog_and_history() {
         json!(["duckdb", "file", "http", "mysql", "postgres", "s3", "sqlite"])
     );
 
-    // Another project gets its own schema.
+    // Another project gets its own database.
     let (status, _, text) = send(&api, post("/api/v1/projects", &json!({"id": "team", "name": "Team"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{text}");
     let req = Request::post("/api/v1/ingest?wait=60")
@@ -452,8 +452,16 @@ async fn ingest_files_in_every_mode_with_progress_catalog_and_history() {
         .unwrap();
     let (status, run, text) = send(&api, req).await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    assert_eq!(run["target"], "team__main.orders");
-    assert_eq!(scalar(&api, "SELECT count(*) FROM team__main.orders").await, 100);
+    assert_eq!(run["target"], "main.orders");
+    let team = Request::post("/api/v1/query?wait=60")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-pluto-project", "team")
+        .body(Body::from(
+            json!({"sql": "SELECT count(*) FROM main.orders"}).to_string(),
+        ))
+        .unwrap();
+    let (_, doc, text) = send(&api, team).await;
+    assert_eq!(doc["rows"][0][0], 100, "{text}");
     assert_eq!(scalar(&api, "SELECT count(*) FROM main.orders").await, 105);
 }
 

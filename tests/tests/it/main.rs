@@ -15,5 +15,6 @@ mod projects;
 mod query;
 mod query_server;
 mod query_types;
+mod sandbox;
 mod secrets_keyring;
 mod sources;

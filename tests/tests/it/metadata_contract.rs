@@ -218,6 +218,7 @@ async fn ingest_and_analysis_contract(store: &dyn MetadataStore, project: &Proje
         kind: SourceKind::S3,
         description: String::new(),
         connection: SourceConnection::Located(FileLocation {
+            lenient: false,
             uri: "s3://bucket/orders/*.csv".into(),
             format: Some(FileFormat::Csv),
             delimiter: Some(";".into()),
@@ -270,6 +271,7 @@ async fn ingest_and_analysis_contract(store: &dyn MetadataStore, project: &Proje
     assert!(!store.delete_ingestion(project, &target).await.unwrap());
 
     let mut state = AnalysisState {
+        params_hash: Some("p1".into()),
         id: Identifier::parse("revenue").unwrap(),
         project: project.clone(),
         definition_hash: "abc".into(),

@@ -222,15 +222,25 @@ async fn unknown_ids_and_projects() {
 async fn read_only_refuses_writes_naming_the_statement_kind() {
     let sb = Sandbox::new();
     let api = TestApi::new(&sb).await;
-    for (sql, kind) in [
-        ("CREATE TABLE t AS SELECT 1", "CREATE TABLE"),
-        ("SELECT 1; INSERT INTO t VALUES (1)", "INSERT"),
-        ("COPY (SELECT 1) TO '/tmp/x.csv'", "COPY"),
-        ("ATTACH ':memory:' AS m", "ATTACH"),
+    for (sql, kind, status) in [
+        (
+            "CREATE TABLE t AS SELECT 1",
+            "CREATE TABLE",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "SELECT 1; INSERT INTO t VALUES (1)",
+            "INSERT",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("COPY t FROM 'x.csv'", "COPY", StatusCode::UNPROCESSABLE_ENTITY),
+        // Outside the sandbox whether read-only or not.
+        ("COPY (SELECT 1) TO '/tmp/x.csv'", "COPY", StatusCode::FORBIDDEN),
+        ("ATTACH ':memory:' AS m", "ATTACH", StatusCode::FORBIDDEN),
     ] {
         let body = serde_json::json!({"sql": sql, "read_only": true});
         let (resp, bytes) = call(&api.router, post_body(&body, "", None)).await;
-        let p = problem(&resp, &bytes, StatusCode::UNPROCESSABLE_ENTITY);
+        let p = problem(&resp, &bytes, status);
         assert!(p["detail"].as_str().unwrap().contains(kind), "{sql}: {p}");
     }
     let body = serde_json::json!({"sql": "WITH a AS (SELECT 2 AS x) SELECT x FROM a", "read_only": true});

@@ -111,14 +111,11 @@ fn expected_csv(col: &str, json_value: &Value) -> String {
 }
 
 async fn duckdb_batches() -> Vec<RecordBatch> {
-    let wh = DuckDbWarehouse::open(&DuckDbConfig {
-        path: None,
-        extension_directory: extension_dir(),
-        threads: Some(2),
-        memory_limit: None,
-        max_connections: 1,
-    })
-    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = DuckDbConfig::new(Some(dir.path().to_path_buf()), extension_dir());
+    config.threads = Some(2);
+    config.max_connections = 1;
+    let wh = DuckDbWarehouse::open(&config).unwrap();
     let stmts = [
         SETUP.split(';').next().unwrap(),
         "INSERT INTO all_types DEFAULT VALUES",
@@ -134,7 +131,8 @@ async fn duckdb_batches() -> Vec<RecordBatch> {
             .collect(),
         params: vec![],
     };
-    let stream = wh.query(req, Default::default()).await.unwrap();
+    let project = pluto_duck_domain::ProjectId::default_project();
+    let stream = wh.query(&project, req, Default::default()).await.unwrap();
     stream.batches.map(|b| b.unwrap()).collect().await
 }
 

@@ -200,3 +200,22 @@ pub fn respond(format: Format, schema: SchemaRef, batches: BatchStream, envelope
     }
     resp
 }
+
+/// A file the engine wrote, sent as the body and gone from disk as soon as it is open (the open handle keeps it
+/// readable until sent).
+pub async fn file_response(
+    file: pluto_duck_application::ports::ExportedFile,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let opened = tokio::fs::File::open(&file.path).await;
+    let _ = tokio::fs::remove_file(&file.path).await;
+    let handle = opened.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(handle, CHUNK));
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    if let Ok(len) = HeaderValue::from_str(&file.bytes.to_string()) {
+        resp.headers_mut().insert(header::CONTENT_LENGTH, len);
+    }
+    Ok(resp)
+}

@@ -9,6 +9,7 @@ use axum::response::sse::{Event, Sse};
 use axum::response::Response;
 use axum::Json;
 use futures::Stream;
+use pluto_duck_application::ports::ExportFormat;
 use pluto_duck_application::AnalysisDraft;
 use pluto_duck_domain::{Identifier, Materialization, ParamType, Parameter, StepAction};
 use serde::Deserialize;
@@ -548,21 +549,25 @@ async fn rows_response(
     limit: u64,
     offset: u64,
 ) -> Result<Response, ApiError> {
-    let (analysis, sql) = state.app.analysis_runs.data_sql(project, id, limit, offset).await?;
-    let mut response = super::query::read_and_stream(state, project, sql, "asset-data", format).await?;
+    let (run, page) = state.app.analysis_runs.data(project, id, limit, offset).await?;
+    let mut response = super::query::respond_page(&run, page, format, offset);
+    attachment(&mut response, id, format);
+    Ok(response)
+}
+
+fn attachment(response: &mut Response, id: &str, format: crate::formats::Format) {
     if matches!(format, crate::formats::Format::Csv | crate::formats::Format::Parquet) {
         let ext = if format == crate::formats::Format::Csv {
             "csv"
         } else {
             "parquet"
         };
-        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{}.{ext}\"", analysis.id)) {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{id}.{ext}\"")) {
             response
                 .headers_mut()
                 .insert(axum::http::header::CONTENT_DISPOSITION, v);
         }
     }
-    Ok(response)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -588,10 +593,13 @@ async fn analysis_export(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ExportParams>,
 ) -> Result<Response, ApiError> {
-    let format = match q.format.as_deref().unwrap_or("csv") {
-        "csv" => crate::formats::Format::Csv,
-        "parquet" => crate::formats::Format::Parquet,
+    let (format, export) = match q.format.as_deref().unwrap_or("csv") {
+        "csv" => (crate::formats::Format::Csv, ExportFormat::Csv),
+        "parquet" => (crate::formats::Format::Parquet, ExportFormat::Parquet),
         other => return Err(invalid(format!("export format must be csv or parquet, not {other:?}"))),
     };
-    rows_response(&state, &project, &id, format, 0, 0).await
+    let file = state.app.analysis_runs.export(&project, &id, export).await?;
+    let mut response = crate::formats::file_response(file, format).await?;
+    attachment(&mut response, &id, format);
+    Ok(response)
 }

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::Json;
 use futures::Stream;
+use pluto_duck_application::ports::CsvStrictness;
 use pluto_duck_application::{IngestRequest, IngestSource};
 use pluto_duck_domain::{IngestMode, RunStatus};
 use serde::Deserialize;
@@ -120,6 +121,11 @@ async fn submit_ingest(
                 schema: body.schema,
                 mode,
                 keys: body.keys,
+                csv: match body.csv.as_deref() {
+                    None | Some("strict") => CsvStrictness::Strict,
+                    Some("lenient") => CsvStrictness::Lenient,
+                    Some(other) => return Err(invalid(format!("csv must be strict or lenient, not {other:?}"))),
+                },
                 actor: Some("api".into()),
             },
         )

@@ -117,48 +117,13 @@ pub(crate) fn failure_error(run: &Run) -> ApiError {
 }
 
 /// A finished query's rows in `format`, with its id and row count in headers.
-/// Runs one read-only query for an endpoint that answers with rows (a preview, an analysis's data): waits up to
-/// 60 s, then streams the result in `format`, or answers the failure.
-pub(crate) async fn read_and_stream(
-    state: &AppState,
-    project: &pluto_duck_domain::ProjectId,
-    sql: String,
-    actor: &str,
-    format: Format,
-) -> Result<Response, ApiError> {
-    let queries = &state.app.queries;
-    let run = queries
-        .submit(
-            project,
-            QuerySubmission {
-                sql,
-                read_only: true,
-                actor: Some(actor.to_owned()),
-                ..Default::default()
-            },
-        )
-        .await?;
-    let run = queries.wait(project, run.id.as_str(), Duration::from_secs(60)).await?;
-    match run.status {
-        RunStatus::Succeeded => stream_result(state, project, run.id.as_str(), format, 0, None).await,
-        RunStatus::Failed | RunStatus::TimedOut | RunStatus::Cancelled => Err(failure_error(&run)),
-        RunStatus::Queued | RunStatus::Running => Err(ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "timeout",
-            format!("still {} after 60 s", run.status.as_str()),
-        )),
-    }
-}
-
-pub(crate) async fn stream_result(
-    state: &AppState,
-    project: &pluto_duck_domain::ProjectId,
-    id: &str,
+/// Rows of a finished read in `format`, with its id and row count in headers.
+pub(crate) fn respond_page(
+    run: &Run,
+    page: pluto_duck_application::ports::ResultPage,
     format: Format,
     offset: u64,
-    limit: Option<u64>,
-) -> Result<Response, ApiError> {
-    let (run, page) = state.app.queries.result(project, id, offset, limit).await?;
+) -> Response {
     let envelope = JsonEnvelope {
         run_id: run.id.to_string(),
         column_types: run.columns.iter().map(|c| c.data_type.clone()).collect(),
@@ -170,7 +135,19 @@ pub(crate) async fn stream_result(
     if let Ok(v) = HeaderValue::from_str(run.id.as_str()) {
         resp.headers_mut().insert("x-query-id", v);
     }
-    Ok(resp)
+    resp
+}
+
+pub(crate) async fn stream_result(
+    state: &AppState,
+    project: &pluto_duck_domain::ProjectId,
+    id: &str,
+    format: Format,
+    offset: u64,
+    limit: Option<u64>,
+) -> Result<Response, ApiError> {
+    let (run, page) = state.app.queries.result(project, id, offset, limit).await?;
+    Ok(respond_page(&run, page, format, offset))
 }
 
 /// Runs SQL as a job. Answers 202 with the job and its links, or, with `?wait=` / `Prefer: wait=N`, the

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::query::read_and_stream;
+use super::query::respond_page;
 use crate::dto::{
     ColumnDto, EstimateDto, ExplainBody, Problem, ScanDto, SourceBody, SourceDetailDto, SourceDto, SourcePatch,
     TableDto,
@@ -55,6 +55,7 @@ fn parse_dsn(dsn: &str) -> Result<(SourceKind, SourceConnection, Option<String>)
             format: None,
             delimiter: None,
             header: None,
+            lenient: false,
             s3: None,
         };
         Ok((kind, SourceConnection::Located(location), None))
@@ -118,6 +119,7 @@ pub(crate) fn new_source_config(body: SourceBody) -> Result<NewSource, ApiError>
                     format: None,
                     delimiter: None,
                     header: None,
+                    lenient: false,
                     s3: None,
                 }),
             };
@@ -133,6 +135,11 @@ pub(crate) fn new_source_config(body: SourceBody) -> Result<NewSource, ApiError>
             .map_err(|e| invalid(e.to_string()))?;
         l.delimiter = body.delimiter.clone();
         l.header = body.header;
+        l.lenient = match body.csv.as_deref() {
+            None | Some("strict") => false,
+            Some("lenient") => true,
+            Some(other) => return Err(invalid(format!("csv must be strict or lenient, not {other:?}"))),
+        };
         if kind == SourceKind::S3 {
             l.s3 = Some(S3Settings {
                 region: body.region.clone(),
@@ -189,7 +196,7 @@ async fn attach_source(
     ApiJson(body): ApiJson<SourceBody>,
 ) -> Result<(StatusCode, Json<SourceDto>), ApiError> {
     let source = state.app.sources.attach(&project, new_source(body)?).await?;
-    let st = state.app.sources.state(&source);
+    let st = state.app.sources.state(&source).await;
     Ok((StatusCode::CREATED, Json(SourceDto::new(source, st))))
 }
 
@@ -221,16 +228,8 @@ async fn list_sources(
     State(state): State<AppState>,
     ProjectScope(project): ProjectScope,
 ) -> Result<Json<Vec<SourceDto>>, ApiError> {
-    let sources = state.app.sources.list(&project).await?;
-    Ok(Json(
-        sources
-            .into_iter()
-            .map(|s| {
-                let st = state.app.sources.state(&s);
-                SourceDto::new(s, st)
-            })
-            .collect(),
-    ))
+    let sources = state.app.sources.list_with_states(&project).await?;
+    Ok(Json(sources.into_iter().map(|(s, st)| SourceDto::new(s, st)).collect()))
 }
 
 /// A source with its tables (empty, with the error, when it is not attached).
@@ -246,7 +245,7 @@ async fn get_source(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<SourceDetailDto>, ApiError> {
     let source = state.app.sources.get(&project, &name).await?;
-    let st = state.app.sources.state(&source);
+    let st = state.app.sources.state(&source).await;
     let tables = state
         .app
         .sources
@@ -279,7 +278,7 @@ async fn update_source(
     ApiJson(body): ApiJson<SourcePatch>,
 ) -> Result<Json<SourceDto>, ApiError> {
     let source = state.app.sources.describe(&project, &name, &body.description).await?;
-    let st = state.app.sources.state(&source);
+    let st = state.app.sources.state(&source).await;
     Ok(Json(SourceDto::new(source, st)))
 }
 
@@ -407,12 +406,12 @@ async fn table_preview(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let format = Format::negotiate(q.format.as_deref(), &headers)?;
-    let sql = state
+    let (run, page) = state
         .app
         .sources
-        .preview_sql(&project, &name, &schema, &table, q.limit.unwrap_or(100).min(1000))
+        .preview(&project, &name, &schema, &table, q.limit.unwrap_or(100).min(1000))
         .await?;
-    read_and_stream(&state, &project, sql, "preview", format).await
+    Ok(respond_page(&run, page, format, 0))
 }
 
 /// The planner's row estimate for a table: PostgreSQL's statistics, Parquet metadata, DuckDB's own counts.

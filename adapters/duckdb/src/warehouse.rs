@@ -1,0 +1,189 @@
+//! The `Warehouse` port: queries and intents, each inside its project's sandbox.
+
+use async_trait::async_trait;
+use pluto_duck_application::ports::{
+    ExportFormat, ExportedFile, Load, LoadOutcome, Materialize, ProgressFn, QueryRequest, QueryStream, RelationInfo,
+    RelationKind, Warehouse, WarehouseError,
+};
+use pluto_duck_domain::{ExtensionStatus, ProjectId, Relation};
+use tokio_util::sync::CancellationToken;
+
+use crate::{errors, extensions, load, materialize, query, DuckDbWarehouse, InterruptOnCancel};
+
+#[async_trait]
+impl Warehouse for DuckDbWarehouse {
+    async fn version(&self) -> Result<String, WarehouseError> {
+        self.inner
+            .probe(|conn| {
+                conn.query_row("SELECT library_version FROM pragma_version()", [], |r| r.get(0))
+                    .map_err(|e| WarehouseError::Internal(e.to_string()))
+            })
+            .await
+    }
+
+    async fn extensions(&self) -> Result<Vec<ExtensionStatus>, WarehouseError> {
+        let dir = self.extension_directory().to_path_buf();
+        self.inner.probe(move |conn| extensions::status(conn, &dir)).await
+    }
+
+    async fn query(
+        &self,
+        project: &ProjectId,
+        request: QueryRequest,
+        cancel: CancellationToken,
+    ) -> Result<QueryStream, WarehouseError> {
+        let (meta_tx, meta_rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = query::channel();
+        let plan = query::Plan {
+            request,
+            cancel: cancel.clone(),
+            extension_directory: self.extension_directory().to_path_buf(),
+        };
+        let sandbox = self.inner.sandbox(project);
+        let permits = self.inner.permits.clone();
+        let runtime = tokio::runtime::Handle::current();
+        // Detached: the statement keeps streaming after this returns, holding its connection and permit.
+        tokio::spawn(async move {
+            let result = sandbox
+                .run(&permits, move |conn| {
+                    let _interrupt = InterruptOnCancel::watch(conn, &cancel, &runtime);
+                    query::run(conn, plan, meta_tx, tx);
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "query task failed");
+            }
+        });
+        query::finish(meta_rx.await, rx)
+    }
+
+    async fn materialize(
+        &self,
+        project: &ProjectId,
+        spec: Materialize,
+        cancel: CancellationToken,
+    ) -> Result<u64, WarehouseError> {
+        let sandbox = self.inner.sandbox(project);
+        let files = sandbox.files_dir();
+        let dir = self.extension_directory().to_path_buf();
+        let runtime = tokio::runtime::Handle::current();
+        sandbox
+            .run(&self.inner.permits, move |conn| {
+                let _interrupt = InterruptOnCancel::watch(conn, &cancel, &runtime);
+                materialize::materialize(conn, &spec, files.as_deref())
+                    .map_err(|e| errors::interrupted_or(e, &cancel, &dir))
+            })
+            .await
+    }
+
+    async fn relation_kind(
+        &self,
+        project: &ProjectId,
+        relation: &Relation,
+    ) -> Result<Option<RelationKind>, WarehouseError> {
+        let relation = relation.clone();
+        self.inner
+            .sandbox(project)
+            .run(&self.inner.permits, move |conn| materialize::kind_of(conn, &relation))
+            .await
+    }
+
+    async fn drop_relation(&self, project: &ProjectId, relation: &Relation) -> Result<bool, WarehouseError> {
+        let sandbox = self.inner.sandbox(project);
+        let files = sandbox.files_dir();
+        let relation = relation.clone();
+        sandbox
+            .run(&self.inner.permits, move |conn| {
+                materialize::drop_relation(conn, &relation, files.as_deref())
+            })
+            .await
+    }
+
+    async fn relations(&self, project: &ProjectId) -> Result<Vec<RelationInfo>, WarehouseError> {
+        self.inner
+            .sandbox(project)
+            .run(&self.inner.permits, materialize::relations)
+            .await
+    }
+
+    async fn load(
+        &self,
+        project: &ProjectId,
+        load: Load,
+        progress: ProgressFn,
+        cancel: CancellationToken,
+    ) -> Result<LoadOutcome, WarehouseError> {
+        load::load(&self.inner, project, load, progress, cancel).await
+    }
+
+    async fn export(
+        &self,
+        project: &ProjectId,
+        request: QueryRequest,
+        format: ExportFormat,
+        cancel: CancellationToken,
+    ) -> Result<ExportedFile, WarehouseError> {
+        let sandbox = self.inner.sandbox(project);
+        let files = sandbox
+            .files_dir()
+            .ok_or_else(|| WarehouseError::Unavailable("exports need a data directory".into()))?;
+        let dir = self.extension_directory().to_path_buf();
+        let runtime = tokio::runtime::Handle::current();
+        sandbox
+            .run(&self.inner.permits, move |conn| {
+                let _interrupt = InterruptOnCancel::watch(conn, &cancel, &runtime);
+                materialize::export(conn, &request, format, &files)
+                    .map_err(|e| errors::interrupted_or(e, &cancel, &dir))
+            })
+            .await
+    }
+
+    async fn drop_project(&self, project: &ProjectId) -> Result<(), WarehouseError> {
+        let sandbox = self.inner.sandbox(project);
+        sandbox.close().await;
+        let (db, files) = (sandbox.db_path(), sandbox.files_dir());
+        tokio::task::spawn_blocking(move || {
+            for path in db.iter().flat_map(|d| [d.clone(), d.with_extension("duckdb.wal")]) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(WarehouseError::Internal(format!(
+                            "cannot remove {}: {e}",
+                            path.display()
+                        )))
+                    }
+                }
+            }
+            if let Some(files) = files {
+                match std::fs::remove_dir_all(&files) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(WarehouseError::Internal(format!(
+                            "cannot remove {}: {e}",
+                            files.display()
+                        )))
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| WarehouseError::Internal(e.to_string()))?
+    }
+
+    async fn drop_orphans(&self, project: &ProjectId) -> Result<u64, WarehouseError> {
+        let sandbox = self.inner.sandbox(project);
+        if sandbox.db_path().is_some_and(|p| !p.exists()) {
+            return Ok(0);
+        }
+        let files = sandbox.files_dir();
+        sandbox
+            .run(&self.inner.permits, move |conn| {
+                load::drop_orphans(conn, files.as_deref())
+            })
+            .await
+    }
+}

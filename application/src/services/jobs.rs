@@ -1,0 +1,489 @@
+//! Jobs: the one machine every kind of run uses (queries, ingests, analysis runs, and later dbt, agent turns and
+//! scheduled jobs). A service describes what a run does as a [`Work`]; `Jobs` does the rest: the run's state
+//! machine, its ordered events, waiting, cancelling, the time limit, recovery after a crash.
+//!
+//! Run state is written behind: the run lives in memory while it is active (and a while after), and a writer task
+//! stores the latest state of each run in the metadata store, coalescing the writes of a short run into one and
+//! batching under load. Reads see memory first; lists wait for the writer to catch up.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use pluto_duck_domain::{Column, ProjectId, Run, RunEventKind, RunFailure, RunId, RunKind};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn, Instrument};
+
+use super::run_hub::{RunHub, Subscription};
+use crate::ports::{MetadataStore, RunFilter};
+use crate::AppError;
+
+/// What a finished run produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    pub rows: u64,
+    pub bytes: u64,
+    pub columns: Vec<Column>,
+    pub truncated: bool,
+    /// Kind-specific outcome as JSON text (see `Run::detail`).
+    pub detail: Option<String>,
+    /// The work finished but failed as a whole (an analysis run with a failed step): the run fails with this
+    /// message and keeps its rows and detail.
+    pub failed: Option<String>,
+}
+
+/// Handed to a run's work: its identity, its cancellation, and its event stream.
+#[derive(Clone)]
+pub struct JobContext {
+    pub run: RunId,
+    pub project: ProjectId,
+    pub cancel: CancellationToken,
+    hub: Arc<RunHub>,
+}
+
+impl JobContext {
+    pub fn emit(&self, kind: RunEventKind) {
+        self.hub.emit(&self.run, kind);
+    }
+}
+
+/// What one kind of run does. `finished` runs once the run has its final state (to update a catalog, say).
+#[async_trait]
+pub trait Work: Send + 'static {
+    async fn run(&mut self, ctx: JobContext) -> Result<Outcome, AppError>;
+    async fn finished(&mut self, _run: &Run) {}
+}
+
+/// A run to start.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub project: ProjectId,
+    pub kind: RunKind,
+    /// What runs: the SQL, the target, the analysis id.
+    pub input: String,
+    pub actor: Option<String>,
+    /// Ends the run as timed out, interrupting its work.
+    pub timeout: Option<Duration>,
+}
+
+struct Active {
+    token: CancellationToken,
+}
+
+/// Finished runs kept in memory (their stored state may not be written yet).
+const RECENT: usize = 4096;
+
+struct State {
+    /// Latest state of active and recent runs.
+    runs: HashMap<RunId, Run>,
+    recent: VecDeque<RunId>,
+    active: HashMap<RunId, Active>,
+}
+
+pub struct Jobs {
+    metadata: Arc<dyn MetadataStore>,
+    hub: Arc<RunHub>,
+    state: Mutex<State>,
+    writer: mpsc::UnboundedSender<Run>,
+    /// Writes queued / writes stored: lists wait until the second catches up with the first.
+    queued: AtomicU64,
+    stored: watch::Receiver<u64>,
+}
+
+impl Jobs {
+    /// Starts the writer task; it ends when the `Jobs` is dropped.
+    pub fn new(metadata: Arc<dyn MetadataStore>, hub: Arc<RunHub>) -> Arc<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (stored_tx, stored_rx) = watch::channel(0u64);
+        tokio::spawn(write_behind(metadata.clone(), rx, stored_tx));
+        Arc::new(Self {
+            metadata,
+            hub,
+            state: Mutex::new(State {
+                runs: HashMap::new(),
+                recent: VecDeque::new(),
+                active: HashMap::new(),
+            }),
+            writer: tx,
+            queued: AtomicU64::new(0),
+            stored: stored_rx,
+        })
+    }
+
+    pub fn hub(&self) -> &Arc<RunHub> {
+        &self.hub
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a run's state: in memory now, in the metadata store behind.
+    pub fn record(&self, run: &Run) {
+        {
+            let mut state = self.lock();
+            if !state.runs.contains_key(&run.id) {
+                state.recent.push_back(run.id.clone());
+                while state.recent.len() > RECENT {
+                    let Some(old) = state.recent.pop_front() else { break };
+                    if !state.active.contains_key(&old) {
+                        state.runs.remove(&old);
+                    }
+                }
+            }
+            state.runs.insert(run.id.clone(), run.clone());
+        }
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        if self.writer.send(run.clone()).is_err() {
+            warn!(run = %run.id, "run state not stored: the writer stopped");
+        }
+    }
+
+    /// Waits until every state recorded so far is in the metadata store.
+    pub async fn flush(&self) {
+        let target = self.queued.load(Ordering::Relaxed);
+        let mut stored = self.stored.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(10), stored.wait_for(|n| *n >= target)).await;
+    }
+
+    /// Queues the run and starts its work in the background.
+    pub fn submit(self: &Arc<Self>, spec: JobSpec, work: impl Work) -> Result<Run, AppError> {
+        let id = RunId::parse(uuid::Uuid::now_v7().to_string())?;
+        let mut run = Run::new(id, spec.project.clone(), spec.kind, spec.input, Utc::now());
+        if let Some(actor) = spec.actor.filter(|a| !a.is_empty()) {
+            run.actor = actor.chars().take(64).collect();
+        }
+        let token = CancellationToken::new();
+        self.lock()
+            .active
+            .insert(run.id.clone(), Active { token: token.clone() });
+        self.record(&run);
+        self.hub.emit(&run.id, RunEventKind::Queued);
+        let this = self.clone();
+        let span = tracing::info_span!("run", run_id = %run.id, kind = run.kind.as_str());
+        let queued = run.clone();
+        tokio::spawn(async move { this.execute(queued, Box::new(work), token, spec.timeout).await }.instrument(span));
+        Ok(run)
+    }
+
+    async fn execute(
+        self: Arc<Self>,
+        mut run: Run,
+        mut work: Box<dyn Work>,
+        token: CancellationToken,
+        timeout: Option<Duration>,
+    ) {
+        if token.is_cancelled() {
+            let _ = run.cancel(Utc::now());
+            return self.finish(run, work).await;
+        }
+        if let Err(e) = run.start(Utc::now()) {
+            warn!(error = %e, "run could not start");
+        }
+        self.record(&run);
+        self.hub.emit(&run.id, RunEventKind::Started);
+        let ctx = JobContext {
+            run: run.id.clone(),
+            project: run.project.clone(),
+            cancel: token.child_token(),
+            hub: self.hub.clone(),
+        };
+        let engine = ctx.cancel.clone();
+        let result = {
+            let fut = work.run(ctx);
+            tokio::pin!(fut);
+            let mut timed_out = false;
+            let limit = timeout.unwrap_or(Duration::MAX);
+            let result = tokio::select! {
+                r = &mut fut => r,
+                _ = tokio::time::sleep(limit) => {
+                    timed_out = true;
+                    engine.cancel();
+                    // The interrupt stops the engine; the work cleans up before it returns.
+                    (&mut fut).await
+                }
+            };
+            (result, timed_out)
+        };
+        let now = Utc::now();
+        let transition = match result {
+            (Ok(out), _) => {
+                run.rows = out.rows;
+                run.bytes = out.bytes;
+                run.columns = out.columns;
+                run.truncated = out.truncated;
+                run.detail = out.detail;
+                match out.failed {
+                    Some(message) => run.fail(
+                        RunFailure {
+                            message,
+                            position: None,
+                        },
+                        now,
+                    ),
+                    None => run.succeed(now),
+                }
+            }
+            (Err(_), _) if token.is_cancelled() => run.cancel(now),
+            (Err(_), true) => run.time_out(timeout.map(|t| t.as_millis() as u64).unwrap_or(0), now),
+            (Err(e), false) => run.fail(
+                RunFailure {
+                    position: e.position(),
+                    message: e.to_string(),
+                },
+                now,
+            ),
+        };
+        if let Err(e) = transition {
+            warn!(error = %e, "run transition refused");
+        }
+        self.finish(run, work).await;
+    }
+
+    async fn finish(&self, run: Run, mut work: Box<dyn Work>) {
+        work.finished(&run).await;
+        self.record(&run);
+        self.lock().active.remove(&run.id);
+        info!(status = run.status.as_str(), rows = run.rows, "run finished");
+        if let Some(kind) = RunEventKind::terminal_for(&run) {
+            self.hub.emit(&run.id, kind);
+        }
+    }
+
+    /// A run of the project, from memory or the store; `kind` narrows what counts as found.
+    pub async fn get(&self, project: &ProjectId, id: &str, kind: RunKind) -> Result<Run, AppError> {
+        let not_found = || AppError::NotFound {
+            what: kind_noun(kind),
+            id: id.to_owned(),
+        };
+        let id = RunId::parse(id)?;
+        let cached = self.lock().runs.get(&id).cloned();
+        let run = match cached {
+            Some(r) => Some(r),
+            None => self.metadata.get_run(project, &id).await?,
+        };
+        run.filter(|r| r.kind == kind && &r.project == project)
+            .ok_or_else(not_found)
+    }
+
+    /// Waits up to `max` for the run to finish; returns its state either way.
+    pub async fn wait(&self, project: &ProjectId, id: &str, kind: RunKind, max: Duration) -> Result<Run, AppError> {
+        let run = self.get(project, id, kind).await?;
+        if run.status.is_terminal() || max.is_zero() {
+            return Ok(run);
+        }
+        self.hub.wait_terminal(&run.id, max).await;
+        self.get(project, id, kind).await
+    }
+
+    /// Interrupts a queued or running run and returns its final state.
+    pub async fn cancel(&self, project: &ProjectId, id: &str, kind: RunKind) -> Result<Run, AppError> {
+        let run = self.get(project, id, kind).await?;
+        if run.status.is_terminal() {
+            return Err(AppError::Conflict(format!(
+                "{} {} already finished ({})",
+                kind_noun(kind),
+                run.id,
+                run.status.as_str()
+            )));
+        }
+        if let Some(active) = self.lock().active.get(&run.id) {
+            active.token.cancel();
+        }
+        self.wait(project, id, kind, Duration::from_secs(30)).await
+    }
+
+    /// Events after `after` (the last id a client saw), and the live tail while the run goes on.
+    pub async fn events(
+        &self,
+        project: &ProjectId,
+        id: &str,
+        kind: RunKind,
+        after: u64,
+    ) -> Result<Subscription, AppError> {
+        let run = self.get(project, id, kind).await?;
+        Ok(self.hub.events_of(&run, after))
+    }
+
+    /// Stored runs, newest first (after the writer caught up).
+    pub async fn list(&self, filter: &RunFilter) -> Result<Vec<Run>, AppError> {
+        self.flush().await;
+        Ok(self.metadata.list_runs(filter).await?)
+    }
+
+    /// Start-up: runs a previous process left queued or running are failed.
+    pub async fn recover(&self) -> Result<u64, AppError> {
+        Ok(self
+            .metadata
+            .fail_unfinished_runs("the server stopped while the run was in progress")
+            .await?)
+    }
+}
+
+fn kind_noun(kind: RunKind) -> &'static str {
+    match kind {
+        RunKind::Query => "query",
+        RunKind::Ingest => "ingest",
+        RunKind::AnalysisStep => "analysis step",
+        RunKind::AnalysisRun => "analysis run",
+        RunKind::Dbt => "dbt run",
+        RunKind::AgentTurn => "agent run",
+    }
+}
+
+/// Stores the latest state of each run: whatever is waiting is taken at once, so a run that started and finished
+/// before the writer got to it is written once, and a burst of runs is written back to back.
+async fn write_behind(
+    metadata: Arc<dyn MetadataStore>,
+    mut rx: mpsc::UnboundedReceiver<Run>,
+    stored: watch::Sender<u64>,
+) {
+    let mut inserted: std::collections::HashSet<RunId> = std::collections::HashSet::new();
+    let mut done = 0u64;
+    let mut batch: Vec<Run> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while let Ok(next) = rx.try_recv() {
+            batch.push(next);
+        }
+        let taken = batch.len() as u64;
+        // Only the last state of each run matters.
+        let mut latest: Vec<Run> = Vec::new();
+        for run in batch.drain(..).rev() {
+            if !latest.iter().any(|r| r.id == run.id) {
+                latest.push(run);
+            }
+        }
+        for run in latest.into_iter().rev() {
+            let result = if inserted.contains(&run.id) {
+                metadata.update_run(&run).await
+            } else {
+                let r = metadata.insert_run(&run).await;
+                if r.is_ok() {
+                    inserted.insert(run.id.clone());
+                }
+                r
+            };
+            if let Err(e) = result {
+                warn!(run = %run.id, error = %e, "run state not stored");
+            }
+            if run.status.is_terminal() {
+                inserted.remove(&run.id);
+            }
+        }
+        done += taken;
+        let _ = stored.send(done);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::MockMetadataStore;
+    use pluto_duck_domain::RunStatus;
+    use std::sync::Mutex as StdMutex;
+
+    struct Sleepy(Duration);
+
+    #[async_trait]
+    impl Work for Sleepy {
+        async fn run(&mut self, ctx: JobContext) -> Result<Outcome, AppError> {
+            tokio::select! {
+                _ = tokio::time::sleep(self.0) => Ok(Outcome { rows: 7, ..Outcome::default() }),
+                _ = ctx.cancel.cancelled() => Err(AppError::Invalid("interrupted".into())),
+            }
+        }
+    }
+
+    type Writes = Arc<StdMutex<Vec<(String, RunStatus)>>>;
+
+    fn store() -> (MockMetadataStore, Writes) {
+        let log = Arc::new(StdMutex::new(Vec::new()));
+        let mut md = MockMetadataStore::new();
+        let l = log.clone();
+        md.expect_insert_run().returning(move |r| {
+            l.lock().unwrap().push(("insert".into(), r.status));
+            Ok(())
+        });
+        let l = log.clone();
+        md.expect_update_run().returning(move |r| {
+            l.lock().unwrap().push(("update".into(), r.status));
+            Ok(())
+        });
+        md.expect_list_runs().returning(|_| Ok(Vec::new()));
+        (md, log)
+    }
+
+    fn spec(timeout: Option<Duration>) -> JobSpec {
+        JobSpec {
+            project: ProjectId::default_project(),
+            kind: RunKind::Query,
+            input: "x".into(),
+            actor: None,
+            timeout,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_succeeds_and_its_events_are_in_order() {
+        let (md, log) = store();
+        let jobs = Jobs::new(Arc::new(md), Arc::new(RunHub::new(10)));
+        let run = jobs.submit(spec(None), Sleepy(Duration::from_millis(5))).unwrap();
+        let p = ProjectId::default_project();
+        let done = jobs
+            .wait(&p, run.id.as_str(), RunKind::Query, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!((done.status, done.rows), (RunStatus::Succeeded, 7));
+        let events = jobs.events(&p, run.id.as_str(), RunKind::Query, 0).await.unwrap().past;
+        let names: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
+        assert_eq!(names, ["queued", "started", "completed"]);
+        assert!(events.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+        jobs.flush().await;
+        let writes = log.lock().unwrap().clone();
+        assert_eq!(writes.last().unwrap().1, RunStatus::Succeeded);
+        assert!(writes.len() <= 3, "at most one write per state: {writes:?}");
+    }
+
+    #[tokio::test]
+    async fn timeouts_and_cancels_end_the_work() {
+        let (md, _) = store();
+        let jobs = Jobs::new(Arc::new(md), Arc::new(RunHub::new(10)));
+        let p = ProjectId::default_project();
+        let slow = jobs
+            .submit(spec(Some(Duration::from_millis(20))), Sleepy(Duration::from_secs(60)))
+            .unwrap();
+        let done = jobs
+            .wait(&p, slow.id.as_str(), RunKind::Query, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(done.status, RunStatus::TimedOut);
+        assert_eq!(done.failure.unwrap().message, "timed out after 20 ms");
+        let other = jobs.submit(spec(None), Sleepy(Duration::from_secs(60))).unwrap();
+        let cancelled = jobs.cancel(&p, other.id.as_str(), RunKind::Query).await.unwrap();
+        assert_eq!(cancelled.status, RunStatus::Cancelled);
+        let again = jobs.cancel(&p, other.id.as_str(), RunKind::Query).await.unwrap_err();
+        assert_eq!(again.kind(), crate::ErrorKind::Conflict);
+    }
+
+    #[tokio::test]
+    async fn another_kind_or_project_is_not_found() {
+        let (md, _) = store();
+        let mut md = md;
+        md.expect_get_run().returning(|_, _| Ok(None));
+        let jobs = Jobs::new(Arc::new(md), Arc::new(RunHub::new(10)));
+        let run = jobs.submit(spec(None), Sleepy(Duration::from_millis(1))).unwrap();
+        let p = ProjectId::default_project();
+        assert!(jobs.get(&p, run.id.as_str(), RunKind::Ingest).await.is_err());
+        let other = ProjectId::parse("other").unwrap();
+        assert!(jobs.get(&other, run.id.as_str(), RunKind::Query).await.is_err());
+        assert_eq!(
+            jobs.get(&p, "bad id!", RunKind::Query).await.unwrap_err().kind(),
+            crate::ErrorKind::Invalid
+        );
+    }
+}
