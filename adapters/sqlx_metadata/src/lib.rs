@@ -1,28 +1,18 @@
-//! `MetadataStore` on sqlx. Both stores keep the same schema (one migration folder per dialect), run their
-//! migrations at connect, and pass the same contract suite (`tests/contract.rs`).
+//! `MetadataStore` on sqlx: one store for SQLite (the local profile) and PostgreSQL (the hybrid profile).
+//!
+//! - `store`: [`SqlxMetadataStore`], the port's methods, each a call into one repository;
+//!   [`SqliteMetadataStore`] and [`PgMetadataStore`] name it by the database it opens.
+//! - `repos`: one repository per aggregate (projects and settings, runs, sources, the ingestion catalog,
+//!   analysis state, boards), each with its statements and row mapping, written once for both databases.
+//! - `dialect`: all that differs between them: connection set-up, how a timestamp is stored, column type names.
+//! - `migrations`: one set of migration files (`migrations/`), rendered per dialect.
+//!
+//! The contract suite `tests/tests/it/metadata_contract.rs` (crate `pluto-duck-tests`) runs the same cases
+//! against both databases.
 
-mod postgres;
-mod runs;
-mod sqlite;
+mod dialect;
+mod migrations;
+mod repos;
+mod store;
 
-pub use postgres::PgMetadataStore;
-pub use sqlite::SqliteMetadataStore;
-
-use pluto_duck_application::ports::RepoError;
-
-fn map_err(e: sqlx::Error) -> RepoError {
-    match e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
-            RepoError::Unavailable(e.to_string())
-        }
-        other => RepoError::Internal(other.to_string()),
-    }
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-fn migrate_err(e: sqlx::migrate::MigrateError) -> RepoError {
-    RepoError::Internal(format!("metadata migration failed: {e}"))
-}
+pub use store::{PgMetadataStore, SqliteMetadataStore, SqlxMetadataStore};

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
 use pluto_duck_domain::{
-    AnalysisState, Board, BoardItem, Column, FileFormat, FileLocation, Identifier, IngestMode, Ingestion, ItemKind,
-    ItemSource, Project, ProjectId, Run, RunFailure, RunId, RunKind, RunStatus, S3Settings, Snapshot, Source,
+    AnalysisState, Board, BoardItem, CachedTable, Column, FileFormat, FileLocation, Identifier, IngestMode, Ingestion,
+    ItemKind, ItemSource, Project, ProjectId, Run, RunFailure, RunId, RunKind, RunStatus, S3Settings, Snapshot, Source,
     SourceConnection, SourceKind, TargetTable,
 };
 use pluto_duck_sqlx_metadata::{PgMetadataStore, SqliteMetadataStore};
@@ -56,9 +56,29 @@ async fn contract(store: Arc<dyn MetadataStore>, prefix: &str) {
         .collect();
     assert_eq!(listed, vec![a.clone(), b.clone()], "ordered by creation time");
 
+    // Renaming; timestamps keep microseconds in both stores.
+    assert!(store.rename_project(&b.id, "Bee").await.unwrap());
+    assert!(!store
+        .rename_project(&ProjectId::parse(format!("{prefix}_zz")).unwrap(), "x")
+        .await
+        .unwrap());
+    let b = Project {
+        name: "Bee".into(),
+        ..b
+    };
+    assert_eq!(store.get_project(&b.id).await.unwrap(), Some(b.clone()));
+    let c = Project {
+        created_at: Utc.timestamp_opt(1_700_000_003, 123_456_000).unwrap(),
+        ..project(&format!("{prefix}_c"), 0)
+    };
+    store.create_project(&c).await.unwrap();
+    assert_eq!(store.get_project(&c.id).await.unwrap(), Some(c.clone()));
+
     runs_contract(store.as_ref(), &a.id, &b.id, prefix).await;
+    run_filters_contract(store.as_ref(), &c.id, prefix).await;
     sources_contract(store.as_ref(), &a.id, &b.id).await;
     ingest_and_analysis_contract(store.as_ref(), &a.id, &b.id).await;
+    caches_contract(store.as_ref(), &a.id, &b.id).await;
     boards_contract(store.as_ref(), &a.id, &b.id).await;
 
     let key = format!("{prefix}.theme");
@@ -66,6 +86,8 @@ async fn contract(store: Arc<dyn MetadataStore>, prefix: &str) {
     store.put_setting(&key, "dark").await.unwrap();
     store.put_setting(&key, "light").await.unwrap();
     assert_eq!(store.get_setting(&key).await.unwrap().as_deref(), Some("light"));
+
+    clear_contract(store.as_ref(), &a, &b, &c).await;
 }
 
 async fn runs_contract(store: &dyn MetadataStore, project: &ProjectId, other: &ProjectId, prefix: &str) {
@@ -91,6 +113,7 @@ async fn runs_contract(store: &dyn MetadataStore, project: &ProjectId, other: &P
     r0.rows = 42;
     r0.bytes = 4096;
     r0.truncated = true;
+    r0.detail = Some(r#"{"rejected_rows":1}"#.into());
     r0.columns = vec![Column {
         name: "a".into(),
         data_type: "DECIMAL(18,3)".into(),
@@ -364,6 +387,202 @@ async fn boards_contract(store: &dyn MetadataStore, project: &ProjectId, other: 
         .is_empty());
     assert!(store.delete_item(project, "i2").await.unwrap());
     assert!(!store.delete_item(project, "i2").await.unwrap());
+    assert!(!store.delete_board(project, "b1").await.unwrap());
+
+    // A board's items by row, then column; an item moved to another board leaves the first.
+    let at = |id: &str, x, y| BoardItem {
+        id: id.into(),
+        board: "b2".into(),
+        x,
+        y,
+        ..item.clone()
+    };
+    for i in [at("i3", 5, 1), at("i4", 0, 1), at("i5", 9, 0)] {
+        store.put_item(&i).await.unwrap();
+    }
+    let on = |board: &str| {
+        let board = board.to_owned();
+        async move {
+            store
+                .list_items(Some(project.clone()), Some(board))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|i| i.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(on("b2").await, ["i5", "i4", "i3"]);
+    store.put_board(&board("b3", 2)).await.unwrap();
+    store
+        .put_item(&BoardItem {
+            board: "b3".into(),
+            ..at("i3", 5, 1)
+        })
+        .await
+        .unwrap();
+    assert_eq!(on("b2").await, ["i5", "i4"]);
+    assert_eq!(on("b3").await, ["i3"]);
+    assert_eq!(store.list_items(Some(project.clone()), None).await.unwrap().len(), 3);
+    assert!(store.list_items(Some(other.clone()), None).await.unwrap().is_empty());
+}
+
+/// Filters, microsecond times and unfinished-run recovery, in a project of their own.
+async fn run_filters_contract(store: &dyn MetadataStore, project: &ProjectId, prefix: &str) {
+    let t0 = Utc.timestamp_opt(1_700_000_150, 250_001_000).unwrap();
+    let mut ingest = Run::new(
+        RunId::parse(format!("{prefix}-ingest-0")).unwrap(),
+        project.clone(),
+        RunKind::Ingest,
+        "main.orders".into(),
+        t0,
+    );
+    store.insert_run(&ingest).await.unwrap();
+    ingest.start(t0 + chrono::Duration::microseconds(1)).unwrap();
+    ingest.succeed(t0 + chrono::Duration::microseconds(2)).unwrap();
+    store.update_run(&ingest).await.unwrap();
+    let other_input = Run::new(
+        RunId::parse(format!("{prefix}-ingest-1")).unwrap(),
+        project.clone(),
+        RunKind::Ingest,
+        "main.customers".into(),
+        t0 + chrono::Duration::seconds(1),
+    );
+    store.insert_run(&other_input).await.unwrap();
+    let query = Run::new(
+        RunId::parse(format!("{prefix}-query-0")).unwrap(),
+        project.clone(),
+        RunKind::Query,
+        "main.orders".into(),
+        t0 + chrono::Duration::seconds(2),
+    );
+    store.insert_run(&query).await.unwrap();
+
+    assert_eq!(store.get_run(project, &ingest.id).await.unwrap(), Some(ingest.clone()));
+    let list = |kind, status, input: Option<&str>| RunFilter {
+        project: project.clone(),
+        kind,
+        status,
+        input: input.map(str::to_owned),
+        limit: 10,
+        offset: 0,
+    };
+    let ids = |runs: Vec<Run>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_runs(&list(None, None, None)).await.unwrap()),
+        vec![query.id.clone(), other_input.id.clone(), ingest.id.clone()],
+        "every kind, newest first"
+    );
+    assert_eq!(
+        ids(store
+            .list_runs(&list(Some(RunKind::Ingest), None, Some("main.orders")))
+            .await
+            .unwrap()),
+        vec![ingest.id.clone()]
+    );
+    assert_eq!(
+        ids(store
+            .list_runs(&list(None, Some(RunStatus::Queued), Some("main.orders")))
+            .await
+            .unwrap()),
+        vec![query.id.clone()]
+    );
+    assert!(store
+        .list_runs(&list(Some(RunKind::Dbt), None, None))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn caches_contract(store: &dyn MetadataStore, project: &ProjectId, other: &ProjectId) {
+    let t = Utc.timestamp_opt(1_700_000_700, 0).unwrap();
+    let mut orders = CachedTable {
+        name: Identifier::parse("orders_cache").unwrap(),
+        project: project.clone(),
+        source: Identifier::parse("sales").unwrap(),
+        remote_schema: "public".into(),
+        remote_table: "orders".into(),
+        filter: Some("day > '2024-01-01'".into()),
+        cursor_column: Some("id".into()),
+        ttl_secs: Some(3600),
+        rows: 10,
+        refreshed_at: t,
+        created_at: t,
+    };
+    let customers = CachedTable {
+        name: Identifier::parse("customers_cache").unwrap(),
+        remote_table: "customers".into(),
+        filter: None,
+        cursor_column: None,
+        ttl_secs: None,
+        ..orders.clone()
+    };
+    assert_eq!(store.get_cache(project, &orders.name).await.unwrap(), None);
+    store.put_cache(&orders).await.unwrap();
+    store.put_cache(&customers).await.unwrap();
+    // A refresh replaces the record, keeping its creation time.
+    orders.rows = 25;
+    orders.refreshed_at = t + chrono::Duration::milliseconds(1500);
+    store
+        .put_cache(&CachedTable {
+            created_at: t + chrono::Duration::seconds(99),
+            ..orders.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_cache(project, &orders.name).await.unwrap(),
+        Some(orders.clone())
+    );
+    assert_eq!(
+        store.list_caches(project).await.unwrap(),
+        vec![customers.clone(), orders.clone()],
+        "ordered by name"
+    );
+    assert!(store.list_caches(other).await.unwrap().is_empty());
+    assert!(store.delete_cache(project, &customers.name).await.unwrap());
+    assert!(!store.delete_cache(project, &customers.name).await.unwrap());
+    assert_eq!(store.list_caches(project).await.unwrap(), vec![orders]);
+}
+
+/// A reset keeps the project and drops what it owns; a delete drops the project too. Other projects and
+/// global settings stay.
+async fn clear_contract(store: &dyn MetadataStore, a: &Project, b: &Project, c: &Project) {
+    let settings = |p: &Project| format!("project.{}.settings", p.id);
+    store.put_setting(&settings(a), "{}").await.unwrap();
+    store.put_setting(&settings(b), "{}").await.unwrap();
+    assert!(!store.list_sources(Some(b.id.clone())).await.unwrap().is_empty());
+
+    store.clear_project(&b.id, true).await.unwrap();
+    assert_eq!(store.get_project(&b.id).await.unwrap(), Some(b.clone()));
+    assert!(store.list_sources(Some(b.id.clone())).await.unwrap().is_empty());
+    assert_eq!(store.get_setting(&settings(b)).await.unwrap(), None);
+    assert!(
+        !store.list_sources(Some(a.id.clone())).await.unwrap().is_empty(),
+        "a is untouched"
+    );
+
+    let everything = |p: &ProjectId| RunFilter {
+        project: p.clone(),
+        kind: None,
+        status: None,
+        input: None,
+        limit: 100,
+        offset: 0,
+    };
+    assert!(!store.list_runs(&everything(&a.id)).await.unwrap().is_empty());
+    store.clear_project(&a.id, false).await.unwrap();
+    assert_eq!(store.get_project(&a.id).await.unwrap(), None);
+    assert!(store.list_runs(&everything(&a.id)).await.unwrap().is_empty());
+    assert!(store.list_sources(Some(a.id.clone())).await.unwrap().is_empty());
+    assert!(store.list_caches(&a.id).await.unwrap().is_empty());
+    assert!(store.list_ingestions(&a.id).await.unwrap().is_empty());
+    assert!(store.list_analysis_states(&a.id).await.unwrap().is_empty());
+    assert!(store.list_boards(&a.id).await.unwrap().is_empty());
+    assert!(store.list_items(Some(a.id.clone()), None).await.unwrap().is_empty());
+    assert_eq!(store.get_setting(&settings(a)).await.unwrap(), None);
+    assert_eq!(store.get_project(&c.id).await.unwrap(), Some(c.clone()));
+    assert!(!store.list_runs(&everything(&c.id)).await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ CREATE TABLE cached_tables (
     cursor_column   TEXT,
     ttl_secs        BIGINT,
     rows            BIGINT NOT NULL DEFAULT 0,
-    refreshed_at    TEXT NOT NULL,
-    created_at      TEXT NOT NULL,
+    refreshed_at    {timestamp} NOT NULL,
+    created_at      {timestamp} NOT NULL,
     PRIMARY KEY (project_id, name)
 );

@@ -6,6 +6,6 @@ CREATE TABLE ingestions (
     project_id  TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
     target      TEXT NOT NULL,
     doc         TEXT NOT NULL,
-    updated_at  TIMESTAMPTZ NOT NULL,
+    updated_at  {timestamp} NOT NULL,
     PRIMARY KEY (project_id, target)
 );

@@ -5,14 +5,14 @@ CREATE TABLE runs (
     status          TEXT NOT NULL,
     input           TEXT NOT NULL,
     actor           TEXT NOT NULL,
-    created_at      TEXT NOT NULL,
-    started_at      TEXT,
-    finished_at     TEXT,
-    rows            INTEGER NOT NULL DEFAULT 0,
-    bytes           INTEGER NOT NULL DEFAULT 0,
+    created_at      {timestamp} NOT NULL,
+    started_at      {timestamp},
+    finished_at     {timestamp},
+    rows            {int64} NOT NULL DEFAULT 0,
+    bytes           {int64} NOT NULL DEFAULT 0,
     columns         TEXT NOT NULL DEFAULT '[]',
     error           TEXT,
-    error_position  INTEGER,
-    truncated       INTEGER NOT NULL DEFAULT 0
+    error_position  {int64},
+    truncated       {bool} NOT NULL DEFAULT {false}
 );
 CREATE INDEX runs_by_project ON runs (project_id, kind, created_at DESC);

@@ -9,7 +9,7 @@ CREATE TABLE sources (
     user_name       TEXT,
     password_secret TEXT,
     path            TEXT,
-    read_only       BOOLEAN NOT NULL DEFAULT TRUE,
-    created_at      TIMESTAMPTZ NOT NULL,
+    read_only       {bool} NOT NULL DEFAULT {true},
+    created_at      {timestamp} NOT NULL,
     PRIMARY KEY (project_id, name)
 );

@@ -1,0 +1,191 @@
+//! The store: the `MetadataStore` port on one pool, each method one repository call.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
+use pluto_duck_domain::{
+    AnalysisState, Board, BoardItem, CachedTable, Identifier, Ingestion, Project, ProjectId, Run, RunId, Source,
+    TargetTable,
+};
+
+use crate::dialect::Db;
+use crate::migrations;
+use crate::repos::{analysis_state, boards, catalog, projects, runs, sources};
+
+/// `MetadataStore` on sqlx, over SQLite or PostgreSQL: the same statements, repositories and migrations.
+pub struct SqlxMetadataStore {
+    db: Db,
+}
+
+/// The local profile's store: [`SqlxMetadataStore::open`] on a SQLite file.
+pub type SqliteMetadataStore = SqlxMetadataStore;
+/// The hybrid profile's store: [`SqlxMetadataStore::connect`] to PostgreSQL.
+pub type PgMetadataStore = SqlxMetadataStore;
+
+impl SqlxMetadataStore {
+    /// Opens (creating) a SQLite file and applies pending migrations. Each migration runs in a transaction, so
+    /// a failed one leaves the previous schema and data intact.
+    pub async fn open(path: &Path) -> Result<Self, RepoError> {
+        Self::migrated(Db::open_sqlite(path).await?).await
+    }
+
+    /// Connects to PostgreSQL and applies pending migrations (each in a transaction; PostgreSQL DDL is
+    /// transactional). The URL carries a password: it is never logged or put in an error.
+    pub async fn connect(url: &str) -> Result<Self, RepoError> {
+        Self::migrated(Db::connect_postgres(url).await?).await
+    }
+
+    async fn migrated(db: Db) -> Result<Self, RepoError> {
+        migrations::run(&db).await?;
+        Ok(Self { db })
+    }
+}
+
+#[async_trait]
+impl MetadataStore for SqlxMetadataStore {
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.db.ping().await
+    }
+
+    async fn ensure_project(&self, project: &Project) -> Result<Project, RepoError> {
+        projects::ensure(&self.db, project).await
+    }
+
+    async fn create_project(&self, project: &Project) -> Result<(), RepoError> {
+        projects::create(&self.db, project).await
+    }
+
+    async fn get_project(&self, id: &ProjectId) -> Result<Option<Project>, RepoError> {
+        projects::get(&self.db, id).await
+    }
+
+    async fn list_projects(&self) -> Result<Vec<Project>, RepoError> {
+        projects::list(&self.db).await
+    }
+
+    async fn rename_project(&self, id: &ProjectId, name: &str) -> Result<bool, RepoError> {
+        projects::rename(&self.db, id, name).await
+    }
+
+    async fn clear_project(&self, id: &ProjectId, keep_project: bool) -> Result<(), RepoError> {
+        projects::clear(&self.db, id, keep_project).await
+    }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, RepoError> {
+        projects::get_setting(&self.db, key).await
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), RepoError> {
+        projects::put_setting(&self.db, key, value).await
+    }
+
+    async fn insert_run(&self, run: &Run) -> Result<(), RepoError> {
+        runs::insert(&self.db, run).await
+    }
+
+    async fn update_run(&self, run: &Run) -> Result<(), RepoError> {
+        runs::update(&self.db, run).await
+    }
+
+    async fn get_run(&self, project: &ProjectId, id: &RunId) -> Result<Option<Run>, RepoError> {
+        runs::get(&self.db, project, id).await
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, RepoError> {
+        runs::list(&self.db, filter).await
+    }
+
+    async fn fail_unfinished_runs(&self, message: &str) -> Result<u64, RepoError> {
+        runs::fail_unfinished(&self.db, message).await
+    }
+
+    async fn insert_source(&self, source: &Source) -> Result<(), RepoError> {
+        sources::insert(&self.db, source).await
+    }
+
+    async fn update_source_description(
+        &self,
+        project: &ProjectId,
+        name: &Identifier,
+        description: &str,
+    ) -> Result<bool, RepoError> {
+        sources::update_description(&self.db, project, name, description).await
+    }
+
+    async fn delete_source(&self, project: &ProjectId, name: &Identifier) -> Result<bool, RepoError> {
+        sources::delete(&self.db, project, name).await
+    }
+
+    async fn get_source(&self, project: &ProjectId, name: &Identifier) -> Result<Option<Source>, RepoError> {
+        sources::get(&self.db, project, name).await
+    }
+
+    async fn list_sources(&self, project: Option<ProjectId>) -> Result<Vec<Source>, RepoError> {
+        sources::list(&self.db, project.as_ref()).await
+    }
+
+    async fn put_cache(&self, cache: &CachedTable) -> Result<(), RepoError> {
+        catalog::put_cache(&self.db, cache).await
+    }
+
+    async fn get_cache(&self, project: &ProjectId, name: &Identifier) -> Result<Option<CachedTable>, RepoError> {
+        catalog::get_cache(&self.db, project, name).await
+    }
+
+    async fn list_caches(&self, project: &ProjectId) -> Result<Vec<CachedTable>, RepoError> {
+        catalog::list_caches(&self.db, project).await
+    }
+
+    async fn delete_cache(&self, project: &ProjectId, name: &Identifier) -> Result<bool, RepoError> {
+        catalog::delete_cache(&self.db, project, name).await
+    }
+
+    async fn put_ingestion(&self, ingestion: &Ingestion) -> Result<(), RepoError> {
+        catalog::put_ingestion(&self.db, ingestion).await
+    }
+
+    async fn get_ingestion(&self, project: &ProjectId, target: &TargetTable) -> Result<Option<Ingestion>, RepoError> {
+        catalog::get_ingestion(&self.db, project, target).await
+    }
+
+    async fn list_ingestions(&self, project: &ProjectId) -> Result<Vec<Ingestion>, RepoError> {
+        catalog::list_ingestions(&self.db, project).await
+    }
+
+    async fn delete_ingestion(&self, project: &ProjectId, target: &TargetTable) -> Result<bool, RepoError> {
+        catalog::delete_ingestion(&self.db, project, target).await
+    }
+
+    async fn put_analysis_state(&self, state: &AnalysisState) -> Result<(), RepoError> {
+        analysis_state::put(&self.db, state).await
+    }
+
+    async fn list_analysis_states(&self, project: &ProjectId) -> Result<Vec<AnalysisState>, RepoError> {
+        analysis_state::list(&self.db, project).await
+    }
+
+    async fn put_board(&self, board: &Board) -> Result<(), RepoError> {
+        boards::put_board(&self.db, board).await
+    }
+
+    async fn list_boards(&self, project: &ProjectId) -> Result<Vec<Board>, RepoError> {
+        boards::list_boards(&self.db, project).await
+    }
+
+    async fn delete_board(&self, project: &ProjectId, id: &str) -> Result<bool, RepoError> {
+        boards::delete_board(&self.db, project, id).await
+    }
+
+    async fn put_item(&self, item: &BoardItem) -> Result<(), RepoError> {
+        boards::put_item(&self.db, item).await
+    }
+
+    async fn list_items(&self, project: Option<ProjectId>, board: Option<String>) -> Result<Vec<BoardItem>, RepoError> {
+        boards::list_items(&self.db, project.as_ref(), board.as_deref()).await
+    }
+
+    async fn delete_item(&self, project: &ProjectId, id: &str) -> Result<bool, RepoError> {
+        boards::delete_item(&self.db, project, id).await
+    }
+}
