@@ -146,6 +146,10 @@ impl Dialect for OpenAi {
             401 => ("invalid_request_error", json!("invalid_api_key")),
             403 => ("invalid_request_error", json!("unsupported_country_region_territory")),
             404 => ("invalid_request_error", json!("model_not_found")),
+            // OpenAI's answer when the account has no credit left.
+            429 if message.contains("exceeded your current quota") => {
+                ("insufficient_quota", json!("insufficient_quota"))
+            }
             429 => ("requests", json!("rate_limit_exceeded")),
             400..=499 => ("invalid_request_error", Value::Null),
             _ => ("server_error", Value::Null),
