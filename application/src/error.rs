@@ -1,7 +1,9 @@
 use pluto_duck_domain::DomainError;
 use thiserror::Error;
 
-use crate::ports::{AnalysisStoreError, BlobError, RepoError, ResultError, SecretError, SourceError, WarehouseError};
+use crate::ports::{
+    AnalysisStoreError, BlobError, LlmError, RepoError, ResultError, SecretError, SourceError, WarehouseError,
+};
 
 /// Transport-neutral classification: HTTP maps it to a status, the CLI to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +144,8 @@ pub enum AppError {
     Analyses(#[from] AnalysisStoreError),
     #[error(transparent)]
     Blobs(#[from] BlobError),
+    #[error(transparent)]
+    Llm(#[from] LlmError),
 }
 
 impl AppError {
@@ -172,6 +176,7 @@ impl AppError {
             AppError::Source(e) => e.kind(),
             AppError::Analyses(e) => e.kind(),
             AppError::Blobs(e) => e.kind(),
+            AppError::Llm(e) => e.kind(),
         }
     }
 

@@ -2,6 +2,7 @@
 
 pub mod connectors;
 pub mod error;
+pub mod llm;
 pub mod ports;
 pub mod services;
 

@@ -3,6 +3,7 @@
 
 mod analyses;
 mod blobs;
+mod llm;
 mod metadata;
 mod results;
 mod secrets;
@@ -11,6 +12,10 @@ mod warehouse;
 
 pub use analyses::{AnalysisStore, AnalysisStoreError};
 pub use blobs::{BlobError, BlobStore};
+pub use llm::{
+    ChatDelta, ChatMessage, ChatRequest, ChatStream, FinishReason, LlmError, LlmProvider, ProviderInfo, Role,
+    TokenUsage, ToolCall, ToolSpec,
+};
 pub use metadata::{MetadataStore, RepoError, RunFilter};
 pub use results::{ColumnProfile, ResultError, ResultPage, ResultStore, RetentionPolicy, StoredResult};
 pub use secrets::{validate_secret_name, SecretError, SecretStore};
@@ -23,6 +28,8 @@ pub use warehouse::{
 
 #[cfg(any(test, feature = "test-util"))]
 pub use analyses::MockAnalysisStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use llm::MockLlmProvider;
 #[cfg(any(test, feature = "test-util"))]
 pub use metadata::MockMetadataStore;
 #[cfg(any(test, feature = "test-util"))]
