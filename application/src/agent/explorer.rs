@@ -58,10 +58,23 @@ pub struct Tuning {
     pub history_weight: f32,
     /// Weight of two adjacent question words tried as one (`high schoolers` -> `highschooler`).
     pub compound_weight: f32,
-    /// Match quality of a shared stem, a thesaurus synonym, an abbreviation prefix, a year on a date column and a
+    /// Weight of a word of a table's name, a sampled value, the table's description and a column's description;
+    /// a column name's is 1.
+    pub table_name_weight: f32,
+    pub value_weight: f32,
+    pub description_weight: f32,
+    pub column_description_weight: f32,
+    /// Match quality of a shared inflection-free form (hired, hiring), a shared Snowball stem, a thesaurus synonym, an abbreviation prefix, a year on a date column and a
     /// sampled value; an exact singular form is 1.
+    pub light_quality: f32,
     pub stem_quality: f32,
     pub synonym_quality: f32,
+    /// Match quality of the doer of a verb (won -> winner, visit -> visitor) and back.
+    pub agent_quality: f32,
+    /// Weight of two or three consecutive question words matching a whole multi-word name.
+    pub phrase_weight: f32,
+    /// Weight of the initials of three or four question words (miles per gallon -> mpg).
+    pub acronym_weight: f32,
     pub prefix_quality: f32,
     /// Shortest name part taken as an abbreviation of a longer question word.
     pub prefix_min: usize,
@@ -84,15 +97,23 @@ impl Default for Tuning {
         Self {
             history_weight: 0.5,
             compound_weight: 0.9,
+            table_name_weight: 2.0,
+            value_weight: 0.9,
+            description_weight: 0.6,
+            column_description_weight: 0.45,
+            light_quality: 0.85,
             stem_quality: 0.85,
             synonym_quality: 0.7,
+            agent_quality: 0.6,
+            acronym_weight: 0.9,
+            phrase_weight: 0.5,
             prefix_quality: 0.45,
             prefix_min: 4,
             year_quality: 0.4,
             value_quality: 1.2,
-            namespace_weight: 0.5,
-            neighbour_weight: 0.3,
-            context_cutoff: 0.2,
+            namespace_weight: 0.75,
+            neighbour_weight: 0.4,
+            context_cutoff: 0.4,
             full_columns: 25,
             max_join_hops: 3,
         }
@@ -147,6 +168,10 @@ pub enum MatchKind {
     Word,
     Stem,
     Synonym,
+    /// Consecutive question words equal to a whole multi-word name.
+    Phrase,
+    /// The doer of a verb, or the verb of a doer (won -> winner).
+    Derived,
     Abbreviation,
     Year,
     Value,
@@ -167,6 +192,15 @@ pub struct JoinStep {
     pub right_columns: Vec<String>,
     /// Inferred from column names, not a declared foreign key.
     pub inferred: bool,
+}
+
+fn assemble(ddl: &str, join_lines: &BTreeSet<String>) -> String {
+    let mut out = String::with_capacity(ddl.len() + 80 * join_lines.len());
+    out.push_str(ddl);
+    for line in join_lines {
+        out.push_str(line);
+    }
+    out
 }
 
 pub struct Explorer {
@@ -237,8 +271,13 @@ impl Explorer {
             })
             .collect();
 
-        let mut context = String::new();
-        let mut used = 0usize;
+        // Tables first, then the inferred joins (declared ones show as REFERENCES); every addition is checked
+        // against the budget on the whole text.
+        let mut ddl = String::new();
+        let mut join_lines: BTreeSet<String> = BTreeSet::new();
+        let fits = |ddl: &str, extra: &str, lines: &BTreeSet<String>| {
+            estimate_tokens(&assemble(&format!("{ddl}{extra}"), lines)) <= budget.tokens
+        };
         let mut in_context: Vec<usize> = Vec::new();
         let top = order.first().map_or(0.0, |&t| scores.score[t]);
         for (pos, &t) in order.iter().enumerate() {
@@ -254,17 +293,14 @@ impl Explorer {
             }
             options.push(render::table_ddl(table, &chosen, true));
             options.push(render::table_ddl(table, &chosen, false));
-            if let Some(ddl) = options.into_iter().find(|d| used + estimate_tokens(d) <= budget.tokens) {
-                used += estimate_tokens(&ddl);
-                context.push_str(&ddl);
+            if let Some(text) = options.into_iter().find(|d| fits(&ddl, d, &join_lines)) {
+                ddl.push_str(&text);
                 in_context.push(t);
             }
         }
 
-        let paths = self.join_paths(&in_context);
         let mut joins = Vec::new();
-        let mut join_lines = BTreeSet::new();
-        for path in paths {
+        for path in self.join_paths(&in_context) {
             let mut added = String::new();
             let mut bridges = Vec::new();
             for &(a, _) in &path {
@@ -274,24 +310,21 @@ impl Explorer {
                     bridges.push(a);
                 }
             }
-            let lines: String = path
-                .iter()
-                .map(|&(_, e)| self.join_line(e))
-                .filter(|l| !join_lines.contains(l))
-                .collect();
-            let cost = estimate_tokens(&added) + estimate_tokens(&lines);
-            if used + cost > budget.tokens {
+            let mut lines = join_lines.clone();
+            lines.extend(
+                path.iter()
+                    .filter(|&&(_, e)| self.index.edges[e as usize].inferred)
+                    .map(|&(_, e)| self.join_line(e)),
+            );
+            if !fits(&ddl, &added, &lines) {
                 continue;
             }
-            used += cost;
-            context.push_str(&added);
+            ddl.push_str(&added);
+            join_lines = lines;
             in_context.extend(bridges);
-            join_lines.extend(path.iter().map(|&(_, e)| self.join_line(e)));
             joins.push(self.join_path(&path));
         }
-        for line in &join_lines {
-            context.push_str(line);
-        }
+        let context = assemble(&ddl, &join_lines);
 
         Exploration {
             tables: ranked,
@@ -350,6 +383,8 @@ impl Explorer {
                 Via::Word => MatchKind::Word,
                 Via::Stem => MatchKind::Stem,
                 Via::Synonym => MatchKind::Synonym,
+                Via::Phrase => MatchKind::Phrase,
+                Via::Agent => MatchKind::Derived,
                 Via::Prefix => MatchKind::Abbreviation,
                 Via::Year => MatchKind::Year,
                 Via::Value => MatchKind::Value,
@@ -438,6 +473,7 @@ impl Explorer {
         }
     }
 
+    /// `-- join: a.x = b.y` for an inferred join.
     fn join_line(&self, e: u32) -> String {
         let edge = &self.index.edges[e as usize];
         let tables = &self.snapshot.tables;
@@ -449,7 +485,6 @@ impl Explorer {
         };
         let (l, r) = (side(edge.from, &edge.columns), side(edge.to, &edge.to_columns));
         let cond: Vec<String> = l.iter().zip(&r).map(|(a, b)| format!("{a} = {b}")).collect();
-        let how = if edge.inferred { " (inferred)" } else { "" };
-        format!("-- join{how}: {}\n", cond.join(" AND "))
+        format!("-- join (inferred): {}\n", cond.join(" AND "))
     }
 }

@@ -191,8 +191,11 @@ pub struct Report {
     pub top10: usize,
     /// Questions whose gold tables are all in the rendered context.
     pub in_context: usize,
+    /// Estimated tokens of each context, and its real o200k count.
     pub tokens: Vec<usize>,
+    pub o200k: Vec<usize>,
     pub times: Vec<Duration>,
+    /// Questions whose gold tables are not all in the top 5, with what was ranked.
     pub misses: Vec<String>,
 }
 
@@ -209,6 +212,7 @@ pub fn evaluate(explorer: &Explorer, questions: &[Question], budget: Budget) -> 
         top10: 0,
         in_context: 0,
         tokens: Vec::new(),
+        o200k: Vec::new(),
         times: Vec::new(),
         misses: Vec::new(),
     };
@@ -217,16 +221,18 @@ pub fn evaluate(explorer: &Explorer, questions: &[Question], budget: Budget) -> 
         let e = explorer.explore(&q.text, None, budget);
         r.times.push(start.elapsed());
         r.tokens.push(e.estimated_tokens);
+        r.o200k.push(bpe_openai::o200k_base().count(&e.context));
         let ranked: Vec<&TableName> = e.tables.iter().map(|t| &t.name).collect();
         let within = |k: usize| q.gold.iter().all(|g| ranked.iter().take(k).any(|t| t.matches(g)));
         r.top5 += usize::from(within(5));
         r.top10 += usize::from(within(10));
         r.in_context += usize::from(q.gold.iter().all(|g| e.context_tables.iter().any(|t| t.matches(g))));
-        if !within(10) {
+        if !within(5) {
             let gold: Vec<String> = q.gold.iter().map(ToString::to_string).collect();
             let top: Vec<String> = ranked.iter().take(10).map(|t| t.to_string()).collect();
+            let at = if within(10) { "top 10" } else { "missed" };
             r.misses.push(format!(
-                "[{}] {}\n    gold: {}\n    top:  {}",
+                "{at} [{}] {}\n    gold: {}\n    top:  {}",
                 q.db_id,
                 q.text,
                 gold.join(", "),
@@ -243,15 +249,24 @@ impl Report {
     }
 
     pub fn print(&self, label: &str, build: Duration) {
-        let mean_tokens = self.tokens.iter().sum::<usize>() as f64 / self.tokens.len() as f64;
+        let mean = |v: &[usize]| v.iter().sum::<usize>() as f64 / v.len() as f64;
+        let worst = self
+            .tokens
+            .iter()
+            .zip(&self.o200k)
+            .filter(|(e, _)| **e > 0)
+            .map(|(e, r)| *r as f64 / *e as f64)
+            .fold(0.0, f64::max);
         println!(
-            "{label:<26} recall@5 {:5.1}%  recall@10 {:5.1}%  in context {:5.1}%  tokens mean {:6.0} p95 {:5}  \
-             time median {:7.3} ms  p95 {:7.3} ms  build {:7.1} ms",
+            "{label:<26} recall@5 {:5.1}%  recall@10 {:5.1}%  in context {:5.1}%  tokens mean {:4.0} p95 {:4} \
+             (o200k mean {:4.0}, at most {:.2} x the estimate)  time median {:6.3} ms p95 {:6.3} ms  build {:5.1} ms",
             self.share(self.top5),
             self.share(self.top10),
             self.share(self.in_context),
-            mean_tokens,
+            mean(&self.tokens),
             percentile(&self.tokens, 0.95),
+            mean(&self.o200k),
+            worst,
             percentile(&self.times, 0.5).as_secs_f64() * 1e3,
             percentile(&self.times, 0.95).as_secs_f64() * 1e3,
             build.as_secs_f64() * 1e3,

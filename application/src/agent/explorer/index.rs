@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::text::{expand_abbreviation, is_function_word, split_identifier, split_text, Normalizer};
+use super::Tuning;
 use crate::agent::catalog::{CatalogSnapshot, CatalogTable};
 
 /// Where a word occurs in a table.
@@ -20,13 +21,13 @@ pub(crate) enum Field {
 
 impl Field {
     /// How much a match here says about the table.
-    pub fn weight(self) -> f32 {
+    pub fn weight(self, tuning: &Tuning) -> f32 {
         match self {
-            Field::TableName => 2.0,
+            Field::TableName => tuning.table_name_weight,
             Field::Column(_) => 1.0,
-            Field::Value(_) => 0.9,
-            Field::TableDescription => 0.6,
-            Field::ColumnDescription(_) => 0.45,
+            Field::Value(_) => tuning.value_weight,
+            Field::TableDescription => tuning.description_weight,
+            Field::ColumnDescription(_) => tuning.column_description_weight,
         }
     }
 
@@ -59,7 +60,10 @@ pub(crate) struct Edge {
 
 pub(crate) struct Index {
     pub by_lemma: HashMap<String, Vec<Posting>>,
+    pub by_light: HashMap<String, Vec<Posting>>,
     pub by_stem: HashMap<String, Vec<Posting>>,
+    /// Multi-word names by their words' light stems (see [`phrase_key`]).
+    pub by_phrase: HashMap<String, Vec<Posting>>,
     /// Whole sampled values, lowercased: value -> (table, column).
     pub values: HashMap<String, Vec<(u32, u32)>>,
     /// Longest sampled value in words: how long a question n-gram may be to match one.
@@ -79,7 +83,9 @@ impl Index {
         let vocabulary = vocabulary(tables);
         let mut ix = Index {
             by_lemma: HashMap::new(),
+            by_light: HashMap::new(),
             by_stem: HashMap::new(),
+            by_phrase: HashMap::new(),
             values: HashMap::new(),
             max_value_words: 0,
             date_columns: Vec::with_capacity(tables.len()),
@@ -97,6 +103,7 @@ impl Index {
 
             let name_words = identifier_words(&table.name.table, &vocabulary);
             ix.add_words(norm, t, Field::TableName, &name_words);
+            ix.add_phrase(norm, t, Field::TableName, &table.name.table);
             if let Some(d) = &table.description {
                 ix.add_words(norm, t, Field::TableDescription, &text_words(d));
             }
@@ -108,6 +115,7 @@ impl Index {
                     dates.push(c);
                 }
                 ix.add_words(norm, t, Field::Column(c), &words);
+                ix.add_phrase(norm, t, Field::Column(c), &col.name);
                 if let Some(d) = &col.description {
                     ix.add_words(norm, t, Field::ColumnDescription(c), &text_words(d));
                 }
@@ -144,7 +152,42 @@ impl Index {
                 quality: *quality,
             };
             push_best(self.by_lemma.entry(word.lemma).or_default(), posting);
+            push_best(self.by_light.entry(word.light).or_default(), posting);
             push_best(self.by_stem.entry(word.stem).or_default(), posting);
+        }
+    }
+
+    /// A name of two words or more, also by each pair of adjacent words in it (quality 0.8).
+    fn add_phrase(&mut self, norm: &Normalizer, table: u32, field: Field, name: &str) {
+        let parts: Vec<String> = split_identifier(name)
+            .into_iter()
+            .filter(|w| !is_function_word(w) && !w.chars().all(|c| c.is_ascii_digit()))
+            .map(|w| norm.word(&w).light)
+            .collect();
+        if parts.len() < 2 {
+            return;
+        }
+        let whole = Posting {
+            table,
+            field,
+            quality: 1.0,
+        };
+        push_best(
+            self.by_phrase
+                .entry(phrase_key(parts.iter().map(String::as_str)))
+                .or_default(),
+            whole,
+        );
+        if parts.len() > 2 {
+            for pair in parts.windows(2) {
+                let part = Posting { quality: 0.8, ..whole };
+                push_best(
+                    self.by_phrase
+                        .entry(phrase_key(pair.iter().map(String::as_str)))
+                        .or_default(),
+                    part,
+                );
+            }
         }
     }
 
@@ -264,6 +307,11 @@ impl Index {
             inferred,
         });
     }
+}
+
+/// The key of a phrase: its words' light stems joined by spaces.
+pub(crate) fn phrase_key<'a>(words: impl Iterator<Item = &'a str>) -> String {
+    words.collect::<Vec<_>>().join(" ")
 }
 
 /// Keeps one posting per (table, field): the best.

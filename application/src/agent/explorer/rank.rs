@@ -4,8 +4,11 @@
 
 use std::collections::HashMap;
 
+use super::index::phrase_key;
 use super::index::{Field, Index, Posting};
-use super::text::{is_stopword, is_year, singular, split_text, synonyms, Normalizer};
+use super::text::{
+    acronym, agent_forms, is_function_word, is_stopword, is_year, singular, split_text, synonyms, Normalizer, Word,
+};
 use super::Tuning;
 
 /// How a question term reached a table.
@@ -14,20 +17,49 @@ pub(crate) enum Via {
     Word,
     Stem,
     Synonym,
+    /// Consecutive question words equal to a whole multi-word name.
+    Phrase,
+    /// The doer of a verb or the verb of a doer: won -> winner.
+    Agent,
     Prefix,
     Year,
     Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TermKind {
+    Word,
+    /// A four-digit number: matches date-like columns.
+    Year,
+    /// Adjacent words written as one ("high schoolers" -> highschooler) or the initials of a few (mpg): matched
+    /// by form and stem only.
+    Joined,
+    /// Two or three consecutive content words, matched against whole multi-word names ("number of products" ->
+    /// `Number_products`).
+    Phrase,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Term {
     pub text: String,
     pub lemma: String,
+    pub light: String,
     pub stem: String,
     pub weight: f32,
-    pub year: bool,
-    /// Two adjacent words written as one: matched by form and stem only.
-    pub compound: bool,
+    pub kind: TermKind,
+}
+
+impl Term {
+    fn new(w: Word, weight: f32, kind: TermKind) -> Self {
+        Self {
+            text: w.text,
+            lemma: w.lemma,
+            light: w.light,
+            stem: w.stem,
+            weight,
+            kind,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +92,7 @@ fn is_sort_phrase(words: &[String], i: usize) -> bool {
                 prev,
                 Some("ascending" | "descending" | "alphabetical" | "reverse" | "increasing" | "decreasing")
             ))
+        || (w == "order" && words[i.saturating_sub(3)..i].iter().any(|p| p == "in"))
         || matches!(
             w,
             "ascending" | "descending" | "alphabetical" | "alphabetically" | "increasing" | "decreasing"
@@ -68,47 +101,79 @@ fn is_sort_phrase(words: &[String], i: usize) -> bool {
 
 pub(crate) fn terms(question: &str, history: Option<&str>, norm: &Normalizer, tuning: &Tuning) -> Vec<Term> {
     let mut out: Vec<Term> = Vec::new();
-    let mut push = |t: Term| match out.iter_mut().find(|o| o.lemma == t.lemma) {
+    let mut push = |t: Term| match out.iter_mut().find(|o| o.lemma == t.lemma && o.kind == t.kind) {
         Some(o) => o.weight = o.weight.max(t.weight),
         None => out.push(t),
     };
     let sources = std::iter::once((question, 1.0)).chain(history.map(|h| (h, tuning.history_weight)));
     for (text, weight) in sources {
         let words = split_text(text);
-        let mut prev: Option<&str> = None;
+        // Runs of content words, broken by function words, numbers and sort phrases.
+        let mut runs: Vec<Vec<Word>> = vec![Vec::new()];
         for (i, w) in words.iter().enumerate() {
-            if is_stopword(w) || is_sort_phrase(&words, i) {
-                prev = None;
-                continue;
-            }
-            let year = is_year(w);
-            if w.chars().all(|c| c.is_ascii_digit()) && !year {
-                prev = None;
-                continue;
-            }
             let n = norm.word(w);
-            push(Term {
-                text: n.text,
-                lemma: n.lemma,
-                stem: n.stem,
-                weight,
-                year,
-                compound: false,
-            });
-            // Two words a schema may write as one: "high schoolers" -> highschooler.
-            if let Some(p) = prev {
-                let joined = format!("{p}{w}");
-                let n = norm.word(&joined);
-                push(Term {
-                    text: n.text,
-                    lemma: n.lemma,
-                    stem: n.stem,
-                    weight: weight * tuning.compound_weight,
-                    year: false,
-                    compound: true,
-                });
+            let skip = is_stopword(w)
+                || is_sort_phrase(&words, i)
+                // "listed", "showed": a request verb in the past.
+                || (w.ends_with("ed") && is_stopword(&n.light));
+            if is_year(w) {
+                push(Term::new(n, weight, TermKind::Year));
+            } else if !skip && !w.chars().all(|c| c.is_ascii_digit()) {
+                if let Some(last) = runs.last_mut() {
+                    last.push(n.clone());
+                }
+                push(Term::new(n, weight, TermKind::Word));
+                continue;
             }
-            prev = (!year && w.chars().all(char::is_alphabetic)).then_some(w.as_str());
+            if runs.last().is_some_and(|r| !r.is_empty()) {
+                runs.push(Vec::new());
+            }
+        }
+        for run in &runs {
+            for pair in run.windows(2) {
+                if pair.iter().all(|w| w.text.chars().all(char::is_alphabetic)) {
+                    let joined = norm.word(&format!("{}{}", pair[0].text, pair[1].text));
+                    push(Term::new(joined, weight * tuning.compound_weight, TermKind::Joined));
+                }
+            }
+            if tuning.phrase_weight > 0.0 {
+                for len in 2..=3 {
+                    for win in run.windows(len) {
+                        let key = phrase_key(win.iter().map(|w| w.light.as_str()));
+                        let text = win.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
+                        push(Term {
+                            text,
+                            lemma: key.clone(),
+                            light: key.clone(),
+                            stem: key,
+                            weight: weight * tuning.phrase_weight,
+                            kind: TermKind::Phrase,
+                        });
+                    }
+                }
+            }
+        }
+        // Initials of three or four words that start and end with content words: "miles per gallon" -> mpg.
+        if tuning.acronym_weight > 0.0 {
+            for len in 3..=4 {
+                for win in words.windows(len) {
+                    let content = |w: &String| !is_function_word(w) && w.chars().all(char::is_alphabetic);
+                    if content(&win[0])
+                        && content(&win[len - 1])
+                        && win.iter().all(|w| w.chars().all(char::is_alphabetic))
+                    {
+                        let a = acronym(win);
+                        push(Term {
+                            lemma: a.clone(),
+                            light: a.clone(),
+                            stem: a.clone(),
+                            text: a,
+                            weight: weight * tuning.acronym_weight,
+                            kind: TermKind::Joined,
+                        });
+                    }
+                }
+            }
         }
     }
     out
@@ -147,9 +212,16 @@ impl Best {
         }
     }
 
-    fn offer_all(&mut self, postings: Option<&Vec<Posting>>, via: Via, quality: f32, fields: fn(Field) -> bool) {
+    fn offer_all(
+        &mut self,
+        tuning: &Tuning,
+        postings: Option<&Vec<Posting>>,
+        via: Via,
+        quality: f32,
+        fields: fn(Field) -> bool,
+    ) {
         for p in postings.into_iter().flatten().filter(|p| fields(p.field)) {
-            self.offer(p.table, p.field, via, p.field.weight() * p.quality * quality);
+            self.offer(p.table, p.field, via, p.field.weight(tuning) * p.quality * quality);
         }
     }
 
@@ -197,26 +269,53 @@ pub(crate) fn score(ix: &Index, terms: Vec<Term>, question: &str, tuning: &Tunin
     };
 
     for (i, term) in terms.iter().enumerate() {
-        if term.year {
+        if term.kind == TermKind::Phrase {
+            best.offer_all(tuning, ix.by_phrase.get(&term.lemma), Via::Phrase, 1.0, any);
+        } else if term.kind == TermKind::Year {
             for (t, cols) in ix.date_columns.iter().enumerate() {
                 if let Some(&c) = cols.first() {
                     best.offer(t as u32, Field::Column(c), Via::Year, tuning.year_quality);
                 }
             }
-        } else if term.compound {
-            best.offer_all(ix.by_lemma.get(&term.lemma), Via::Word, 1.0, any);
-            best.offer_all(ix.by_stem.get(&term.stem), Via::Stem, tuning.stem_quality, any);
+        } else if term.kind == TermKind::Joined {
+            best.offer_all(tuning, ix.by_lemma.get(&term.lemma), Via::Word, 1.0, any);
+            best.offer_all(
+                tuning,
+                ix.by_light.get(&term.light),
+                Via::Stem,
+                tuning.light_quality,
+                any,
+            );
+            best.offer_all(tuning, ix.by_stem.get(&term.stem), Via::Stem, tuning.stem_quality, any);
         } else {
-            best.offer_all(ix.by_lemma.get(&term.lemma), Via::Word, 1.0, any);
-            best.offer_all(ix.by_stem.get(&term.stem), Via::Stem, tuning.stem_quality, any);
+            best.offer_all(tuning, ix.by_lemma.get(&term.lemma), Via::Word, 1.0, any);
+            best.offer_all(
+                tuning,
+                ix.by_light.get(&term.light),
+                Via::Stem,
+                tuning.light_quality,
+                any,
+            );
+            best.offer_all(tuning, ix.by_stem.get(&term.stem), Via::Stem, tuning.stem_quality, any);
             for s in synonyms(&term.lemma) {
-                best.offer_all(ix.by_lemma.get(s), Via::Synonym, tuning.synonym_quality, any);
+                best.offer_all(tuning, ix.by_lemma.get(s), Via::Synonym, tuning.synonym_quality, any);
+            }
+            if tuning.agent_quality > 0.0 {
+                for f in agent_forms(&term.lemma) {
+                    best.offer_all(tuning, ix.by_lemma.get(&f), Via::Agent, tuning.agent_quality, any);
+                }
             }
             // A name part that abbreviates the word: `indep` for independence.
             let l = &term.lemma;
             if tuning.prefix_quality > 0.0 && l.is_ascii() && l.len() >= tuning.prefix_min + 2 {
                 for k in tuning.prefix_min..=l.len() - 2 {
-                    best.offer_all(ix.by_lemma.get(&l[..k]), Via::Prefix, tuning.prefix_quality, names);
+                    best.offer_all(
+                        tuning,
+                        ix.by_lemma.get(&l[..k]),
+                        Via::Prefix,
+                        tuning.prefix_quality,
+                        names,
+                    );
                 }
             }
         }

@@ -3,11 +3,14 @@
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-/// A normalised word: lowercase surface form, singular form (`lemma`) and Snowball stem.
+/// A normalised word: lowercase surface form, singular form (`lemma`), the lemma without its inflection
+/// (`light`: hiring, hired, hire -> hir) and its Snowball stem, which also strips derivations (department ->
+/// depart) and so joins more, and more wrongly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Word {
     pub text: String,
     pub lemma: String,
+    pub light: String,
     pub stem: String,
 }
 
@@ -24,9 +27,15 @@ impl Normalizer {
 
     pub fn word(&self, text: &str) -> Word {
         let text = text.to_lowercase();
-        let lemma = singular(&text);
+        let lemma = base_verb(&text).map_or_else(|| singular(&text), str::to_string);
         let stem = self.stemmer.stem(&lemma).into_owned();
-        Word { text, lemma, stem }
+        let light = light_stem(&lemma);
+        Word {
+            text,
+            lemma,
+            light,
+            stem,
+        }
     }
 }
 
@@ -101,6 +110,143 @@ const IRREGULAR: &[(&str, &str)] = &[
     ("statuses", "status"),
     ("buses", "bus"),
 ];
+
+/// Strips an inflection (-ing, -ed, -es, -s, a final -e) and undoubles the consonant before it, keeping at
+/// least three letters: hiring, hired, hire -> hir; enrolled, enrol -> enrol; departing -> depart, department stays.
+pub(crate) fn light_stem(lemma: &str) -> String {
+    if !lemma.is_ascii() {
+        return lemma.to_string();
+    }
+    let mut w = lemma;
+    for suffix in ["ing", "ed", "es", "s", "e"] {
+        if let Some(rest) = w.strip_suffix(suffix) {
+            if rest.len() >= 3 {
+                w = rest;
+                break;
+            }
+        }
+    }
+    let b = w.as_bytes();
+    let n = b.len();
+    if n >= 4 && b[n - 1] == b[n - 2] && !b"aeiousl".contains(&b[n - 1]) {
+        return w[..n - 1].to_string();
+    }
+    if n >= 4 && b[n - 1] == b'l' && b[n - 2] == b'l' {
+        return w[..n - 1].to_string();
+    }
+    w.to_string()
+}
+
+/// Irregular past forms and their verb: "won" -> win, so that `winner` can be found from it.
+const IRREGULAR_VERBS: &[(&str, &str)] = &[
+    ("won", "win"),
+    ("sang", "sing"),
+    ("sung", "sing"),
+    ("taught", "teach"),
+    ("wrote", "write"),
+    ("written", "write"),
+    ("bought", "buy"),
+    ("sold", "sell"),
+    ("paid", "pay"),
+    ("made", "make"),
+    ("built", "build"),
+    ("held", "hold"),
+    ("led", "lead"),
+    ("ran", "run"),
+    ("drove", "drive"),
+    ("driven", "drive"),
+    ("gave", "give"),
+    ("took", "take"),
+    ("taken", "take"),
+    ("went", "go"),
+    ("gone", "go"),
+    ("saw", "see"),
+    ("seen", "see"),
+    ("met", "meet"),
+    ("found", "find"),
+    ("began", "begin"),
+    ("begun", "begin"),
+    ("flew", "fly"),
+    ("flown", "fly"),
+    ("grew", "grow"),
+    ("grown", "grow"),
+    ("knew", "know"),
+    ("known", "know"),
+    ("chose", "choose"),
+    ("chosen", "choose"),
+    ("spoke", "speak"),
+    ("spoken", "speak"),
+    ("spent", "spend"),
+    ("lost", "lose"),
+    ("left", "leave"),
+    ("brought", "bring"),
+    ("thought", "think"),
+    ("sent", "send"),
+    ("kept", "keep"),
+    ("told", "tell"),
+    ("fought", "fight"),
+    ("caught", "catch"),
+    ("stood", "stand"),
+    ("sat", "sit"),
+    ("hit", "hit"),
+    ("shot", "shoot"),
+    ("hung", "hang"),
+    ("dealt", "deal"),
+    ("lent", "lend"),
+    ("rode", "ride"),
+    ("ridden", "ride"),
+    ("threw", "throw"),
+    ("thrown", "throw"),
+    ("drew", "draw"),
+    ("drawn", "draw"),
+    ("directed", "direct"),
+];
+
+fn base_verb(word: &str) -> Option<&'static str> {
+    IRREGULAR_VERBS
+        .iter()
+        .find(|(past, _)| *past == word)
+        .map(|(_, base)| *base)
+}
+
+/// Nouns of the one who does what `lemma` says, and the verb of such a noun: win -> winner, visit -> visitor,
+/// manage -> manager; teacher -> teach.
+pub(crate) fn agent_forms(lemma: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if lemma.len() < 3 || !lemma.is_ascii() {
+        return out;
+    }
+    if let Some(base) = lemma.strip_suffix("er").or_else(|| lemma.strip_suffix("or")) {
+        if base.len() >= 3 {
+            out.push(base.to_string());
+            out.push(format!("{base}e"));
+            let b = base.as_bytes();
+            if b.len() >= 4 && b[b.len() - 1] == b[b.len() - 2] {
+                out.push(base[..base.len() - 1].to_string());
+            }
+        }
+        return out;
+    }
+    if lemma.ends_with('e') {
+        out.push(format!("{lemma}r"));
+    } else {
+        out.push(format!("{lemma}er"));
+        out.push(format!("{lemma}or"));
+        let b = lemma.as_bytes();
+        let vowel = |c: u8| b"aeiou".contains(&c);
+        let n = b.len();
+        // win -> winner: a short word ending consonant-vowel-consonant doubles its last letter.
+        if n <= 4 && !vowel(b[n - 1]) && vowel(b[n - 2]) && !vowel(b[n - 3]) && !b"wxy".contains(&b[n - 1]) {
+            out.push(format!("{lemma}{}er", b[n - 1] as char));
+        }
+    }
+    out
+}
+
+/// Initials of consecutive words: "miles per gallon" -> mpg.
+pub(crate) fn acronym(words: &[String]) -> String {
+    words.iter().filter_map(|w| w.chars().next()).collect()
+}
 
 /// The singular of an English noun by rule (plus the common irregular ones); other words come back unchanged.
 pub(crate) fn singular(word: &str) -> String {
@@ -393,7 +539,8 @@ pub(crate) fn expand_abbreviation(token: &str) -> &'static [&'static str] {
 const THESAURUS: &[&[&str]] = &[
     &["age", "old", "older", "oldest", "young", "younger", "youngest", "aged"],
     &["birth", "born", "birthday"],
-    &["country", "nation", "nationality"],
+    &["country", "nation"],
+    &["maker", "manufacturer", "producer", "builder"],
     &["salary", "wage", "earn", "earning", "pay", "paid"],
     &["movie", "film"],
     &["song", "track"],
@@ -417,7 +564,14 @@ const THESAURUS: &[&[&str]] = &[
     &["place", "location"],
     &["weight", "heavy", "heavier", "heaviest"],
     &["height", "tall", "taller", "tallest"],
-    &["population", "populous", "populated"],
+    &[
+        "population",
+        "populous",
+        "populated",
+        "person",
+        "inhabitant",
+        "resident",
+    ],
     &["capacity", "seat", "seating"],
     &["gender", "sex"],
     &["kid", "child"],
@@ -427,8 +581,8 @@ const THESAURUS: &[&[&str]] = &[
     &["plane", "aircraft", "airplane"],
     &["ship", "vessel"],
     &["doctor", "physician"],
-    &["illness", "disease"],
     &["address", "live", "lived", "living", "reside", "located"],
+    &["illness", "disease"],
 ];
 
 /// Other words a question may mean by `lemma`, singular forms, never `lemma` itself.
@@ -496,6 +650,19 @@ mod tests {
         assert_eq!(n.word("Enrollments").stem, n.word("enrolment").stem);
         assert_eq!(n.word("hiring").stem, n.word("hire").stem);
         assert_eq!(n.word("Countries").lemma, "country");
+        assert_eq!(n.word("won").lemma, "win");
+        assert_eq!(n.word("hiring").light, n.word("hire").light);
+        assert_eq!(n.word("hired").light, n.word("hire").light);
+        assert_eq!(n.word("enrolled").light, n.word("enrol").light);
+        assert_eq!(n.word("departing").light, "depart");
+        assert_ne!(n.word("department").light, n.word("departing").light);
+        assert_eq!(n.word("department").stem, n.word("departing").stem);
+        assert!(agent_forms("win").contains(&"winner".to_string()));
+        assert!(agent_forms("visit").contains(&"visitor".to_string()));
+        assert!(agent_forms("manage").contains(&"manager".to_string()));
+        assert!(agent_forms("teacher").contains(&"teach".to_string()));
+        assert!(agent_forms("runner").contains(&"run".to_string()));
+        assert_eq!(acronym(&["miles".into(), "per".into(), "gallon".into()]), "mpg");
     }
 
     #[test]
