@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::text::{expand_abbreviation, is_function_word, split_identifier, split_text, Normalizer};
+use super::lexicon::{expand_abbreviation, is_function_word};
+use super::text::{split_identifier, split_text, Normalizer};
 use super::Tuning;
 use crate::agent::catalog::{CatalogSnapshot, CatalogTable};
 

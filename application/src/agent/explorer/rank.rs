@@ -6,9 +6,8 @@ use std::collections::HashMap;
 
 use super::index::phrase_key;
 use super::index::{Field, Index, Posting};
-use super::text::{
-    acronym, agent_forms, is_function_word, is_stopword, is_year, singular, split_text, synonyms, Normalizer, Word,
-};
+use super::lexicon::{is_function_word, is_stopword, synonyms};
+use super::text::{acronym, agent_forms, is_year, singular, split_text, Normalizer, Word};
 use super::Tuning;
 
 /// How a question term reached a table.
@@ -34,8 +33,7 @@ pub(crate) enum TermKind {
     /// Adjacent words written as one ("high schoolers" -> highschooler) or the initials of a few (mpg): matched
     /// by form and stem only.
     Joined,
-    /// Two or three consecutive content words, matched against whole multi-word names ("number of products" ->
-    /// `Number_products`).
+    /// Two or three adjacent content words, matched against multi-word names ("ticket price" -> `ticket_price`).
     Phrase,
 }
 

@@ -262,6 +262,65 @@ fn wide_tables_are_reduced_to_matched_and_key_columns() {
     assert!(!e.context.contains("attribute_7"));
 }
 
+/// One table per linguistic rule, each with a distractor sharing only a weaker form of the word.
+fn linguistics() -> CatalogSnapshot {
+    let t = |table: &str, cols: &[&str]| {
+        cols.iter()
+            .fold(Table::new(name("s", table), TableKind::Table), |t, c| {
+                t.column(Col::new(*c, "VARCHAR"))
+            })
+    };
+    CatalogSnapshot {
+        tables: vec![
+            t("matches", &["match_id", "winner_name", "loser_name", "year"]),
+            t("cars_data", &["id", "mpg", "horsepower"]),
+            t("events", &["event_id", "ticket_price"]),
+            t("tickets", &["ticket_id", "seat"]),
+            t("products", &["product_id", "price"]),
+            t("department", &["dept_id", "dept_name"]),
+            t("flights", &["flight_no", "departing_airport"]),
+            t("highschooler", &["id", "grade"]),
+            t("countrylanguage", &["country_code", "language"]),
+            t("museum", &["museum_id", "open_year"]),
+            t("visitor", &["visitor_id", "age"]),
+        ],
+    }
+}
+
+#[test]
+fn general_linguistics_link_question_words_to_names() {
+    let ex = Explorer::new(linguistics());
+    let top = |q: &str| ex.explore(q, None, Budget::tokens(1000)).tables[0].name.table.clone();
+    let top_match = |q: &str| ex.explore(q, None, Budget::tokens(1000)).tables[0].matches[0].clone();
+    // Irregular verb -> its doer.
+    assert_eq!(top("Who won the most?"), "matches");
+    assert_eq!(top_match("Who won the most?").kind, MatchKind::Derived);
+    // Initials of consecutive words.
+    let e = ex.explore("cars with the best miles per gallon", None, Budget::tokens(1000));
+    assert_eq!(e.tables[0].name.table, "cars_data");
+    assert!(e.tables[0].matches.iter().any(|m| m.term == "mpg"));
+    // Consecutive words equal to a multi-word name beat the same words apart.
+    let e = ex.explore("which ones have the highest ticket price?", None, Budget::tokens(1000));
+    assert_eq!(e.tables[0].name.table, "events");
+    assert!(e.tables[0].matches.iter().any(|m| m.kind == MatchKind::Phrase));
+    // Inflections match, derivations do not outrank them: departing is not department.
+    assert_eq!(top("flights departing after noon"), "flights");
+    // Two words written as one, and a compound split into catalog words.
+    assert_eq!(top("high schoolers in grade 9"), "highschooler");
+    assert_eq!(top("which languages are spoken"), "countrylanguage");
+    // A doer from its verb: people who visit.
+    assert_eq!(top("how many people visit each year"), "visitor");
+    // Sort phrases say nothing about tables.
+    let e = ex.explore("museums in descending order of open year", None, Budget::tokens(1000));
+    assert!(e.tables.iter().flat_map(|t| &t.matches).all(|m| m.term != "order"));
+}
+
+#[test]
+fn the_explorer_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Explorer>();
+}
+
 fn words() -> impl Strategy<Value = String> {
     let vocab = [
         "customers",
