@@ -247,6 +247,20 @@ impl Index {
         let mut namespaces: Vec<_> = by_ns.into_iter().collect();
         namespaces.sort();
         for (_, members) in namespaces {
+            // Tables with a single-column key, by that key's name and by their own name (when the key is an id).
+            let mut by_key_name: HashMap<String, Vec<u32>> = HashMap::new();
+            let mut by_table_name: HashMap<&str, Vec<u32>> = HashMap::new();
+            for &b in &members {
+                let Some(pk) = single_pk[b as usize] else { continue };
+                let pk_name = &tables[b as usize].columns[pk as usize].name;
+                by_key_name.entry(pk_name.to_lowercase()).or_default().push(b);
+                if matches!(split_identifier(pk_name).last().map(String::as_str), Some("id" | "key")) {
+                    by_table_name
+                        .entry(table_lemma[b as usize].as_str())
+                        .or_default()
+                        .push(b);
+                }
+            }
             for &a in &members {
                 for (c, col) in tables[a as usize].columns.iter().enumerate() {
                     let parts = split_identifier(&col.name);
@@ -259,17 +273,18 @@ impl Index {
                         .map(|w| norm.word(w).lemma)
                         .collect::<Vec<_>>()
                         .join("_");
-                    for &b in &members {
-                        if a == b {
-                            continue;
-                        }
+                    let same_name = by_key_name.get(&col.name.to_lowercase()).into_iter().flatten();
+                    let named_after = by_table_name.get(owner.as_str()).into_iter().flatten();
+                    let mut targets: Vec<u32> = same_name.chain(named_after).copied().filter(|&b| b != a).collect();
+                    targets.sort_unstable();
+                    targets.dedup();
+                    for b in targets {
                         let Some(pk) = single_pk[b as usize] else { continue };
                         let pk_name = &tables[b as usize].columns[pk as usize].name;
-                        let same_name = pk_name.eq_ignore_ascii_case(&col.name);
-                        let named_after = table_lemma[b as usize] == owner
-                            && matches!(split_identifier(pk_name).last().map(String::as_str), Some("id" | "key"));
-                        let is_own_key = single_pk[a as usize] == Some(c as u32) && same_name;
-                        if (same_name || named_after) && !(is_own_key && a > b) {
+                        // Two tables keyed by the same name: one edge, from the later to the earlier.
+                        let is_own_key =
+                            single_pk[a as usize] == Some(c as u32) && pk_name.eq_ignore_ascii_case(&col.name);
+                        if !(is_own_key && a > b) {
                             self.add_edge(&mut seen, a, vec![c as u32], b, vec![pk], true);
                         }
                     }
