@@ -2,7 +2,8 @@
 # Runs the benchmarks (release build). Each compares our path with DuckDB in-process in the same run and
 # prints the ratio. Sizes: BENCH_ROWS (default 5000000), BENCH_REQUESTS (default 300) for queries; BENCH_SF
 # (TPC-H scale factor, default 0.5) and BENCH_PG_ROWS (default 2000000) for ingest and caching; BENCH_ANALYSES
-# (default 300) for the analyses DAG; BENCH_PROJECTS (default 20) for the sandbox's memory.
+# (default 300) for the analyses DAG; BENCH_PROJECTS (default 20) for the sandbox's memory;
+# EXPLORER_BUDGET (default 2000 tokens) for the schema explorer on Spider.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -12,3 +13,5 @@ cargo bench --locked -p pluto-duck-tests --bench query
 cargo bench --locked -p pluto-duck-tests --bench ingest
 cargo bench --locked -p pluto-duck-tests --bench analyses
 cargo bench --locked -p pluto-duck-tests --bench sandbox
+bash scripts/fetch-spider.sh
+cargo bench --locked -p pluto-duck-tests --bench explorer

@@ -1,5 +1,6 @@
 //! Use cases and the ports they drive. Adapters implement the ports; bootstrap wires them.
 
+pub mod agent;
 pub mod connectors;
 pub mod error;
 pub mod llm;

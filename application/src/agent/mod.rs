@@ -1,0 +1,11 @@
+//! What the AI agent needs before it writes SQL: the project's catalog and the explorer that picks, for one
+//! question, the tables and columns worth showing the model.
+
+pub mod catalog;
+pub mod explorer;
+
+pub use catalog::{CatalogColumn, CatalogSnapshot, CatalogTable, ForeignKey, TableKind, TableName};
+pub use explorer::{
+    estimate_tokens, Budget, Exploration, Explorer, JoinPath, JoinStep, Match, MatchKind, MatchTarget, RankedTable,
+    Tuning,
+};
