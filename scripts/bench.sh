@@ -2,7 +2,7 @@
 # Runs the benchmarks (release build). Each compares our path with DuckDB in-process in the same run and
 # prints the ratio. Sizes: BENCH_ROWS (default 5000000), BENCH_REQUESTS (default 300) for queries; BENCH_SF
 # (TPC-H scale factor, default 0.5) and BENCH_PG_ROWS (default 2000000) for ingest and caching; BENCH_ANALYSES
-# (default 300) for the analyses DAG.
+# (default 300) for the analyses DAG. The dbt runner's bench builds the starter dbt project (fixed size).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -11,3 +11,5 @@ source scripts/services.sh
 cargo bench --locked -p pluto-duck-tests --bench query
 cargo bench --locked -p pluto-duck-tests --bench ingest
 cargo bench --locked -p pluto-duck-tests --bench analyses
+PLUTODUCK_TEST_DBT="$PLUTODUCK_SHARE/dbt-venv/bin/dbt" DBT_SEND_ANONYMOUS_USAGE_STATS=false \
+  cargo bench --locked -p pluto-duck-dbt-cli --bench build

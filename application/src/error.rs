@@ -1,7 +1,9 @@
 use pluto_duck_domain::DomainError;
 use thiserror::Error;
 
-use crate::ports::{AnalysisStoreError, BlobError, RepoError, ResultError, SecretError, SourceError, WarehouseError};
+use crate::ports::{
+    AnalysisStoreError, BlobError, RepoError, ResultError, SecretError, SourceError, TransformError, WarehouseError,
+};
 
 /// Transport-neutral classification: HTTP maps it to a status, the CLI to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub enum AppError {
     Analyses(#[from] AnalysisStoreError),
     #[error(transparent)]
     Blobs(#[from] BlobError),
+    #[error(transparent)]
+    Transform(#[from] TransformError),
 }
 
 impl AppError {
@@ -69,6 +73,7 @@ impl AppError {
             AppError::Source(e) => e.kind(),
             AppError::Analyses(e) => e.kind(),
             AppError::Blobs(e) => e.kind(),
+            AppError::Transform(e) => e.kind(),
         }
     }
 }
