@@ -4,6 +4,7 @@
 # (TPC-H scale factor, default 0.5) and BENCH_PG_ROWS (default 2000000) for ingest and caching; BENCH_ANALYSES
 # (default 300) for the analyses DAG; BENCH_PROJECTS (default 20) for the sandbox's memory;
 # EXPLORER_BUDGET (default 2000 tokens) for the schema explorer on Spider.
+# The dbt runner's bench builds the starter dbt project (fixed size).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -15,3 +16,5 @@ cargo bench --locked -p pluto-duck-tests --bench analyses
 cargo bench --locked -p pluto-duck-tests --bench sandbox
 bash scripts/fetch-spider.sh
 cargo bench --locked -p pluto-duck-tests --bench explorer
+PLUTODUCK_TEST_DBT="$PLUTODUCK_SHARE/dbt-venv/bin/dbt" DBT_SEND_ANONYMOUS_USAGE_STATS=false \
+  cargo bench --locked -p pluto-duck-dbt-cli --bench build

@@ -2,7 +2,8 @@ use pluto_duck_domain::DomainError;
 use thiserror::Error;
 
 use crate::ports::{
-    AnalysisStoreError, BlobError, LlmError, RepoError, ResultError, SecretError, SourceError, WarehouseError,
+    AnalysisStoreError, BlobError, LlmError, RepoError, ResultError, SecretError, SourceError, TransformError,
+    WarehouseError,
 };
 
 /// Transport-neutral classification: HTTP maps it to a status, the CLI to an exit code.
@@ -119,7 +120,10 @@ pub enum AppError {
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error("{what} {id:?} not found")]
-    NotFound { what: &'static str, id: String },
+    NotFound {
+        what: &'static str,
+        id: String,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -146,6 +150,7 @@ pub enum AppError {
     Blobs(#[from] BlobError),
     #[error(transparent)]
     Llm(#[from] LlmError),
+    Transform(#[from] TransformError),
 }
 
 impl AppError {
@@ -177,6 +182,7 @@ impl AppError {
             AppError::Analyses(e) => e.kind(),
             AppError::Blobs(e) => e.kind(),
             AppError::Llm(e) => e.kind(),
+            AppError::Transform(e) => e.kind(),
         }
     }
 

@@ -8,6 +8,7 @@ mod metadata;
 mod results;
 mod secrets;
 mod sources;
+mod transform;
 mod warehouse;
 
 pub use analyses::{AnalysisStore, AnalysisStoreError};
@@ -20,6 +21,11 @@ pub use metadata::{MetadataStore, RepoError, RunFilter};
 pub use results::{ColumnProfile, ResultError, ResultPage, ResultStore, RetentionPolicy, StoredResult};
 pub use secrets::{validate_secret_name, SecretError, SecretStore};
 pub use sources::{FileEntry, PrivateSource, ScanInfo, SourceCatalog, SourceError, SourceRef, TableInfo};
+pub use transform::{
+    CatalogColumn, CatalogEntry, CompiledSql, DbtArtifacts, DbtCatalog, DbtColumn, DbtCommand, DbtEdge, DbtEvent,
+    DbtInvocation, DbtLogLevel, DbtManifest, DbtNode, DbtOutcome, DbtResourceType, DbtStatus, DbtTestRef, DbtVersion,
+    NodeResult, NodeStatus, RunSummary, TransformError, TransformationRunner,
+};
 pub use warehouse::{
     BatchStream, CsvStrictness, ExportFormat, ExportedFile, Load, LoadFrom, LoadMode, LoadOutcome, LoadPart,
     LoadProgress, Materialize, ParamValue, PartRead, ProgressFn, QueryRequest, QueryStream, RejectedRow, RelationInfo,
@@ -38,5 +44,7 @@ pub use results::MockResultStore;
 pub use secrets::MockSecretStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use sources::MockSourceCatalog;
+#[cfg(any(test, feature = "test-util"))]
+pub use transform::MockTransformationRunner;
 #[cfg(any(test, feature = "test-util"))]
 pub use warehouse::MockWarehouse;

@@ -5,25 +5,37 @@ use crate::cli::InitArgs;
 use crate::config::Loaded;
 use crate::error::{CliError, CliResult};
 
-/// The starter dbt project, embedded so `init` works from an installed binary.
-const DBT_SAMPLE: [(&str, &str); 5] = [
-    (
-        "dbt_project.yml",
-        include_str!("../../../dbt_projects/core/dbt_project.yml"),
-    ),
-    ("profiles.yml", include_str!("../../../dbt_projects/core/profiles.yml")),
-    (
-        "models/schema.yml",
-        include_str!("../../../dbt_projects/core/models/schema.yml"),
-    ),
-    (
-        "models/staging/stg_days.sql",
-        include_str!("../../../dbt_projects/core/models/staging/stg_days.sql"),
-    ),
-    (
-        "models/marts/days_per_month.sql",
-        include_str!("../../../dbt_projects/core/models/marts/days_per_month.sql"),
-    ),
+/// The starter dbt project (dbt_projects/core), embedded so `init` works from an installed binary.
+macro_rules! starter_project {
+    ($($rel:literal),* $(,)?) => {
+        [$(($rel, include_str!(concat!("../../../dbt_projects/core/", $rel)))),*]
+    };
+}
+
+const DBT_SAMPLE: [(&str, &str); 23] = starter_project![
+    "dbt_project.yml",
+    "profiles.yml",
+    "macros/cents_to_dollars.sql",
+    "models/docs.md",
+    "models/staging/schema.yml",
+    "models/staging/stg_customers.sql",
+    "models/staging/stg_order_items.sql",
+    "models/staging/stg_orders.sql",
+    "models/staging/stg_payments.sql",
+    "models/staging/stg_products.sql",
+    "models/staging/stg_stores.sql",
+    "models/marts/schema.yml",
+    "models/marts/order_items.sql",
+    "models/marts/orders.sql",
+    "models/marts/customers.sql",
+    "seeds/schema.yml",
+    "seeds/raw_customers.csv",
+    "seeds/raw_order_items.csv",
+    "seeds/raw_orders.csv",
+    "seeds/raw_payments.csv",
+    "seeds/raw_products.csv",
+    "seeds/raw_stores.csv",
+    "tests/assert_orders_are_paid_in_full.sql",
 ];
 
 const CONFIG_TEMPLATE: &str = "\
@@ -85,4 +97,37 @@ pub fn init(loaded: &Loaded, args: &InitArgs) -> CliResult<ExitCode> {
     }
     println!("dbt project {} ({copied} files written)", dbt_dir.display());
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::DBT_SAMPLE;
+
+    fn files(dir: &Path, root: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, root, out);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().to_str().unwrap().to_owned());
+            }
+        }
+    }
+
+    #[test]
+    fn every_file_of_the_starter_project_is_embedded() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dbt_projects/core");
+        let mut on_disk = Vec::new();
+        files(&root, &root, &mut on_disk);
+        // What a by-hand dbt run leaves behind is not part of the project.
+        on_disk.retain(|f| {
+            !(f.starts_with("target/") || f.starts_with("logs/") || f.ends_with(".duckdb") || f.ends_with(".wal"))
+        });
+        on_disk.sort();
+        let mut embedded: Vec<String> = DBT_SAMPLE.iter().map(|(rel, _)| (*rel).to_owned()).collect();
+        embedded.sort();
+        assert_eq!(embedded, on_disk);
+    }
 }
