@@ -120,10 +120,7 @@ pub enum AppError {
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error("{what} {id:?} not found")]
-    NotFound {
-        what: &'static str,
-        id: String,
-    },
+    NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -150,6 +147,7 @@ pub enum AppError {
     Blobs(#[from] BlobError),
     #[error(transparent)]
     Llm(#[from] LlmError),
+    #[error(transparent)]
     Transform(#[from] TransformError),
 }
 
