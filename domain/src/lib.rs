@@ -4,6 +4,7 @@
 mod analysis;
 mod board;
 mod cache;
+mod conversation;
 mod dag;
 mod error;
 mod files;
@@ -24,6 +25,7 @@ pub use analysis::{
 };
 pub use board::{image_type, Board, BoardItem, ItemKind, ItemSource, Snapshot, MAX_IMAGE_BYTES};
 pub use cache::CachedTable;
+pub use conversation::{Conversation, ConversationId, ConversationMessage, MessageRole};
 pub use dag::Dag;
 pub use error::DomainError;
 pub use files::{FileFormat, FileLocation, FileTable, LocationScheme, S3Settings};

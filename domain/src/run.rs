@@ -289,11 +289,18 @@ pub enum RunEventKind {
     TimedOut {
         message: String,
     },
+    /// What one kind of run reports along the way: an agent's steps, tool calls and text, a dbt invocation's
+    /// nodes. `data` is a JSON object as text.
+    Custom {
+        name: String,
+        data: String,
+    },
 }
 
 impl RunEventKind {
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
+            RunEventKind::Custom { name, .. } => name,
             RunEventKind::Queued => "queued",
             RunEventKind::Started => "started",
             RunEventKind::Progress { .. } | RunEventKind::PartProgress { .. } => "progress",

@@ -313,3 +313,163 @@ fn uuid_like() -> String {
         .unwrap_or(0);
     format!("{nanos:x}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
+
+/// Every table and view the sandbox's SQL can read, attached sources' included, with their keys.
+pub(crate) fn catalog(conn: &Connection) -> Result<Vec<pluto_duck_application::ports::TableEntry>, WarehouseError> {
+    use pluto_duck_application::ports::{TableColumn, TableEntry, TableForeignKey};
+    let sql = "SELECT database_name, schema_name, table_name, 'table', estimated_size, comment FROM duckdb_tables() \
+                 WHERE NOT internal AND database_name NOT IN ('system', 'temp') \
+               UNION ALL SELECT database_name, schema_name, view_name, 'view', NULL, comment FROM duckdb_views() \
+                 WHERE NOT internal AND database_name NOT IN ('system', 'temp') \
+               ORDER BY 1, 2, 3";
+    let mut stmt = conn.prepare(sql).map_err(|e| engine(e, sql))?;
+    type Row = (String, String, String, String, Option<i64>, Option<String>);
+    let rows: Vec<Row> = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })
+        .and_then(|rows| rows.collect::<Result<_, _>>())
+        .map_err(|e| engine(e, sql))?;
+    let col_sql =
+        "SELECT database_name, schema_name, table_name, column_name, data_type, comment FROM duckdb_columns() \
+                   WHERE NOT internal AND database_name NOT IN ('system', 'temp') \
+                   ORDER BY database_name, schema_name, table_name, column_index";
+    let mut stmt = conn.prepare(col_sql).map_err(|e| engine(e, col_sql))?;
+    type ColRow = (String, String, String, String, String, Option<String>);
+    let cols: Vec<ColRow> = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })
+        .and_then(|rows| rows.collect::<Result<_, _>>())
+        .map_err(|e| engine(e, col_sql))?;
+    let con_sql = "SELECT database_name, schema_name, table_name, constraint_type, \
+                   array_to_string(constraint_column_names, chr(31)), coalesce(referenced_table, ''), \
+                   coalesce(array_to_string(referenced_column_names, chr(31)), '') FROM duckdb_constraints() \
+                   WHERE constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY') AND database_name NOT IN ('system', 'temp')";
+    let mut stmt = conn.prepare(con_sql).map_err(|e| engine(e, con_sql))?;
+    type ConRow = (String, String, String, String, String, String, String);
+    let constraints: Vec<ConRow> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<_, _>>())
+        .unwrap_or_default();
+    let split = |s: &str| -> Vec<String> { s.split('\u{1f}').filter(|c| !c.is_empty()).map(str::to_owned).collect() };
+    let mut out = Vec::new();
+    for (catalog, schema, name, kind, estimate, comment) in rows {
+        if name.starts_with("__pd") || schema.starts_with("__pd") || catalog.starts_with("__pd") {
+            continue;
+        }
+        let mine = |(c, s, t, ..): &&ConRow| *c == catalog && *s == schema && *t == name;
+        let pk: Vec<String> = constraints
+            .iter()
+            .filter(mine)
+            .filter(|c| c.3 == "PRIMARY KEY")
+            .flat_map(|c| split(&c.4))
+            .collect();
+        let foreign_keys = constraints
+            .iter()
+            .filter(mine)
+            .filter(|c| c.3 == "FOREIGN KEY" && !c.5.is_empty())
+            .map(|c| TableForeignKey {
+                columns: split(&c.4),
+                references: (catalog.clone(), schema.clone(), c.5.clone()),
+                referenced_columns: split(&c.6),
+            })
+            .collect();
+        let columns = cols
+            .iter()
+            .filter(|(c, s, t, ..)| *c == catalog && *s == schema && *t == name)
+            .map(|(_, _, _, col, ty, comment)| TableColumn {
+                primary_key: pk.contains(col),
+                name: col.clone(),
+                data_type: ty.clone(),
+                comment: comment.clone().filter(|c| !c.is_empty()),
+            })
+            .collect();
+        out.push(TableEntry {
+            catalog,
+            schema,
+            name,
+            kind: if kind == "view" {
+                RelationKind::View
+            } else {
+                RelationKind::Table
+            },
+            columns,
+            foreign_keys,
+            estimated_rows: estimate.and_then(|e| u64::try_from(e).ok()),
+            comment: comment.filter(|c| !c.is_empty()),
+        });
+    }
+    Ok(out)
+}
+
+/// Rows a sample of values looks at, so a large or remote table costs a bounded scan.
+const SAMPLE_ROWS: u64 = 50_000;
+
+pub(crate) fn sample_values(
+    conn: &Connection,
+    table: &pluto_duck_application::ports::TableEntry,
+    max_distinct: u64,
+    per_column: u64,
+) -> Result<Vec<(String, Vec<String>)>, WarehouseError> {
+    let text: Vec<&str> = table
+        .columns
+        .iter()
+        .filter(|c| c.data_type.eq_ignore_ascii_case("VARCHAR") || c.data_type.starts_with("ENUM"))
+        .map(|c| c.name.as_str())
+        .collect();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rel = format!(
+        "{}.{}.{}",
+        ident(&table.catalog),
+        ident(&table.schema),
+        ident(&table.name)
+    );
+    let sample = format!("(SELECT * FROM {rel} LIMIT {SAMPLE_ROWS})");
+    let counts = text
+        .iter()
+        .map(|c| format!("approx_count_distinct({})", ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("SELECT {counts} FROM {sample}");
+    let distinct: Vec<u64> = conn
+        .query_row(&sql, [], |r| {
+            (0..text.len())
+                .map(|i| {
+                    r.get::<_, Option<i64>>(i)
+                        .map(|n| n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|e| engine(e, &sql))?;
+    let mut out = Vec::new();
+    for (col, n) in text.iter().zip(distinct) {
+        if n == 0 || n > max_distinct {
+            continue;
+        }
+        let sql = format!(
+            "SELECT v FROM (SELECT {c}::VARCHAR AS v, count(*) AS n FROM {sample} WHERE {c} IS NOT NULL GROUP BY 1) \
+             ORDER BY n DESC, v LIMIT {per_column}",
+            c = ident(col)
+        );
+        let mut stmt = conn.prepare(&sql).map_err(|e| engine(e, &sql))?;
+        let values: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect::<Result<_, _>>())
+            .map_err(|e| engine(e, &sql))?;
+        out.push(((*col).to_owned(), values));
+    }
+    Ok(out)
+}

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use pluto_duck_application::ports::{
     ExportFormat, ExportedFile, Load, LoadOutcome, Materialize, ProgressFn, QueryRequest, QueryStream, RelationInfo,
-    RelationKind, Warehouse, WarehouseError,
+    RelationKind, TableEntry, Warehouse, WarehouseError,
 };
 use pluto_duck_domain::{ExtensionStatus, ProjectId, Relation};
 use tokio_util::sync::CancellationToken;
@@ -172,6 +172,43 @@ impl Warehouse for DuckDbWarehouse {
         })
         .await
         .map_err(|e| WarehouseError::Internal(e.to_string()))?
+    }
+
+    async fn catalog(&self, project: &ProjectId) -> Result<Vec<TableEntry>, WarehouseError> {
+        self.inner
+            .sandbox(project)
+            .run(&self.inner.permits, materialize::catalog)
+            .await
+    }
+
+    async fn sample_values(
+        &self,
+        project: &ProjectId,
+        table: &TableEntry,
+        max_distinct: u64,
+        per_column: u64,
+    ) -> Result<Vec<(String, Vec<String>)>, WarehouseError> {
+        let table = table.clone();
+        self.inner
+            .sandbox(project)
+            .run(&self.inner.permits, move |conn| {
+                materialize::sample_values(conn, &table, max_distinct, per_column)
+            })
+            .await
+    }
+
+    async fn drop_schema(&self, project: &ProjectId, schema: &str) -> Result<(), WarehouseError> {
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", crate::sql::ident(schema));
+        let sandbox = self.inner.sandbox(project);
+        if sandbox.db_path().is_some_and(|p| !p.exists()) {
+            return Ok(());
+        }
+        sandbox
+            .run(&self.inner.permits, move |conn| {
+                conn.execute_batch(&sql)
+                    .map_err(|e| errors::map_duckdb_error(&e, &sql, 0, std::path::Path::new("")))
+            })
+            .await
     }
 
     async fn drop_orphans(&self, project: &ProjectId) -> Result<u64, WarehouseError> {

@@ -32,6 +32,7 @@ const STEPS: &[(&str, &str)] = steps![
     "0006_analysis_state.sql",
     "0007_boards.sql",
     "0008_run_detail.sql",
+    "0009_conversations.sql",
 ];
 
 fn render(template: &str, dialect: Dialect) -> String {

@@ -5,13 +5,13 @@ use std::path::Path;
 use async_trait::async_trait;
 use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
 use pluto_duck_domain::{
-    AnalysisState, Board, BoardItem, CachedTable, Identifier, Ingestion, Project, ProjectId, Run, RunId, Source,
-    TargetTable,
+    AnalysisState, Board, BoardItem, CachedTable, Conversation, ConversationId, ConversationMessage, Identifier,
+    Ingestion, Project, ProjectId, Run, RunEvent, RunId, Source, TargetTable,
 };
 
 use crate::dialect::Db;
 use crate::migrations;
-use crate::repos::{analysis_state, boards, catalog, projects, runs, sources};
+use crate::repos::{analysis_state, boards, catalog, conversations, projects, runs, sources};
 
 /// `MetadataStore` on sqlx, over SQLite or PostgreSQL: the same statements, repositories and migrations.
 pub struct SqlxMetadataStore {
@@ -187,5 +187,45 @@ impl MetadataStore for SqlxMetadataStore {
 
     async fn delete_item(&self, project: &ProjectId, id: &str) -> Result<bool, RepoError> {
         boards::delete_item(&self.db, project, id).await
+    }
+
+    async fn put_conversation(&self, conversation: &Conversation) -> Result<(), RepoError> {
+        conversations::put_conversation(&self.db, conversation).await
+    }
+
+    async fn get_conversation(
+        &self,
+        project: &ProjectId,
+        id: &ConversationId,
+    ) -> Result<Option<Conversation>, RepoError> {
+        conversations::get_conversation(&self.db, project, id).await
+    }
+
+    async fn list_conversations(&self, project: &ProjectId) -> Result<Vec<Conversation>, RepoError> {
+        conversations::list_conversations(&self.db, project).await
+    }
+
+    async fn delete_conversation(&self, project: &ProjectId, id: &ConversationId) -> Result<bool, RepoError> {
+        conversations::delete_conversation(&self.db, project, id).await
+    }
+
+    async fn put_message(&self, message: &ConversationMessage) -> Result<(), RepoError> {
+        conversations::put_message(&self.db, message).await
+    }
+
+    async fn list_messages(
+        &self,
+        project: &ProjectId,
+        conversation: &ConversationId,
+    ) -> Result<Vec<ConversationMessage>, RepoError> {
+        conversations::list_messages(&self.db, project, conversation).await
+    }
+
+    async fn put_run_events(&self, run: &RunId, events: &[RunEvent]) -> Result<(), RepoError> {
+        conversations::put_events(&self.db, run, events).await
+    }
+
+    async fn list_run_events(&self, run: &RunId) -> Result<Vec<RunEvent>, RepoError> {
+        conversations::list_events(&self.db, run).await
     }
 }

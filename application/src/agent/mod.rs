@@ -1,8 +1,11 @@
 //! What the AI agent needs before it writes SQL: the project's catalog and the explorer that picks, for one
 //! question, the tables and columns worth showing the model.
 
+pub mod actions;
 pub mod catalog;
 pub mod explorer;
+pub mod knowledge;
+pub mod preview;
 
 pub use catalog::{CatalogColumn, CatalogSnapshot, CatalogTable, ForeignKey, TableKind, TableName};
 pub use explorer::{

@@ -249,3 +249,22 @@ pub trait LlmProvider: Send + Sync {
     /// surface here), then streams the reply. Cancelling the token ends the stream with `Cancelled`.
     async fn chat(&self, request: ChatRequest, cancel: CancellationToken) -> Result<ChatStream, LlmError>;
 }
+
+/// Which model the agent talks to: from the configuration, overridden by the settings API. The API key is a
+/// secret's value, never stored here or shown.
+#[derive(Debug, Clone, Default)]
+pub struct LlmSettings {
+    /// `openai` (any OpenAI-compatible server), `ollama` or `scripted`.
+    pub provider: String,
+    pub model: String,
+    pub base_url: Option<String>,
+    pub api_key: Option<secrecy::SecretString>,
+    /// `scripted`: the YAML script's path.
+    pub script: Option<String>,
+}
+
+/// Builds a provider from settings (bootstrap knows the adapters; the application does not).
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+pub trait LlmProviders: Send + Sync {
+    fn build(&self, settings: &LlmSettings) -> Result<std::sync::Arc<dyn LlmProvider>, LlmError>;
+}

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use pluto_duck_domain::{
-    AnalysisState, Board, BoardItem, CachedTable, Identifier, Ingestion, Project, ProjectId, Run, RunId, RunKind,
-    RunStatus, Source, TargetTable,
+    AnalysisState, Board, BoardItem, CachedTable, Conversation, ConversationId, ConversationMessage, Identifier,
+    Ingestion, Project, ProjectId, Run, RunEvent, RunId, RunKind, RunStatus, Source, TargetTable,
 };
 use thiserror::Error;
 
@@ -98,6 +98,30 @@ pub trait MetadataStore: Send + Sync {
     /// A board's items, or every project's when `board` is `None` (the refresh scheduler).
     async fn list_items(&self, project: Option<ProjectId>, board: Option<String>) -> Result<Vec<BoardItem>, RepoError>;
     async fn delete_item(&self, project: &ProjectId, id: &str) -> Result<bool, RepoError>;
+
+    /// Inserts or replaces a conversation.
+    async fn put_conversation(&self, conversation: &Conversation) -> Result<(), RepoError>;
+    async fn get_conversation(
+        &self,
+        project: &ProjectId,
+        id: &ConversationId,
+    ) -> Result<Option<Conversation>, RepoError>;
+    /// Most recently updated first.
+    async fn list_conversations(&self, project: &ProjectId) -> Result<Vec<Conversation>, RepoError>;
+    /// Removes the conversation and its messages.
+    async fn delete_conversation(&self, project: &ProjectId, id: &ConversationId) -> Result<bool, RepoError>;
+    /// Inserts or replaces a message.
+    async fn put_message(&self, message: &ConversationMessage) -> Result<(), RepoError>;
+    /// Oldest first.
+    async fn list_messages(
+        &self,
+        project: &ProjectId,
+        conversation: &ConversationId,
+    ) -> Result<Vec<ConversationMessage>, RepoError>;
+    /// Keeps a run's events beyond the server's memory (agent turns); an event already stored stays.
+    async fn put_run_events(&self, run: &RunId, events: &[RunEvent]) -> Result<(), RepoError>;
+    /// In order; empty when none were stored.
+    async fn list_run_events(&self, run: &RunId) -> Result<Vec<RunEvent>, RepoError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]

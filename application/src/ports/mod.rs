@@ -7,6 +7,7 @@ mod llm;
 mod metadata;
 mod results;
 mod secrets;
+mod skills;
 mod sources;
 mod transform;
 mod warehouse;
@@ -14,12 +15,13 @@ mod warehouse;
 pub use analyses::{AnalysisStore, AnalysisStoreError};
 pub use blobs::{BlobError, BlobStore};
 pub use llm::{
-    ChatDelta, ChatMessage, ChatRequest, ChatStream, FinishReason, LlmError, LlmProvider, ProviderInfo, Role,
-    TokenUsage, ToolCall, ToolSpec,
+    ChatDelta, ChatMessage, ChatRequest, ChatStream, FinishReason, LlmError, LlmProvider, LlmProviders, LlmSettings,
+    ProviderInfo, Role, TokenUsage, ToolCall, ToolSpec,
 };
 pub use metadata::{MetadataStore, RepoError, RunFilter};
 pub use results::{ColumnProfile, ResultError, ResultPage, ResultStore, RetentionPolicy, StoredResult};
 pub use secrets::{validate_secret_name, SecretError, SecretStore};
+pub use skills::{Skill, SkillStore};
 pub use sources::{FileEntry, PrivateSource, ScanInfo, SourceCatalog, SourceError, SourceRef, TableInfo};
 pub use transform::{
     CatalogColumn, CatalogEntry, CompiledSql, DbtArtifacts, DbtCatalog, DbtColumn, DbtCommand, DbtEdge, DbtEvent,
@@ -29,19 +31,21 @@ pub use transform::{
 pub use warehouse::{
     BatchStream, CsvStrictness, ExportFormat, ExportedFile, Load, LoadFrom, LoadMode, LoadOutcome, LoadPart,
     LoadProgress, Materialize, ParamValue, PartRead, ProgressFn, QueryRequest, QueryStream, RejectedRow, RelationInfo,
-    RelationKind, StatementText, Warehouse, WarehouseError,
+    RelationKind, StatementText, TableColumn, TableEntry, TableForeignKey, Warehouse, WarehouseError,
 };
 
 #[cfg(any(test, feature = "test-util"))]
 pub use analyses::MockAnalysisStore;
 #[cfg(any(test, feature = "test-util"))]
-pub use llm::MockLlmProvider;
+pub use llm::{MockLlmProvider, MockLlmProviders};
 #[cfg(any(test, feature = "test-util"))]
 pub use metadata::MockMetadataStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use results::MockResultStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use secrets::MockSecretStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use skills::MockSkillStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use sources::MockSourceCatalog;
 #[cfg(any(test, feature = "test-util"))]

@@ -132,6 +132,38 @@ pub struct RelationInfo {
     pub comment: Option<String>,
 }
 
+/// A column as the catalog describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableColumn {
+    pub name: String,
+    pub data_type: String,
+    pub comment: Option<String>,
+    pub primary_key: bool,
+}
+
+/// A foreign key of a table: its columns reference another table's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableForeignKey {
+    pub columns: Vec<String>,
+    /// `(catalog, schema, table)`.
+    pub references: (String, String, String),
+    pub referenced_columns: Vec<String>,
+}
+
+/// A table or view a project's SQL can read: its own (in catalog [`pluto_duck_domain::PROJECT_CATALOG`]) or an
+/// attached source's (in the source's catalog).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableEntry {
+    pub catalog: String,
+    pub schema: String,
+    pub name: String,
+    pub kind: RelationKind,
+    pub columns: Vec<TableColumn>,
+    pub foreign_keys: Vec<TableForeignKey>,
+    pub estimated_rows: Option<u64>,
+    pub comment: Option<String>,
+}
+
 /// Where the parts of a load are read: the project's sandbox (its stored sources) or a private session
 /// opened for an inline source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,4 +329,17 @@ pub trait Warehouse: Send + Sync {
     async fn drop_project(&self, project: &ProjectId) -> Result<(), WarehouseError>;
     /// Drops staging tables and files a crash left in the project; returns how many.
     async fn drop_orphans(&self, project: &ProjectId) -> Result<u64, WarehouseError>;
+    /// Every table and view the project's SQL can read, its sources' included, with columns and keys.
+    async fn catalog(&self, project: &ProjectId) -> Result<Vec<TableEntry>, WarehouseError>;
+    /// The distinct values of a table's low-cardinality text columns: for each text column with at most
+    /// `max_distinct` distinct values (estimated over a bounded sample of rows), at most `per_column` of them.
+    async fn sample_values(
+        &self,
+        project: &ProjectId,
+        table: &TableEntry,
+        max_distinct: u64,
+        per_column: u64,
+    ) -> Result<Vec<(String, Vec<String>)>, WarehouseError>;
+    /// Drops a schema of the project's own database with everything in it (a conversation's work zone).
+    async fn drop_schema(&self, project: &ProjectId, schema: &str) -> Result<(), WarehouseError>;
 }
