@@ -2,6 +2,7 @@
 //! question, the tables and columns worth showing the model.
 
 pub mod catalog;
+pub mod eval;
 pub mod explorer;
 
 pub use catalog::{CatalogColumn, CatalogSnapshot, CatalogTable, ForeignKey, TableKind, TableName};
