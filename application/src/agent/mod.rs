@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod catalog;
+pub mod eval;
 pub mod explorer;
 pub mod knowledge;
 pub mod preview;

@@ -5,6 +5,7 @@ mod analyses;
 mod architecture;
 mod boards;
 mod cli;
+mod eval_sets;
 mod extensions;
 mod helpers;
 mod http_api;
