@@ -48,6 +48,93 @@ pub struct Config {
     pub results: ResultsSection,
     pub sources: SourcesSection,
     pub sandbox: SandboxSection,
+    pub llm: LlmSection,
+    pub agent: AgentSection,
+}
+
+/// The language model the agent talks to (the settings API overrides it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmSection {
+    /// `openai` (any OpenAI-compatible server: vLLM, llama.cpp, LM Studio, gateways), `ollama`, `scripted`, or
+    /// `none` (the default: the agent answers 503 until one is set).
+    pub provider: String,
+    pub model: String,
+    /// Default: https://api.openai.com/v1 (openai), http://127.0.0.1:11434 (ollama).
+    pub base_url: Option<String>,
+    /// A reference, never a literal: `env:VAR` or `secret:NAME`.
+    pub api_key: Option<String>,
+    /// `scripted`: the YAML script's path.
+    pub script: Option<PathBuf>,
+    /// Attempts per call, the first included (429 and 5xx are retried, honouring `Retry-After`).
+    pub max_attempts: u32,
+    /// From the request to the first streamed token (a local model may need to load).
+    pub first_token_timeout_secs: u64,
+    /// The longest silence mid-reply.
+    pub idle_timeout_secs: u64,
+    /// The whole call, retries included.
+    pub call_timeout_secs: u64,
+    /// Ollama's context window (`num_ctx`).
+    pub context_window: Option<u64>,
+}
+
+impl Default for LlmSection {
+    fn default() -> Self {
+        Self {
+            provider: "none".into(),
+            model: String::new(),
+            base_url: None,
+            api_key: None,
+            script: None,
+            max_attempts: 4,
+            first_token_timeout_secs: 120,
+            idle_timeout_secs: 60,
+            call_timeout_secs: 600,
+            context_window: None,
+        }
+    }
+}
+
+/// How the agent works.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSection {
+    /// `auto` (the tool-calling loop when the model supports tools, else the step pipeline), `tools`, `steps`.
+    pub mode: String,
+    /// Step names replacing the mode's pipeline: planner, explorer, generator, verifier, answer, tools.
+    pub pipeline: Option<Vec<String>>,
+    /// No row value ever goes to the model, in every conversation.
+    pub privacy: bool,
+    pub max_repairs: u32,
+    pub max_model_calls: u32,
+    pub max_tool_calls: u32,
+    /// Rows a verified query keeps for the answer's preview.
+    pub preview_rows: u64,
+    /// Rows of a result the model reads (outside privacy mode).
+    pub model_rows: usize,
+    /// Tokens of schema the explorer hands the model.
+    pub schema_tokens: usize,
+    pub approval_timeout_secs: u64,
+    pub turn_timeout_secs: u64,
+}
+
+impl Default for AgentSection {
+    fn default() -> Self {
+        let limits = pluto_duck_application::agent::Limits::default();
+        Self {
+            mode: "auto".into(),
+            pipeline: None,
+            privacy: false,
+            max_repairs: limits.max_repairs,
+            max_model_calls: limits.max_model_calls,
+            max_tool_calls: limits.max_tool_calls,
+            preview_rows: limits.row_limit,
+            model_rows: limits.model_rows,
+            schema_tokens: limits.schema_tokens,
+            approval_timeout_secs: limits.approval_timeout.as_secs(),
+            turn_timeout_secs: 900,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -206,6 +293,8 @@ impl Default for Config {
             results: ResultsSection::default(),
             sources: SourcesSection::default(),
             sandbox: SandboxSection::default(),
+            llm: LlmSection::default(),
+            agent: AgentSection::default(),
         }
     }
 }
@@ -415,6 +504,7 @@ impl Config {
         for (key, value) in [
             ("server.api_token", &self.server.api_token),
             ("hybrid.database_url", &self.hybrid.database_url),
+            ("llm.api_key", &self.llm.api_key),
         ] {
             if let Some(v) = value {
                 crate::secrets::SecretRef::parse(v).map_err(|e| CliError::invalid(format!("{key}: {e}")))?;

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod llm;
 pub mod secrets;
 pub mod telemetry;
 pub mod wiring;

@@ -3,8 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use pluto_duck_application::agent::actions::ActionServices;
+use pluto_duck_application::agent::knowledge::{Knowledge, Sampling};
+use pluto_duck_application::agent::{AgentConfig, AgentService, Limits};
 use pluto_duck_application::connectors::ConnectorRegistry;
-use pluto_duck_application::ports::{MetadataStore, ResultStore, RetentionPolicy, SecretStore};
+use pluto_duck_application::ports::{LlmSettings, MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::{
     AnalysisRunner, AnalysisService, App, BoardService, CacheService, ChangeLog, IngestService, Jobs, PathPolicy,
     ProjectData, ProjectService, QueryLimits, QueryService, RunHub, SourceService, SystemService,
@@ -161,6 +164,25 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         queries.clone(),
         analysis_runs.clone(),
     ));
+    let agent = Arc::new(
+        agent_service(
+            config,
+            &jobs,
+            &metadata,
+            &secrets,
+            &changes,
+            AgentParts {
+                warehouse: warehouse.clone(),
+                queries: queries.clone(),
+                sources: sources.clone(),
+                caches: caches.clone(),
+                analyses: analyses.clone(),
+                runner: analysis_runs.clone(),
+                boards: boards.clone(),
+            },
+        )
+        .await?,
+    );
     let recovered = jobs.recover().await?;
     if recovered > 0 {
         tracing::warn!(
@@ -195,9 +217,98 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             analysis_runs,
             project_data,
             boards,
+            agent,
         },
         secrets,
         results,
         warehouse: duck,
     })
+}
+
+struct AgentParts {
+    warehouse: Arc<DuckDbWarehouse>,
+    queries: Arc<QueryService>,
+    sources: Arc<SourceService>,
+    caches: Arc<CacheService>,
+    analyses: Arc<AnalysisService>,
+    runner: Arc<AnalysisRunner>,
+    boards: Arc<BoardService>,
+}
+
+/// The agent and what it knows: the catalog cache, the actions over the use cases, the model from config.
+async fn agent_service(
+    config: &Config,
+    jobs: &Arc<Jobs>,
+    metadata: &Arc<dyn MetadataStore>,
+    secrets: &Arc<dyn SecretStore>,
+    changes: &Arc<ChangeLog>,
+    parts: AgentParts,
+) -> CliResult<AgentService> {
+    let knowledge = Knowledge::new(
+        parts.warehouse.clone(),
+        parts.analyses.clone(),
+        parts.sources.clone(),
+        changes,
+        Sampling::default(),
+        Duration::from_secs(300),
+    );
+    let services = ActionServices {
+        queries: parts.queries,
+        sources: parts.sources,
+        caches: parts.caches,
+        analyses: parts.analyses,
+        runner: parts.runner,
+        boards: parts.boards,
+        knowledge,
+        skills: Arc::new(pluto_duck_analysis_files::FileSkills::new(
+            Some(config.data_dir.join("skills")),
+            config.data_dir.clone(),
+        )),
+        warehouse: parts.warehouse,
+    };
+    let a = &config.agent;
+    let agent_config = AgentConfig {
+        pipeline: a.pipeline.clone(),
+        mode: a.mode.clone(),
+        privacy: a.privacy,
+        turn_timeout: Duration::from_secs(a.turn_timeout_secs.max(1)),
+        limits: Limits {
+            max_repairs: a.max_repairs,
+            max_model_calls: a.max_model_calls.max(1),
+            max_tool_calls: a.max_tool_calls.max(1),
+            row_limit: a.preview_rows.max(1),
+            model_rows: a.model_rows,
+            schema_tokens: a.schema_tokens.max(100),
+            approval_timeout: Duration::from_secs(a.approval_timeout_secs.max(1)),
+            ..Limits::default()
+        },
+    };
+    let l = &config.llm;
+    // A key that cannot be resolved is not fatal: the agent says so when asked, everything else serves.
+    let api_key = match &l.api_key {
+        Some(reference) => match secrets::resolve(secrets.as_ref(), "llm.api_key", reference).await {
+            Ok(k) => Some(k),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "the LLM API key is not available");
+                None
+            }
+        },
+        None => None,
+    };
+    let defaults = LlmSettings {
+        provider: l.provider.clone(),
+        model: l.model.clone(),
+        base_url: l.base_url.clone(),
+        api_key,
+        script: l.script.as_ref().map(|p| p.display().to_string()),
+    };
+    Ok(AgentService::new(
+        jobs.clone(),
+        metadata.clone(),
+        secrets.clone(),
+        Arc::new(crate::llm::Providers::new(l)),
+        services,
+        agent_config,
+        defaults,
+    )?)
 }

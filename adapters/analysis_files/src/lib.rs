@@ -3,10 +3,12 @@
 //! seen by the next request; a file that no longer parses is reported with its path.
 
 mod blobs;
+mod skills;
 
 use std::path::{Path, PathBuf};
 
 pub use blobs::FileBlobStore;
+pub use skills::FileSkills;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -15,6 +15,9 @@ use crate::ports::{RelationKind, TableEntry, Warehouse};
 use crate::services::{AnalysisService, ChangeLog, SourceService};
 use crate::AppError;
 
+/// Sampled distinct values per column name.
+type ColumnSamples = Vec<(String, Vec<String>)>;
+
 /// How much of the data the catalog samples.
 #[derive(Debug, Clone, Copy)]
 pub struct Sampling {
@@ -246,7 +249,7 @@ impl Knowledge {
         }
         // Sampling reads the data: a few tables at a time, and a failure only loses that table's values.
         let (warehouse, s) = (self.warehouse.clone(), self.sampling);
-        let samples: Vec<(usize, Vec<(String, Vec<String>)>)> = futures::stream::iter(to_sample)
+        let samples: Vec<(usize, ColumnSamples)> = futures::stream::iter(to_sample)
             .map(|(i, entry)| {
                 let warehouse = warehouse.clone();
                 let project = project.clone();

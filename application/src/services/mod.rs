@@ -43,4 +43,5 @@ pub struct App {
     pub analysis_runs: Arc<AnalysisRunner>,
     pub project_data: Arc<ProjectData>,
     pub boards: Arc<BoardService>,
+    pub agent: Arc<crate::agent::AgentService>,
 }

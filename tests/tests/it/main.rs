@@ -1,6 +1,7 @@
 //! One integration-test binary; a module per capability.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agent;
 mod analyses;
 mod architecture;
 mod boards;

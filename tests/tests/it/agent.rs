@@ -1,0 +1,602 @@
+//! The agent end to end, in-process: the real wiring (DuckDB, the metadata store, the action use cases) and a
+//! local HTTP server that speaks OpenAI's and Ollama's wire protocols (streamed replies, tool calls).
+
+use std::time::{Duration, Instant};
+
+use pluto_duck_application::agent::{Ask, Decision, LlmSettingsUpdate};
+use pluto_duck_application::{App, ErrorKind, QuerySubmission};
+use pluto_duck_bootstrap::config::Config;
+use pluto_duck_domain::{ProjectId, Run, RunEventKind, RunStatus};
+use pluto_duck_fake_llm::{Behavior, Cut, FakeLlmServer, FakeToolCall, Reply};
+use serde_json::{json, Value};
+
+use crate::helpers::{poll_async, Sandbox};
+
+struct Agent {
+    _sandbox: Sandbox,
+    app: App,
+    llm: FakeLlmServer,
+    project: ProjectId,
+}
+
+async fn agent(provider: &str, tune: impl FnOnce(&mut Config, &FakeLlmServer)) -> Agent {
+    let sandbox = Sandbox::new();
+    let llm = FakeLlmServer::start().await.unwrap();
+    let mut config = sandbox.config();
+    config.llm.provider = provider.into();
+    config.llm.model = "fake-model".into();
+    config.llm.base_url = Some(match provider {
+        "ollama" => llm.ollama_base_url(),
+        _ => llm.openai_base_url(),
+    });
+    config.llm.max_attempts = 3;
+    config.llm.first_token_timeout_secs = 5;
+    config.llm.idle_timeout_secs = 2;
+    config.llm.call_timeout_secs = 20;
+    config.agent.approval_timeout_secs = 30;
+    tune(&mut config, &llm);
+    let wired = pluto_duck_bootstrap::wiring::wire(&config).await.unwrap();
+    let project = ProjectId::default_project();
+    let agent = Agent {
+        _sandbox: sandbox,
+        app: wired.app,
+        llm,
+        project,
+    };
+    agent
+        .sql(
+            "CREATE TABLE main.orders AS SELECT i AS id, 'cust_' || (i % 7) AS customer, (i * 3.5)::DOUBLE AS amount, \
+             DATE '2024-01-01' + (i % 60)::INTEGER AS ordered_at FROM range(1, 101) t(i)",
+        )
+        .await;
+    agent
+        .sql(
+            "CREATE TABLE main.customers AS SELECT i AS id, 'Xylophone Person ' || i AS name, \
+             'ZEBRA-' || (7700 + i) AS secret_note FROM range(0, 7) t(i)",
+        )
+        .await;
+    agent
+}
+
+impl Agent {
+    async fn sql(&self, sql: &str) -> Run {
+        let run = self
+            .app
+            .queries
+            .submit(
+                &self.project,
+                QuerySubmission {
+                    sql: sql.into(),
+                    timeout_ms: None,
+                    max_rows: None,
+                    read_only: false,
+                    params: Vec::new(),
+                    actor: None,
+                },
+            )
+            .await
+            .unwrap();
+        self.app
+            .queries
+            .wait(&self.project, run.id.as_str(), Duration::from_secs(60))
+            .await
+            .unwrap()
+    }
+
+    async fn ask(&self, question: &str, conversation: Option<&str>) -> (Run, String) {
+        let (run, c) = self
+            .app
+            .agent
+            .ask(
+                &self.project,
+                Ask {
+                    question: question.into(),
+                    conversation: conversation.map(str::to_owned),
+                    actor: "test".into(),
+                    ..Ask::default()
+                },
+            )
+            .await
+            .unwrap();
+        (run, c.id.to_string())
+    }
+
+    async fn finish(&self, run: &Run) -> Run {
+        let done = self
+            .app
+            .agent
+            .wait(&self.project, run.id.as_str(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(done.status.is_terminal(), "the turn did not finish: {:?}", done.status);
+        done
+    }
+
+    /// The turn's events as (name, data), from the first.
+    async fn events(&self, run: &Run) -> Vec<(String, Value)> {
+        let sub = self.app.agent.events(&self.project, run.id.as_str(), 0).await.unwrap();
+        sub.past
+            .into_iter()
+            .map(|e| match e.kind {
+                RunEventKind::Custom { name, data } => (name, serde_json::from_str(&data).unwrap()),
+                other => (other.name().to_owned(), Value::Null),
+            })
+            .collect()
+    }
+
+    /// Every chat request's messages, as JSON text.
+    fn sent(&self) -> Vec<String> {
+        self.llm.chat_requests().into_iter().map(|r| r.raw_body).collect()
+    }
+}
+
+fn detail(run: &Run) -> Value {
+    serde_json::from_str(run.detail.as_deref().expect("a turn keeps its detail")).unwrap()
+}
+
+fn call(id: &str, tool: &str, args: Value) -> Behavior {
+    let text = args.to_string();
+    // Split the arguments the way OpenAI streams them: in pieces.
+    let (a, b) = text.split_at(text.len() / 2);
+    Behavior::Reply(Reply::tools(vec![FakeToolCall::new(id, tool, &[a, b])]).with_usage(100, 10))
+}
+
+fn names(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+#[tokio::test]
+async fn openai_tools_a_wrong_query_is_repaired_and_every_event_arrives_in_order() {
+    let a = agent("openai", |_, _| {}).await;
+    a.llm
+        .push(call(
+            "c1",
+            "query_run",
+            json!({"sql": "SELECT sum(amout) AS total FROM main.orders"}),
+        ))
+        .push(call(
+            "c2",
+            "query_run",
+            json!({"sql": "SELECT sum(amount) AS total FROM main.orders"}),
+        ))
+        .push(Behavior::Reply(
+            Reply::text(&["The total is ", "17675."]).with_usage(300, 8),
+        ));
+    let (run, _) = a.ask("What is the total order amount?", None).await;
+    assert_eq!(run.kind, pluto_duck_domain::RunKind::AgentTurn);
+    let done = a.finish(&run).await;
+    assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.failure);
+    let d = detail(&done);
+    assert_eq!(d["sql"], "SELECT sum(amount) AS total FROM main.orders");
+    assert_eq!(d["answer"], "The total is 17675.");
+    assert_eq!(d["repairs"], 1);
+    assert_eq!(d["preview"]["rows"][0][0], 17675.0);
+    assert_eq!(d["chart"]["type"], "metric");
+    assert_eq!(d["tokens"]["prompt"], 500);
+
+    let events = a.events(&done).await;
+    assert_eq!(
+        names(&events),
+        vec![
+            "queued",
+            "started",
+            "step_started",
+            "schema",
+            "step_finished",
+            "step_started",
+            "tool_call",
+            "tool_result",
+            "tool_call",
+            "tool_result",
+            "text",
+            "text",
+            "step_finished",
+            "step_started",
+            "answer",
+            "step_finished",
+            "completed"
+        ]
+    );
+    let failed = &events[7].1;
+    assert_eq!(failed["ok"], false);
+    assert!(failed["error"].as_str().unwrap().contains("amout"), "{failed}");
+    assert!(events[3].1["tables"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("main.orders")));
+
+    let sent = a.sent();
+    assert_eq!(sent.len(), 3);
+    assert!(
+        sent[0].contains("query_run") && sent[0].contains("main.orders"),
+        "tools and schema go to the model"
+    );
+    assert!(sent[1].contains("amout"), "the model reads the error of its query");
+    assert!(sent[2].contains("17675"), "the model reads the result");
+
+    // A client that connects late, or resumes after the 5th event, sees the same events.
+    let sub = a.app.agent.events(&a.project, run.id.as_str(), 5).await.unwrap();
+    assert_eq!(sub.past.first().map(|e| e.seq), Some(6));
+    assert!(sub.live.is_none());
+}
+
+#[tokio::test]
+async fn ollama_steps_the_verifier_sends_a_failing_query_back_to_the_generator() {
+    let a = agent("ollama", |c, _| c.agent.mode = "steps".into()).await;
+    a.llm
+        .push(Behavior::text(&[
+            "{\"question\": \"How many orders are there?\", \"plan\": [\"count orders\"]}",
+        ]))
+        .push(Behavior::text(&["```sql\nSELECT count(*) AS n FROM main.ordrs\n```"]))
+        .push(Behavior::text(&["```sql\nSELECT count(*) AS n FROM main.orders;\n```"]))
+        .push(Behavior::text(&["There are ", "100 orders."]));
+    let (run, _) = a.ask("How many orders are there?", None).await;
+    let done = a.finish(&run).await;
+    assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.failure);
+    let d = detail(&done);
+    assert_eq!(d["sql"], "SELECT count(*) AS n FROM main.orders");
+    assert_eq!(d["answer"], "There are 100 orders.");
+    assert_eq!(d["repairs"], 1);
+    assert_eq!(d["plan"], json!(["count orders"]));
+    let events = a.events(&done).await;
+    let custom: Vec<&str> = names(&events).into_iter().filter(|n| !n.starts_with("step_")).collect();
+    assert_eq!(
+        custom,
+        vec![
+            "queued",
+            "started",
+            "plan",
+            "schema",
+            "sql",
+            "sql_failed",
+            "repair",
+            "sql",
+            "sql_verified",
+            "text",
+            "text",
+            "answer",
+            "completed"
+        ]
+    );
+    let sent = a.sent();
+    assert!(a.llm.chat_requests().iter().all(|r| r.path == "/api/chat"));
+    assert!(
+        sent[2].contains("ordrs") && sent[2].contains("does not exist"),
+        "the repair request names the error"
+    );
+}
+
+#[tokio::test]
+async fn a_writing_action_waits_for_approval_and_each_decision_behaves() {
+    let a = agent("openai", |c, _| c.agent.approval_timeout_secs = 2).await;
+    let save = |id: &str| {
+        call(
+            "s",
+            "analysis_save",
+            json!({"id": id, "sql": "SELECT * FROM main.orders WHERE amount > 300"}),
+        )
+    };
+    let approvals = |a: &Agent| a.app.agent.approvals(&a.project);
+
+    // Approve.
+    a.llm.push(save("big_orders")).push(Behavior::text(&["Saved it."]));
+    let (run, _) = a.ask("Save the big orders as an analysis", None).await;
+    let pending = poll_async(Duration::from_secs(20), || async { approvals(&a).into_iter().next() }).await;
+    assert_eq!(pending.action, "analysis.save");
+    assert!(
+        a.app.analyses.get(&a.project, "big_orders").await.is_err(),
+        "nothing is written before approval"
+    );
+    a.app
+        .agent
+        .decide(&a.project, &pending.id, Decision::Approve, "ann")
+        .unwrap();
+    let done = a.finish(&run).await;
+    assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.failure);
+    assert!(a.app.analyses.get(&a.project, "big_orders").await.is_ok());
+    assert_eq!(detail(&done)["actions"][0]["approval"]["decision"], "approved");
+    assert_eq!(detail(&done)["actions"][0]["approval"]["by"], "ann");
+    let events = a.events(&done).await;
+    let decided = events.iter().find(|(n, _)| n == "approval_decided").unwrap();
+    assert_eq!(decided.1["decision"], "approved");
+
+    // Reject: nothing written, the model is told.
+    a.llm
+        .push(save("rejected_one"))
+        .push(Behavior::text(&["OK, not saved."]));
+    let (run, _) = a.ask("Save them again", None).await;
+    let pending = poll_async(Duration::from_secs(20), || async { approvals(&a).into_iter().next() }).await;
+    a.app
+        .agent
+        .decide(
+            &a.project,
+            &pending.id,
+            Decision::Reject {
+                reason: Some("not now".into()),
+            },
+            "ann",
+        )
+        .unwrap();
+    let done = a.finish(&run).await;
+    assert_eq!(done.status, RunStatus::Succeeded);
+    assert!(a.app.analyses.get(&a.project, "rejected_one").await.is_err());
+    assert_eq!(detail(&done)["actions"][0]["approval"]["decision"], "rejected");
+    assert!(
+        a.sent().last().unwrap().contains("declined"),
+        "the model hears of the rejection"
+    );
+
+    // Edit: the person's arguments are used.
+    a.llm.push(save("model_name")).push(Behavior::text(&["Saved."]));
+    let (run, _) = a.ask("Save them once more", None).await;
+    let pending = poll_async(Duration::from_secs(20), || async { approvals(&a).into_iter().next() }).await;
+    let edited = json!({"id": "person_name", "sql": "SELECT id FROM main.orders"});
+    a.app
+        .agent
+        .decide(&a.project, &pending.id, Decision::Edit { args: edited }, "ann")
+        .unwrap();
+    a.finish(&run).await;
+    assert!(a.app.analyses.get(&a.project, "person_name").await.is_ok());
+    assert!(a.app.analyses.get(&a.project, "model_name").await.is_err());
+
+    // Left alone: it times out as a rejection, cleanly, and the turn goes on.
+    a.llm
+        .push(save("ignored"))
+        .push(Behavior::text(&["Nobody answered; nothing saved."]));
+    let (run, _) = a.ask("Save the orders", None).await;
+    let started = Instant::now();
+    let done = a.finish(&run).await;
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(done.status, RunStatus::Succeeded);
+    assert!(a.app.analyses.get(&a.project, "ignored").await.is_err());
+    let events = a.events(&done).await;
+    let decided = events.iter().find(|(n, _)| n == "approval_decided").unwrap();
+    assert_eq!(
+        (decided.1["decision"].as_str(), decided.1["by"].as_str()),
+        (Some("rejected"), Some("timeout"))
+    );
+    assert!(approvals(&a).is_empty(), "a timed-out request is withdrawn");
+    assert!(a
+        .app
+        .agent
+        .decide(
+            &a.project,
+            decided.1["approval"].as_str().unwrap(),
+            Decision::Approve,
+            "late"
+        )
+        .is_err());
+}
+
+#[tokio::test]
+async fn privacy_mode_sends_no_value_of_any_table_to_the_provider() {
+    let a = agent("openai", |c, _| c.agent.privacy = true).await;
+    a.llm
+        .push(call("d", "table_describe", json!({"table": "main.customers"})))
+        .push(call("s", "schema_search", json!({"question": "customer notes"})))
+        .push(call(
+            "q",
+            "query_run",
+            json!({"sql": "SELECT name, secret_note FROM main.customers ORDER BY id"}),
+        ))
+        .push(Behavior::text(&["There are 7 customers with notes."]));
+    let (run, _) = a.ask("Show the customers' notes", None).await;
+    let done = a.finish(&run).await;
+    assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.failure);
+    // The user sees the values...
+    let d = detail(&done);
+    assert_eq!(d["preview"]["rows"][0][1], "ZEBRA-7700");
+    assert_eq!(d["privacy"], true);
+    // ...the provider never did, in any request.
+    let sent = a.sent();
+    assert_eq!(sent.len(), 4);
+    for body in &sent {
+        for needle in ["ZEBRA", "Xylophone", "cust_"] {
+            assert!(!body.contains(needle), "{needle} reached the provider: {body}");
+        }
+    }
+    assert!(
+        sent[3].contains("7 rows"),
+        "the model still learns the shape of the result"
+    );
+    assert!(sent[3].contains("secret_note"), "and the column names");
+}
+
+async fn failing(a: &Agent, question: &str) -> (Run, Value) {
+    let (run, _) = a.ask(question, None).await;
+    let started = Instant::now();
+    let done = a.finish(&run).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(done.status, RunStatus::Failed, "{question}");
+    let events = a.events(&done).await;
+    let error = events
+        .iter()
+        .find(|(n, _)| n == "error")
+        .unwrap_or_else(|| panic!("no error event: {:?}", names(&events)))
+        .1
+        .clone();
+    assert_eq!(names(&events).last(), Some(&"failed"));
+    (done, error)
+}
+
+#[tokio::test]
+async fn provider_failures_end_the_turn_with_a_clear_error_event() {
+    // Unreachable.
+    let a = agent("openai", |c, _| c.llm.base_url = Some("http://127.0.0.1:9/v1".into())).await;
+    let (_, e) = failing(&a, "How many orders?").await;
+    assert_eq!(e["type"], "unavailable");
+    assert!(e["message"].as_str().unwrap().contains("unreachable"), "{e}");
+
+    let a = agent("openai", |_, _| {}).await;
+    // A malformed reply.
+    a.llm
+        .push(Behavior::cut(Reply::text(&["a", "b", "c"]), 1, Cut::Malformed));
+    let (_, e) = failing(&a, "How many orders?").await;
+    assert!(e["message"].as_str().unwrap().contains("cannot be read"), "{e}");
+    // A 429 storm: retried within the limit, then given up.
+    a.llm.always(Behavior::rate_limited(Some("0"), Some(20)));
+    let before = a.llm.chat_requests().len();
+    let (_, e) = failing(&a, "How many orders?").await;
+    assert!(e["message"].as_str().unwrap().contains("rate limiting"), "{e}");
+    assert_eq!(a.llm.chat_requests().len() - before, 3, "max_attempts calls, no more");
+    // A stall mid-stream.
+    a.llm.always(Behavior::text(&["fine"]));
+    a.llm.push(Behavior::cut(Reply::text(&["a", "b", "c"]), 1, Cut::Stall));
+    let (_, e) = failing(&a, "How many orders?").await;
+    assert_eq!(e["type"], "timeout", "{e}");
+    // A model that calls tools that do not exist.
+    a.llm.always(call("u", "drop_everything", json!({})));
+    let (done, e) = failing(&a, "How many orders?").await;
+    assert!(e["message"].as_str().unwrap().contains("unknown tools"), "{e}");
+    assert!(detail(&done)["model_calls"].as_u64().unwrap() <= 5);
+    // A model that loops on the same call.
+    a.llm.always(call("l", "query_run", json!({"sql": "SELECT 1 AS one"})));
+    let (done, e) = failing(&a, "How many orders?").await;
+    assert!(e["message"].as_str().unwrap().contains("same arguments"), "{e}");
+    assert!(detail(&done)["tool_calls"].as_u64().unwrap() <= 4);
+}
+
+#[tokio::test]
+async fn without_a_provider_the_agent_says_so_and_settings_keep_the_key_secret() {
+    let a = agent("none", |_, _| {}).await;
+    let err = a
+        .app
+        .agent
+        .ask(
+            &a.project,
+            Ask {
+                question: "How many orders?".into(),
+                ..Ask::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(err.to_string().contains("no language model is configured"), "{err}");
+
+    let view = a
+        .app
+        .agent
+        .update_settings(LlmSettingsUpdate {
+            provider: Some("openai".into()),
+            model: Some("fake-model".into()),
+            base_url: Some(Some(a.llm.openai_base_url())),
+            api_key: Some("sk-test-very-secret".to_owned().into()),
+            ..LlmSettingsUpdate::default()
+        })
+        .await
+        .unwrap();
+    assert!(view.api_key_set);
+    assert_eq!(view.api_key_source, "settings");
+    assert!(!format!("{view:?}").contains("sk-test-very-secret"));
+    let bad = a
+        .app
+        .agent
+        .update_settings(LlmSettingsUpdate {
+            provider: Some("skynet".into()),
+            ..LlmSettingsUpdate::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.kind(), ErrorKind::Invalid);
+
+    a.llm
+        .push(call(
+            "q",
+            "query_run",
+            json!({"sql": "SELECT count(*) AS n FROM main.orders"}),
+        ))
+        .push(Behavior::text(&["100."]));
+    let (run, _) = a.ask("How many orders?", None).await;
+    assert_eq!(a.finish(&run).await.status, RunStatus::Succeeded);
+    let auth = a.llm.chat_requests()[0].header("authorization").map(str::to_owned);
+    assert_eq!(
+        auth.as_deref(),
+        Some("Bearer sk-test-very-secret"),
+        "the stored key is what the provider gets"
+    );
+}
+
+#[tokio::test]
+async fn conversations_carry_earlier_turns_and_deleting_one_drops_its_work_zone() {
+    let a = agent("openai", |_, _| {}).await;
+    a.llm
+        .push(call(
+            "q",
+            "query_run",
+            json!({"sql": "SELECT count(*) AS n FROM main.orders"}),
+        ))
+        .push(Behavior::text(&["There are 100 orders."]));
+    let (run, conversation) = a.ask("How many orders are there?", None).await;
+    a.finish(&run).await;
+
+    let zone = pluto_duck_domain::ConversationId::parse(conversation.clone())
+        .unwrap()
+        .zone_schema();
+    a.llm
+        .push(call(
+            "z",
+            "scratch_save",
+            json!({"name": "big", "sql": "SELECT * FROM main.orders WHERE amount > 300"}),
+        ))
+        .push(call(
+            "q",
+            "query_run",
+            json!({"sql": format!("SELECT count(*) AS n FROM {zone}.big")}),
+        ))
+        .push(Behavior::text(&["15 of them are big."]));
+    let (run, same) = a.ask("And how many of those are above 300?", Some(&conversation)).await;
+    assert_eq!(same, conversation);
+    let done = a.finish(&run).await;
+    let sent = a.sent();
+    let follow_up = &sent[2];
+    assert!(
+        follow_up.contains("How many orders are there?"),
+        "the earlier question informs the next"
+    );
+    assert!(
+        follow_up.contains("There are 100 orders.") && follow_up.contains("count(*)"),
+        "and its answer and SQL"
+    );
+    // The scratch table lives in the conversation's zone, and the model was told its name.
+    assert_eq!(detail(&done)["actions"][0]["status"], "ok");
+    assert_eq!(detail(&done)["preview"]["rows"][0][0], 15);
+    assert!(sent[3].contains(&format!("{zone}.big")));
+    let read = a.sql(&format!("SELECT count(*) FROM {zone}.big")).await;
+    assert_eq!(read.status, RunStatus::Succeeded, "{:?}", read.failure);
+
+    let (c, messages) = a.app.agent.conversation(&a.project, &conversation).await.unwrap();
+    assert_eq!(c.title, "How many orders are there?");
+    assert_eq!(messages.len(), 4);
+    assert_eq!(
+        messages[1].sql.as_deref(),
+        Some("SELECT count(*) AS n FROM main.orders")
+    );
+    assert_eq!(a.app.agent.conversations(&a.project).await.unwrap().len(), 1);
+
+    a.app
+        .agent
+        .delete_conversation(&a.project, &conversation)
+        .await
+        .unwrap();
+    assert!(a.app.agent.conversation(&a.project, &conversation).await.is_err());
+    let gone = a
+        .app
+        .queries
+        .read(
+            &a.project,
+            format!("SELECT count(*) FROM {zone}.big"),
+            None,
+            "test",
+            Duration::from_secs(30),
+        )
+        .await;
+    let err = gone.err().expect("the work zone is dropped with the conversation");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    // The events of a turn outlive the conversation's messages in the run history.
+    assert!(!a.events(&done).await.is_empty());
+}
