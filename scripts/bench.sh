@@ -3,7 +3,8 @@
 # prints the ratio. Sizes: BENCH_ROWS (default 5000000), BENCH_REQUESTS (default 300) for queries; BENCH_SF
 # (TPC-H scale factor, default 0.5) and BENCH_PG_ROWS (default 2000000) for ingest and caching; BENCH_ANALYSES
 # (default 300) for the analyses DAG; BENCH_PROJECTS (default 20) for the sandbox's memory;
-# EXPLORER_BUDGET (default 2000 tokens) for the schema explorer on Spider.
+# EXPLORER_BUDGET (default 2000 tokens) for the schema explorer on Spider; BENCH_AGENT_TABLES (default 500) and
+# BENCH_AGENT_TURNS (default 50) for the agent's own overhead per turn.
 # The dbt runner's bench builds the starter dbt project (fixed size).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -16,5 +17,6 @@ cargo bench --locked -p pluto-duck-tests --bench analyses
 cargo bench --locked -p pluto-duck-tests --bench sandbox
 bash scripts/fetch-spider.sh
 cargo bench --locked -p pluto-duck-tests --bench explorer
+cargo bench --locked -p pluto-duck-tests --bench agent
 PLUTODUCK_TEST_DBT="$PLUTODUCK_SHARE/dbt-venv/bin/dbt" DBT_SEND_ANONYMOUS_USAGE_STATS=false \
   cargo bench --locked -p pluto-duck-dbt-cli --bench build

@@ -50,6 +50,17 @@ pub struct Config {
     pub sandbox: SandboxSection,
     pub llm: LlmSection,
     pub agent: AgentSection,
+    pub eval: EvalSection,
+}
+
+/// The evaluation harness (`pluto-duck eval`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// A folder of your own question sets (`*.yaml`), offered besides the shipped ones.
+    pub sets_dir: Option<PathBuf>,
+    /// Default: ~/.local/share/pluto-duck/datasets (where scripts/setup.sh unpacks the sample datasets).
+    pub datasets_dir: Option<PathBuf>,
 }
 
 /// The language model the agent talks to (the settings API overrides it).
@@ -295,6 +306,7 @@ impl Default for Config {
             sandbox: SandboxSection::default(),
             llm: LlmSection::default(),
             agent: AgentSection::default(),
+            eval: EvalSection::default(),
         }
     }
 }
@@ -624,6 +636,13 @@ impl Config {
             venv
         } else {
             PathBuf::from("dbt")
+        }
+    }
+
+    pub fn datasets_dir(&self) -> PathBuf {
+        match &self.eval.datasets_dir {
+            Some(p) => expand_home(p),
+            None => data_home().join("pluto-duck").join("datasets"),
         }
     }
 

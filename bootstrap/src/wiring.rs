@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pluto_duck_application::agent::actions::ActionServices;
+use pluto_duck_application::agent::eval::EvalService;
 use pluto_duck_application::agent::knowledge::{Knowledge, Sampling};
 use pluto_duck_application::agent::{AgentConfig, AgentService, Limits};
 use pluto_duck_application::connectors::ConnectorRegistry;
@@ -183,6 +184,15 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         )
         .await?,
     );
+    let eval = Arc::new(EvalService::new(
+        agent.clone(),
+        queries.clone(),
+        jobs.clone(),
+        shipped_sets()?,
+        config.eval.sets_dir.as_deref().map(crate::config::expand_home),
+        config.datasets_dir(),
+        config.data_dir.clone(),
+    ));
     let recovered = jobs.recover().await?;
     if recovered > 0 {
         tracing::warn!(
@@ -218,6 +228,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             project_data,
             boards,
             agent,
+            eval,
         },
         secrets,
         results,
@@ -311,4 +322,18 @@ async fn agent_service(
         agent_config,
         defaults,
     )?)
+}
+
+/// The question sets that ship inside the binary.
+fn shipped_sets() -> CliResult<Vec<pluto_duck_application::agent::eval::QuestionSet>> {
+    use pluto_duck_application::agent::eval::parse_set;
+    [
+        ("chinook.yaml", include_str!("../../eval/sets/chinook.yaml")),
+        ("nycflights13.yaml", include_str!("../../eval/sets/nycflights13.yaml")),
+    ]
+    .into_iter()
+    .map(|(name, text)| {
+        parse_set(text, std::path::Path::new(name)).map_err(|e| CliError::internal(format!("shipped set {name}: {e}")))
+    })
+    .collect()
 }

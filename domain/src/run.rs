@@ -45,16 +45,19 @@ pub enum RunKind {
     AnalysisRun,
     Dbt,
     AgentTurn,
+    /// A question set asked of the agent, answers compared with the gold SQL's.
+    Eval,
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 6] = [
+    pub const ALL: [RunKind; 7] = [
         RunKind::Query,
         RunKind::Ingest,
         RunKind::AnalysisStep,
         RunKind::AnalysisRun,
         RunKind::Dbt,
         RunKind::AgentTurn,
+        RunKind::Eval,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +68,7 @@ impl RunKind {
             RunKind::AnalysisRun => "analysis_run",
             RunKind::Dbt => "dbt",
             RunKind::AgentTurn => "agent_turn",
+            RunKind::Eval => "eval",
         }
     }
 

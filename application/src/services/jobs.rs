@@ -332,6 +332,7 @@ fn kind_noun(kind: RunKind) -> &'static str {
         RunKind::AnalysisRun => "analysis run",
         RunKind::Dbt => "dbt run",
         RunKind::AgentTurn => "agent run",
+        RunKind::Eval => "evaluation",
     }
 }
 

@@ -44,4 +44,5 @@ pub struct App {
     pub project_data: Arc<ProjectData>,
     pub boards: Arc<BoardService>,
     pub agent: Arc<crate::agent::AgentService>,
+    pub eval: Arc<crate::agent::eval::EvalService>,
 }

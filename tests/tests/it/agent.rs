@@ -600,3 +600,119 @@ async fn conversations_carry_earlier_turns_and_deleting_one_drops_its_work_zone(
     // The events of a turn outlive the conversation's messages in the run history.
     assert!(!a.events(&done).await.is_empty());
 }
+
+/// The YAML of a scripted model that answers each question of the set with `sql_for(question)` through the
+/// query tool, then says it is done.
+fn replay_script(
+    set: &pluto_duck_application::agent::eval::QuestionSet,
+    sql_for: impl Fn(&str, &str) -> String,
+) -> String {
+    let escape = |s: &str| -> String {
+        s.chars()
+            .flat_map(|c| {
+                if "\\.+*?()|[]{}^$".contains(c) {
+                    vec!['\\', c]
+                } else {
+                    vec![c]
+                }
+            })
+            .collect()
+    };
+    let mut yaml = String::from("model: replay\nentries:\n");
+    for q in &set.questions {
+        let args = json!({"sql": sql_for(&q.id, &q.gold_sql)}).to_string();
+        yaml.push_str(&format!(
+            "  - match: {}\n    role: user\n    reply:\n      tool_calls:\n        - name: query_run\n          arguments: {}\n",
+            serde_json::to_string(&format!("^{}$", escape(&q.question))).unwrap(),
+            args
+        ));
+    }
+    yaml.push_str("  - role: tool\n    reply: {text: \"Done.\"}\n");
+    yaml
+}
+
+#[tokio::test]
+async fn an_evaluation_run_loads_the_dataset_asks_the_agent_and_judges_each_answer() {
+    let sandbox = Sandbox::new();
+    let shipped = pluto_duck_application::agent::eval::load_set(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../eval/sets/chinook.yaml"),
+    )
+    .unwrap();
+    let mut set = shipped.clone();
+    set.questions.truncate(8);
+    let wrong = [set.questions[2].id.clone(), set.questions[5].id.clone()];
+    let script = sandbox.path().join("replay.yaml");
+    std::fs::write(
+        &script,
+        replay_script(&set, |id, gold| {
+            if wrong.iter().any(|w| w == id) {
+                "SELECT 42 AS wrong".into()
+            } else {
+                gold.into()
+            }
+        }),
+    )
+    .unwrap();
+    let mut config = sandbox.config();
+    config.llm.provider = "scripted".into();
+    config.llm.script = Some(script);
+    config.eval.datasets_dir = Some(crate::helpers::required_env("PLUTODUCK_TEST_DATASETS").into());
+    let app = pluto_duck_bootstrap::wiring::wire(&config).await.unwrap().app;
+    let project = ProjectId::default_project();
+    let run = app
+        .eval
+        .start(
+            &project,
+            pluto_duck_application::agent::eval::EvalRequest {
+                set: "chinook".into(),
+                limit: Some(8),
+                actor: "test".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let done = app
+        .eval
+        .wait(&project, run.id.as_str(), Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.failure);
+    let report: pluto_duck_application::agent::eval::EvalReport =
+        serde_json::from_str(done.detail.as_deref().unwrap()).unwrap();
+    assert_eq!(report.totals.questions, 8);
+    assert_eq!(report.totals.correct, 6);
+    let judged_wrong: Vec<&str> = report
+        .questions
+        .iter()
+        .filter(|q| q.verdict != pluto_duck_application::agent::eval::Verdict::Correct)
+        .map(|q| q.id.as_str())
+        .collect();
+    assert_eq!(judged_wrong, wrong.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(report.questions.iter().all(|q| q.generated_sql.is_some()));
+    // Progress: one event per question, in order.
+    let sub = app.eval.events(&project, run.id.as_str(), 0).await.unwrap();
+    let progress: Vec<u64> = sub
+        .past
+        .iter()
+        .filter_map(|e| match &e.kind {
+            RunEventKind::Custom { name, data } if name == "question" => {
+                serde_json::from_str::<Value>(data).unwrap()["index"].as_u64()
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(progress, (1..=8).collect::<Vec<_>>());
+    // The dataset now lives in the project, read like any table.
+    let (_, page) = app
+        .queries
+        .read(
+            &project,
+            "SELECT count(*) FROM main.artist".into(),
+            None,
+            "test",
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total_rows, 1);
+}

@@ -7,6 +7,7 @@ pub mod compare;
 pub mod datasets;
 pub mod report;
 pub mod run;
+pub mod service;
 pub mod sets;
 pub mod value;
 
@@ -23,6 +24,7 @@ pub use datasets::{
 };
 pub use report::{DifficultyTotals, ErrorStage, EvalReport, QuestionReport, TokenUsage, Totals, Verdict};
 pub use run::{run_set, Answer, AnswerError, Contestant, ExecutionError, Executor, Progress, Usage};
+pub use service::{AgentContestant, EvalRequest, EvalService, ProjectExecutor};
 pub use sets::{load_set, load_sets, parse_set, Difficulty, Question, QuestionSet};
 pub use value::{ResultSet, Value};
 
