@@ -35,6 +35,8 @@ pub use warehouse::{
 #[cfg(any(test, feature = "test-util"))]
 pub use analyses::MockAnalysisStore;
 #[cfg(any(test, feature = "test-util"))]
+pub use blobs::MockBlobStore;
+#[cfg(any(test, feature = "test-util"))]
 pub use llm::MockLlmProvider;
 #[cfg(any(test, feature = "test-util"))]
 pub use metadata::MockMetadataStore;

@@ -11,6 +11,7 @@ mod http_api;
 mod ingest;
 mod metadata_contract;
 mod openapi;
+mod schema_fuzz;
 mod projects;
 mod query;
 mod query_server;

@@ -1,9 +1,13 @@
+//! One folder per resource: `mod.rs` holds its routes and handlers (parse, call one use case, answer), `wire.rs`
+//! the bodies, DTOs and parameters they speak.
+
 pub mod analyses;
 pub mod boards;
 pub mod caches;
 pub mod ingest;
 pub mod projects;
 pub mod query;
+pub mod runs;
 pub mod sources;
 pub mod system;
 
