@@ -13,6 +13,6 @@ pub use services::{
     CacheRequest, CacheService, ChangeLog, CompiledStep, ExecuteOptions, Freshness, IngestRequest, IngestService,
     IngestSource, ItemDraft, JobContext, JobSpec, Jobs, Lineage, LineageGraph, NewSource, Outcome, PathPolicy,
     ProjectData, ProjectService, QueryLimits, QueryService, QuerySubmission, Removed, RunHub, SourceDetail,
-    SourceService, StepOutcome, Submitted, Subscription, SystemService, TableChange, Work, MAX_JOB_WAIT,
-    MAX_PAGE_ROWS, MAX_SAMPLE_ROWS, MAX_SETTINGS_BYTES, MAX_SUBMIT_WAIT,
+    SourceService, StepOutcome, Submitted, Subscription, SystemService, TableChange, Work, MAX_JOB_WAIT, MAX_PAGE_ROWS,
+    MAX_SAMPLE_ROWS, MAX_SETTINGS_BYTES, MAX_SUBMIT_WAIT,
 };

@@ -96,11 +96,13 @@ pub fn router(state: AppState, config: HttpConfig) -> Router {
 /// Arrow IPC and Parquet (binary columnar; Parquet is compressed already), images, event streams — nor for bodies
 /// too small to gain.
 fn compression() -> CompressionLayer<impl Predicate> {
-    CompressionLayer::new().quality(CompressionLevel::Fastest).compress_when(
-        DefaultPredicate::new()
-            .and(NotForContentType::const_new("application/vnd.apache.arrow.stream"))
-            .and(NotForContentType::const_new("application/vnd.apache.parquet")),
-    )
+    CompressionLayer::new()
+        .quality(CompressionLevel::Fastest)
+        .compress_when(
+            DefaultPredicate::new()
+                .and(NotForContentType::const_new("application/vnd.apache.arrow.stream"))
+                .and(NotForContentType::const_new("application/vnd.apache.parquet")),
+        )
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

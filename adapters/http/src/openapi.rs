@@ -30,7 +30,7 @@ use crate::problem::{Problem, PROBLEM_JSON};
         (name = "query", description = "Ad-hoc SQL as jobs: status, events, results in five formats, profiles"),
     ),
     components(
-        schemas(Problem, IdentifierText, RunIdText, ResultFormat, RowsDocument, Binary),
+        schemas(Problem, IdentifierText, RunIdText, DisplayName, ResultFormat, RowsDocument, Binary),
         responses(Rows)
     ),
     modifiers(&BearerScheme),
@@ -82,6 +82,30 @@ text_schema!(
     pattern = "^[A-Za-z0-9_-]{1,64}$",
     example = "0192f0c4-7e2a-7cc3-9a61-5b2f4f1f6a10"
 );
+
+/// A display name (projects, boards): 1 to 200 characters, not only white space (it is trimmed).
+pub struct DisplayName;
+
+impl PartialSchema for DisplayName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "1 to 200 characters, not only white space (trimmed on the way in)",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(200))
+            .pattern(Some(r"\S"))
+            .examples(["Sales"])
+            .into()
+    }
+}
+
+impl ToSchema for DisplayName {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("DisplayName")
+    }
+}
 
 /// The values a text field takes, as a string schema with an enumeration (the wire keeps the text; the domain
 /// parses it and answers 422 for anything else).
@@ -242,9 +266,9 @@ impl Shape {
     fn of(op: &Operation) -> Self {
         let params = op.parameters.as_deref().unwrap_or_default();
         let is_id = |schema: &Option<RefOr<Schema>>| match schema {
-            Some(RefOr::Ref(r)) => {
-                [IdentifierText::name(), RunIdText::name()].iter().any(|n| r.ref_location.ends_with(&**n))
-            }
+            Some(RefOr::Ref(r)) => [IdentifierText::name(), RunIdText::name()]
+                .iter()
+                .any(|n| r.ref_location.ends_with(&**n)),
             _ => false,
         };
         Shape {
@@ -265,10 +289,7 @@ impl Shape {
                 .request_body
                 .as_ref()
                 .is_some_and(|b| b.content.contains_key("application/json")),
-            from_memory: op
-                .operation_id
-                .as_deref()
-                .is_some_and(|id| FROM_MEMORY.contains(&id)),
+            from_memory: op.operation_id.as_deref().is_some_and(|id| FROM_MEMORY.contains(&id)),
         }
     }
 
@@ -382,6 +403,9 @@ mod tests {
             .unwrap();
         assert_eq!(header["in"], "header");
         assert_eq!(header["schema"]["$ref"], "#/components/schemas/IdentifierText");
-        assert!(op["responses"]["404"]["description"].as_str().unwrap().contains("X-Pluto-Project"));
+        assert!(op["responses"]["404"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("X-Pluto-Project"));
     }
 }

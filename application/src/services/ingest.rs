@@ -358,7 +358,12 @@ impl IngestService {
 
     /// Submits the ingest and waits up to `wait` (at most [`MAX_JOB_WAIT`](super::jobs::MAX_JOB_WAIT)) for it. A job that failed within the
     /// wait answers as an invalid request naming the run; otherwise the run in whatever state it reached.
-    pub async fn submit_and_wait(&self, project: &ProjectId, req: IngestRequest, wait: Duration) -> Result<Run, AppError> {
+    pub async fn submit_and_wait(
+        &self,
+        project: &ProjectId,
+        req: IngestRequest,
+        wait: Duration,
+    ) -> Result<Run, AppError> {
         job_wait(wait.as_secs_f64())?;
         let run = self.submit(project, req).await?;
         self.settle(project, run, wait).await
@@ -661,7 +666,9 @@ mod tests {
                 project: project.clone(),
                 kind: SourceKind::Sqlite,
                 description: String::new(),
-                connection: SourceConnection::File { path: "/data/shop.db".into() },
+                connection: SourceConnection::File {
+                    path: "/data/shop.db".into(),
+                },
                 read_only: true,
                 created_at: Utc::now(),
             }))
@@ -690,7 +697,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Invalid);
         let message = err.to_string();
-        assert!(message.starts_with("ingest ") && message.ends_with(" failed: disk full"), "{message}");
+        assert!(
+            message.starts_with("ingest ") && message.ends_with(" failed: disk full"),
+            "{message}"
+        );
     }
 
     #[tokio::test]

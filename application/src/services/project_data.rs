@@ -268,7 +268,10 @@ mod tests {
         }
         let big = serde_json::json!({ "k": "x".repeat(MAX_SETTINGS_BYTES) });
         let err = d.put_settings("p", big).await.unwrap_err();
-        assert_eq!((err.kind(), err.to_string().as_str()), (ErrorKind::Invalid, "settings must be at most 64 KiB"));
+        assert_eq!(
+            (err.kind(), err.to_string().as_str()),
+            (ErrorKind::Invalid, "settings must be at most 64 KiB")
+        );
         assert_eq!(d.settings("p").await.unwrap(), s, "a refused object changes nothing");
         let err = d.put_settings("nope", serde_json::json!({})).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound);

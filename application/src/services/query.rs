@@ -477,9 +477,9 @@ mod tests {
 
     use super::*;
     use crate::ports::{MockMetadataStore, MockResultStore, MockWarehouse, QueryStream, StoredResult};
-    use pluto_duck_domain::RunId;
     use crate::services::RunHub;
     use crate::ErrorKind;
+    use pluto_duck_domain::RunId;
 
     fn service(wh: MockWarehouse, results: MockResultStore) -> QueryService {
         let mut md = MockMetadataStore::new();
@@ -679,12 +679,12 @@ mod tests {
             Ok(s)
         });
         let mut results = MockResultStore::new();
-        results.expect_write().returning(|_, _, mut batches| {
-            match futures::executor::block_on(batches.next()) {
+        results
+            .expect_write()
+            .returning(|_, _, mut batches| match futures::executor::block_on(batches.next()) {
                 Some(Err(e)) => Err(e.into()),
                 _ => Ok(StoredResult::default()),
-            }
-        });
+            });
         let svc = service(wh, results);
         let p = ProjectId::default_project();
         let err = svc

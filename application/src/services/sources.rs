@@ -237,11 +237,7 @@ impl SourceService {
         let source = self.get(project, name).await?;
         let state = self.state(&source).await;
         let tables = match state {
-            SourceState::Attached => self
-                .catalog
-                .tables(&Self::at(&source), None)
-                .await
-                .unwrap_or_default(),
+            SourceState::Attached => self.catalog.tables(&Self::at(&source), None).await.unwrap_or_default(),
             SourceState::Failed(_) => Vec::new(),
         };
         let cached = self
@@ -553,8 +549,7 @@ mod tests {
     #[tokio::test]
     async fn a_source_detail_has_its_tables_when_attached_and_only_its_own_copies() {
         let mut md = crate::ports::MockMetadataStore::new();
-        md.expect_get_source()
-            .returning(|p, name| Ok(Some(stored(p, name))));
+        md.expect_get_source().returning(|p, name| Ok(Some(stored(p, name))));
         md.expect_list_caches()
             .returning(|p| Ok(vec![cache(p, "orders", "shop"), cache(p, "users", "crm")]));
         let mut catalog = crate::ports::MockSourceCatalog::new();

@@ -71,8 +71,14 @@ fn fixtures(sb: &Sandbox, url: &str) -> Vec<(&'static str, String)> {
         url: url.to_owned(),
     };
     api.post("/source", json!({"name": "shop", "kind": "duckdb", "path": db}));
-    api.post("/source/shop/cache", json!({"schema": "main", "table": "orders", "name": "orders_copy"}));
-    let ingest = api.post("/ingest?wait=60", json!({"source": "shop", "table": "main.orders", "target": "orders"}));
+    api.post(
+        "/source/shop/cache",
+        json!({"schema": "main", "table": "orders", "name": "orders_copy"}),
+    );
+    let ingest = api.post(
+        "/ingest?wait=60",
+        json!({"source": "shop", "table": "main.orders", "target": "orders"}),
+    );
     let (headers, _) = api.post_with_headers(
         "/query?wait=60",
         json!({"sql": "SELECT id, amount, note FROM orders ORDER BY id"}),
@@ -143,7 +149,10 @@ fn every_answer_is_one_the_document_promises() {
     let log = drain(server.child.stderr.take().unwrap());
     let ids = fixtures(&sb, &server.url);
     let mut tested = 0;
-    for (pass, filter) in [("--exclude-operation-id-regex", DESTRUCTIVE), ("--include-operation-id-regex", DESTRUCTIVE)] {
+    for (pass, filter) in [
+        ("--exclude-operation-id-regex", DESTRUCTIVE),
+        ("--include-operation-id-regex", DESTRUCTIVE),
+    ] {
         let out = Command::new(&fuzzer)
             .current_dir(sb.path())
             .envs(ids.iter().map(|(k, v)| (k, v)))
@@ -173,6 +182,11 @@ fn every_answer_is_one_the_document_promises() {
             .unwrap_or(0);
     }
     let spec: Value = serde_json::from_str(&pluto_duck_http::openapi().to_json().unwrap()).unwrap();
-    let operations: usize = spec["paths"].as_object().unwrap().values().map(|i| i.as_object().unwrap().len()).sum();
+    let operations: usize = spec["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|i| i.as_object().unwrap().len())
+        .sum();
     assert_eq!(tested, operations, "every operation is tested once");
 }

@@ -79,7 +79,10 @@ impl<'r> ToResponse<'r> for Rows {
                 "The rows in the negotiated format: a JSON document, NDJSON (one array per row), CSV, an Arrow IPC \
                  stream or Parquet",
             )
-            .content(media(Format::Json), Content::new(Some(Ref::from_schema_name(RowsDocument::name()))))
+            .content(
+                media(Format::Json),
+                Content::new(Some(Ref::from_schema_name(RowsDocument::name()))),
+            )
             .content(media(Format::Ndjson), text())
             .content(media(Format::Csv), text())
             .content(media(Format::Arrow), binary())

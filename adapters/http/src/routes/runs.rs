@@ -131,7 +131,9 @@ impl PartialSchema for RunEventFrame {
                 ObjectBuilder::new()
                     .schema_type(Type::String)
                     .pattern(Some("^[0-9]+$"))
-                    .description(Some("Increases by one per event; send the last one seen as `Last-Event-ID`")),
+                    .description(Some(
+                        "Increases by one per event; send the last one seen as `Last-Event-ID`",
+                    )),
             )
             .required("id")
             .property("data", data)
@@ -192,11 +194,7 @@ mod tests {
         let at = chrono::DateTime::parse_from_rfc3339("2025-01-02T03:04:05Z")
             .unwrap()
             .with_timezone(&chrono::Utc);
-        let event = |kind| RunEvent {
-            seq: 3,
-            at,
-            kind,
-        };
+        let event = |kind| RunEvent { seq: 3, at, kind };
         let text = |kind| serde_json::to_string(&RunEventData::from(&event(kind))).unwrap();
         assert_eq!(
             text(RunEventKind::Progress { rows: 5, bytes: 40 }),
@@ -215,6 +213,9 @@ mod tests {
             text(RunEventKind::Failed { message: "no".into() }),
             r#"{"at":"2025-01-02T03:04:05Z","error":"no","status":"failed"}"#
         );
-        assert_eq!(text(RunEventKind::Queued), r#"{"at":"2025-01-02T03:04:05Z","status":"queued"}"#);
+        assert_eq!(
+            text(RunEventKind::Queued),
+            r#"{"at":"2025-01-02T03:04:05Z","status":"queued"}"#
+        );
     }
 }

@@ -183,8 +183,16 @@ async fn execute_analysis(
     ApiJson(body): ApiJson<ExecuteBody>,
 ) -> Result<(StatusCode, Json<AnalysisRunDto>), ApiError> {
     let (wait, options) = (q.wait()?, body.try_into()?);
-    let (run, steps) = state.app.analysis_runs.execute_and_wait(&project, &id, options, wait).await?;
-    let status = if run.status.is_terminal() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let (run, steps) = state
+        .app
+        .analysis_runs
+        .execute_and_wait(&project, &id, options, wait)
+        .await?;
+    let status = if run.status.is_terminal() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     Ok((status, Json((run, steps).into())))
 }
 
@@ -295,7 +303,9 @@ fn attachment(mut response: Response, id: &str, format: Format) -> Response {
         _ => return response,
     };
     if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{id}.{ext}\"")) {
-        response.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, v);
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_DISPOSITION, v);
     }
     response
 }

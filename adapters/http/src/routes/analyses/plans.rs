@@ -122,7 +122,11 @@ impl From<LineageGraph> for LineageGraphDto {
                     kind: kind.to_owned(),
                 })
                 .collect(),
-            edges: g.edges.into_iter().map(|(from, to)| GraphEdgeDto { from, to }).collect(),
+            edges: g
+                .edges
+                .into_iter()
+                .map(|(from, to)| GraphEdgeDto { from, to })
+                .collect(),
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::extract::{ApiJson, ApiPath, ProjectScope};
 use crate::formats::Binary;
 use crate::problem::ApiError;
 use crate::AppState;
-use wire::{BoardBody, BoardDto, BoardPath, ItemBody, ItemDto, ItemPath, ReorderBody};
+use wire::{BoardBody, BoardDto, BoardPath, ItemBody, ItemDto, ItemPath, NewBoardBody, ReorderBody};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,13 +39,13 @@ async fn list_boards(
 }
 
 #[utoipa::path(
-    post, path = "/boards", tag = "boards", request_body = BoardBody, params(ProjectScope),
+    post, path = "/boards", tag = "boards", request_body = NewBoardBody, params(ProjectScope),
     responses((status = 201, body = BoardDto), (status = 422, description = "No name, or one over 200 characters"))
 )]
 async fn create_board(
     State(state): State<AppState>,
     ProjectScope(project): ProjectScope,
-    ApiJson(body): ApiJson<BoardBody>,
+    ApiJson(body): ApiJson<NewBoardBody>,
 ) -> Result<(StatusCode, Json<BoardDto>), ApiError> {
     let board = state.app.boards.create(&project, body.into()).await?;
     Ok((StatusCode::CREATED, Json(board.into())))
@@ -61,7 +61,9 @@ async fn reorder_boards(
     ProjectScope(project): ProjectScope,
     ApiJson(body): ApiJson<ReorderBody>,
 ) -> Result<Json<Vec<BoardDto>>, ApiError> {
-    Ok(Json(BoardDto::list(state.app.boards.reorder(&project, &body.ids).await?)))
+    Ok(Json(BoardDto::list(
+        state.app.boards.reorder(&project, &body.ids).await?,
+    )))
 }
 
 /// A board with its items (and their snapshots).
@@ -138,7 +140,11 @@ async fn update_item(
     ApiPath(ItemPath { id, item }): ApiPath<ItemPath>,
     ApiJson(body): ApiJson<ItemBody>,
 ) -> Result<Json<ItemDto>, ApiError> {
-    let updated = state.app.boards.update_item(&project, &id, &item, body.try_into()?).await?;
+    let updated = state
+        .app
+        .boards
+        .update_item(&project, &id, &item, body.try_into()?)
+        .await?;
     Ok(Json(updated.into()))
 }
 

@@ -9,7 +9,7 @@ use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder,
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use crate::openapi::{text_enum, IdentifierText};
+use crate::openapi::{text_enum, DisplayName, IdentifierText};
 use crate::problem::ApiError;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -28,14 +28,38 @@ pub struct ItemPath {
     pub item: String,
 }
 
+/// A new board.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBoardBody {
+    #[schema(value_type = DisplayName)]
+    pub name: String,
+    pub description: Option<String>,
+    /// Tabs of rich content; any JSON the client owns.
+    #[schema(value_type = Option<Value>)]
+    pub document: Option<serde_json::Value>,
+}
+
+impl From<NewBoardBody> for BoardDraft {
+    fn from(body: NewBoardBody) -> Self {
+        BoardBody {
+            name: Some(body.name),
+            description: body.description,
+            document: body.document,
+        }
+        .into()
+    }
+}
+
+/// What changes of a board: absent fields stay as they are.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BoardBody {
-    /// 1 to 200 characters (required to create).
+    #[schema(value_type = Option<DisplayName>)]
     pub name: Option<String>,
     pub description: Option<String>,
     /// Tabs of rich content; any JSON the client owns.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub document: Option<serde_json::Value>,
 }
 
@@ -103,12 +127,16 @@ pub struct ItemBody {
     #[schema(value_type = Option<ItemKindName>)]
     pub kind: Option<String>,
     pub title: Option<String>,
+    #[schema(maximum = 48)]
     pub x: Option<u32>,
+    #[schema(maximum = 10000)]
     pub y: Option<u32>,
+    #[schema(minimum = 1, maximum = 48)]
     pub w: Option<u32>,
+    #[schema(minimum = 1, maximum = 200)]
     pub h: Option<u32>,
     /// What the client renders: markdown text, a chart spec (type, x, y, series), a metric's comparison.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub config: Option<serde_json::Value>,
     /// `{"sql": "SELECT ..."}` (one read) or `{"analysis": "id", "params": {...}}`; `null` removes it.
     #[schema(value_type = Option<ItemQuery>)]
@@ -172,7 +200,8 @@ pub struct BoardDto {
     pub name: String,
     pub description: String,
     pub position: u32,
-    #[schema(value_type = Object)]
+    /// Any JSON the client owns, as it was given.
+    #[schema(value_type = Value)]
     pub document: serde_json::Value,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
@@ -224,7 +253,7 @@ pub struct ItemDto {
     pub y: u32,
     pub w: u32,
     pub h: u32,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub config: serde_json::Value,
     #[schema(value_type = Option<ItemQuery>)]
     pub query: Option<serde_json::Value>,

@@ -17,7 +17,9 @@ use super::runs::{sse_stream, JobWaitParams, RunEventFrame, RunPath};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, LastEventId, ProjectScope};
 use crate::problem::ApiError;
 use crate::AppState;
-use wire::{IngestBody, IngestRunDto, IngestionDetailDto, IngestionDto, InspectBody, InspectDto, TargetPath, HistoryParams};
+use wire::{
+    HistoryParams, IngestBody, IngestRunDto, IngestionDetailDto, IngestionDto, InspectBody, InspectDto, TargetPath,
+};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -179,5 +181,7 @@ async fn sync_ingestion(
     ApiPath(TargetPath { target }): ApiPath<TargetPath>,
     ApiQuery(q): ApiQuery<JobWaitParams>,
 ) -> Result<(StatusCode, Json<IngestRunDto>), ApiError> {
-    Ok(answer(state.app.ingest.sync_and_wait(&project, &target, q.wait()?).await?))
+    Ok(answer(
+        state.app.ingest.sync_and_wait(&project, &target, q.wait()?).await?,
+    ))
 }

@@ -17,7 +17,10 @@ use crate::routes::sources::{CsvStrictnessName, SourceBody, SourceKindName, Tabl
 #[into_params(parameter_in = Path)]
 pub struct TargetPath {
     /// `schema.table`, or a table of the default schema.
-    #[param(pattern = "^([A-Za-z_][A-Za-z0-9_]{0,62}\\.)?[A-Za-z_][A-Za-z0-9_]{0,62}$", example = "main.orders")]
+    #[param(
+        pattern = "^([A-Za-z_][A-Za-z0-9_]{0,62}\\.)?[A-Za-z_][A-Za-z0-9_]{0,62}$",
+        example = "main.orders"
+    )]
     pub target: String,
 }
 
@@ -96,12 +99,16 @@ impl TryFrom<IngestBody> for IngestRequest {
 
     fn try_from(body: IngestBody) -> Result<Self, ApiError> {
         let source = body.source.try_into()?;
-        let mode =
-            IngestMode::parse(body.mode.as_deref().unwrap_or("replace")).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let mode = IngestMode::parse(body.mode.as_deref().unwrap_or("replace"))
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
         let csv = match body.csv.as_deref() {
             None | Some("strict") => CsvStrictness::Strict,
             Some("lenient") => CsvStrictness::Lenient,
-            Some(other) => return Err(ApiError::invalid(format!("csv must be strict or lenient, not {other:?}"))),
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "csv must be strict or lenient, not {other:?}"
+                )))
+            }
         };
         Ok(IngestRequest {
             source,

@@ -66,7 +66,11 @@ async fn rename_project(
     ApiPath(ProjectPath { project_id }): ApiPath<ProjectPath>,
     ApiJson(body): ApiJson<RenameProjectBody>,
 ) -> Result<Json<ProjectDto>, ApiError> {
-    let renamed = state.app.project_data.update(&project_id, Some(body.name), None).await?;
+    let renamed = state
+        .app
+        .project_data
+        .update(&project_id, Some(body.name), None)
+        .await?;
     Ok(Json(renamed.into()))
 }
 
@@ -106,7 +110,9 @@ async fn reset_project(
     ApiPath(ProjectPath { project_id }): ApiPath<ProjectPath>,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Json<RemovedDto>, ApiError> {
-    Ok(Json(state.app.project_data.reset(&project_id, &body.confirm).await?.into()))
+    Ok(Json(
+        state.app.project_data.reset(&project_id, &body.confirm).await?.into(),
+    ))
 }
 
 /// Deletes the project and everything in it. Confirm with `{"confirm": "delete <id>"}`; the default project
@@ -124,5 +130,7 @@ async fn delete_project(
     ApiPath(ProjectPath { project_id }): ApiPath<ProjectPath>,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Json<RemovedDto>, ApiError> {
-    Ok(Json(state.app.project_data.delete(&project_id, &body.confirm).await?.into()))
+    Ok(Json(
+        state.app.project_data.delete(&project_id, &body.confirm).await?.into(),
+    ))
 }

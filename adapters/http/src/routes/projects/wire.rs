@@ -5,7 +5,7 @@ use pluto_duck_domain::Project;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::openapi::IdentifierText;
+use crate::openapi::{DisplayName, IdentifierText};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -38,14 +38,15 @@ pub struct CreateProjectBody {
     /// Lower-cased on the way in; it cannot change.
     #[schema(value_type = IdentifierText)]
     pub id: String,
-    /// Display name (1 to 200 characters); defaults to the id.
+    /// Display name; defaults to the id.
+    #[schema(value_type = Option<DisplayName>)]
     pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameProjectBody {
-    /// 1 to 200 characters.
+    #[schema(value_type = DisplayName)]
     pub name: String,
 }
 

@@ -21,7 +21,8 @@ use crate::problem::ApiError;
 use crate::AppState;
 pub use wire::RunStatusName;
 use wire::{
-    ColumnProfileDto, ListParams, PageParams, QueryBody, QueryDto, QueryListDto, ResultParams, SubmitHeaders, SubmitParams,
+    ColumnProfileDto, ListParams, PageParams, QueryBody, QueryDto, QueryListDto, ResultParams, SubmitHeaders,
+    SubmitParams,
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -59,7 +60,12 @@ async fn submit_query(
 ) -> Result<Response, ApiError> {
     let format = Format::negotiate(q.format.as_deref(), &headers)?;
     let submission = body.into_submission(&headers)?;
-    match state.app.queries.submit_and_wait(&project, submission, q.wait(&headers)).await? {
+    match state
+        .app
+        .queries
+        .submit_and_wait(&project, submission, q.wait(&headers))
+        .await?
+    {
         Submitted::Finished(run, page) => Ok(page_response(&run, page, format, 0)),
         Submitted::Pending(run) => Ok(QueryDto::from_run(run).accepted()),
     }

@@ -8,8 +8,8 @@ use pluto_duck_application::ports::{ColumnProfile, ParamValue, ResultPage};
 use pluto_duck_application::{QuerySubmission, MAX_SUBMIT_WAIT};
 use pluto_duck_domain::{Run, RunStatus};
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
@@ -124,7 +124,12 @@ pub struct QueryParamValue;
 impl PartialSchema for QueryParamValue {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
-            .schema_type(SchemaType::from_iter([Type::Null, Type::Boolean, Type::Number, Type::String]))
+            .schema_type(SchemaType::from_iter([
+                Type::Null,
+                Type::Boolean,
+                Type::Number,
+                Type::String,
+            ]))
             .into()
     }
 }

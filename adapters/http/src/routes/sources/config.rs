@@ -262,7 +262,9 @@ mod tests {
         };
         let s = body.into_new_source().unwrap();
         assert_eq!(s.kind, SourceKind::Postgres);
-        assert!(matches!(s.connection, SourceConnection::Server { port: 5432, ref database, .. } if database == "shop"));
+        assert!(
+            matches!(s.connection, SourceConnection::Server { port: 5432, ref database, .. } if database == "shop")
+        );
         assert!(s.password.is_some());
         let err = SourceBody {
             name: Some("s".into()),

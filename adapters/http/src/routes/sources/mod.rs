@@ -15,10 +15,10 @@ use crate::formats::{page_response, ColumnDto, Format, Rows};
 use crate::problem::ApiError;
 use crate::AppState;
 pub use config::{CsvStrictnessName, SourceBody, SourceKindName};
-pub use wire::{SourcePath, TableDto};
 use wire::{
     EstimateDto, ExplainBody, PreviewParams, ScanDto, SourceDetailDto, SourceDto, SourcePatch, TablePath, TablesParams,
 };
+pub use wire::{SourcePath, TableDto};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -180,7 +180,11 @@ async fn table_columns(
     ProjectScope(project): ProjectScope,
     ApiPath(t): ApiPath<TablePath>,
 ) -> Result<Json<Vec<ColumnDto>>, ApiError> {
-    let columns = state.app.sources.columns(&project, &t.name, &t.schema, &t.table).await?;
+    let columns = state
+        .app
+        .sources
+        .columns(&project, &t.name, &t.schema, &t.table)
+        .await?;
     Ok(Json(columns.into_iter().map(Into::into).collect()))
 }
 
@@ -207,7 +211,9 @@ async fn table_preview(
 ) -> Result<Response, ApiError> {
     let format = Format::negotiate(q.format.as_deref(), &headers)?;
     let sources = &state.app.sources;
-    let (run, page) = sources.preview(&project, &t.name, &t.schema, &t.table, q.limit()).await?;
+    let (run, page) = sources
+        .preview(&project, &t.name, &t.schema, &t.table, q.limit())
+        .await?;
     Ok(page_response(&run, page, format, 0))
 }
 
