@@ -119,7 +119,7 @@ if [ "$(cat "$DBT_VENV/.spec" 2>/dev/null)" != "$DBT_SPEC" ]; then
   echo "$DBT_SPEC" >"$DBT_VENV/.spec"
 fi
 
-# --- test tools: an S3-compatible server (moto) -----------------------------------------------------------------
+# --- test tools: an S3-compatible server (moto) and the OpenAPI fuzzer (schemathesis) ------------------------------
 TOOLS_VENV="$PLUTODUCK_SHARE/tools-venv"
 TOOLS_SPEC='moto[s3,server]>=5,<6 flask flask-cors'
 if [ "$(cat "$TOOLS_VENV/.spec" 2>/dev/null)" != "$TOOLS_SPEC" ]; then
@@ -128,6 +128,14 @@ if [ "$(cat "$TOOLS_VENV/.spec" 2>/dev/null)" != "$TOOLS_SPEC" ]; then
   python3 -m venv "$TOOLS_VENV"
   "$TOOLS_VENV/bin/pip" install -q $TOOLS_SPEC
   echo "$TOOLS_SPEC" >"$TOOLS_VENV/.spec"
+fi
+# The OpenAPI fuzzer (schemathesis) for tests/tests/it/schema_fuzz.rs, added to the same venv in place: a rebuild of
+# the venv (above) drops its marker, so it is installed again; a change of its pin alone never removes moto.
+FUZZ_SPEC='schemathesis==4.32.5'
+if [ "$(cat "$TOOLS_VENV/.fuzz-spec" 2>/dev/null)" != "$FUZZ_SPEC" ] || [ ! -x "$TOOLS_VENV/bin/schemathesis" ]; then
+  log "installing the OpenAPI fuzzer ($FUZZ_SPEC)"
+  "$TOOLS_VENV/bin/pip" install -q $FUZZ_SPEC
+  echo "$FUZZ_SPEC" >"$TOOLS_VENV/.fuzz-spec"
 fi
 
 # --- the binary -------------------------------------------------------------------------------------------------

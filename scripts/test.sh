@@ -15,6 +15,7 @@ export PLUTODUCK_TEST_EXTENSION_DIR="$PLUTODUCK_SHARE/extensions"
 export PLUTODUCK_TEST_DATASETS="$PLUTODUCK_SHARE/datasets"
 export PLUTODUCK_TEST_BIN="$CARGO_TARGET_DIR/debug/pluto-duck"
 export PLUTODUCK_TEST_DBT="$PLUTODUCK_SHARE/dbt-venv/bin/dbt"
+export PLUTODUCK_TEST_SCHEMATHESIS="$PLUTODUCK_SHARE/tools-venv/bin/schemathesis"
 export DBT_SEND_ANONYMOUS_USAGE_STATS=false
 
 log "cargo fmt --check"

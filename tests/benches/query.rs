@@ -179,6 +179,76 @@ fn main() {
             base_rps / rps
         );
     }
+    println!();
+
+    // 4. Compression: never slower than plain on loopback.
+    compression(&rt, &client, &url, env_u64("BENCH_COMPRESS_ROWS", 1_000_000));
+}
+
+/// One streamed result asked for with `accept-encoding`: its time to the last byte and its bytes on the wire (not
+/// decompressed: what the compressor costs the server, on loopback where bandwidth is free). Checks the encoding
+/// the server chose.
+async fn fetch_encoded(
+    client: &reqwest::Client,
+    url: &str,
+    sql: &str,
+    accept: &str,
+    asked: &str,
+    sent: &str,
+) -> (Duration, u64) {
+    let t = Instant::now();
+    let r = client
+        .post(format!("{url}/api/v1/query?wait=600"))
+        .header("accept", accept)
+        .header("accept-encoding", asked)
+        .json(&serde_json::json!({"sql": sql}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let encoding = r
+        .headers()
+        .get("content-encoding")
+        .map_or("identity", |v| v.to_str().unwrap());
+    assert_eq!(encoding, sent, "{accept} asked as {asked}");
+    let mut body = r.bytes_stream();
+    let mut bytes = 0u64;
+    while let Some(chunk) = body.next().await {
+        bytes += chunk.unwrap().len() as u64;
+    }
+    (t.elapsed(), bytes)
+}
+
+/// Compression against none, per format: time and wire size of the same result with each `accept-encoding`.
+/// Arrow IPC is never compressed (the server answers it plain whatever the client accepts).
+fn compression(rt: &tokio::runtime::Runtime, client: &reqwest::Client, url: &str, rows: u64) {
+    let sql = format!("SELECT range AS id, range * 2 AS twice, 'row ' || range AS label FROM range({rows})");
+    println!("compression on loopback ({rows} rows; time to last byte, bytes on the wire, time relative to plain)");
+    for (label, accept) in [
+        ("NDJSON", "application/x-ndjson"),
+        ("JSON", "application/json"),
+        ("CSV", "text/csv"),
+        ("Arrow IPC", "application/vnd.apache.arrow.stream"),
+    ] {
+        let fetch = |asked: &str, sent: &str| rt.block_on(fetch_encoded(client, url, &sql, accept, asked, sent));
+        let (plain, plain_bytes) = fetch("identity", "identity");
+        print!(
+            "    {label:<9} plain {:>6.0} ms {:>7.1} MB",
+            ms(plain),
+            plain_bytes as f64 / 1e6
+        );
+        for encoding in ["gzip", "zstd"] {
+            let sent = if accept.contains("arrow") { "identity" } else { encoding };
+            let (time, bytes) = fetch(encoding, sent);
+            print!(
+                "   {encoding} {:>6.0} ms {:>7.1} MB ({:.2}x)",
+                ms(time),
+                bytes as f64 / 1e6,
+                time.as_secs_f64() / plain.as_secs_f64()
+            );
+        }
+        println!();
+    }
 }
 
 fn ms(d: Duration) -> f64 {

@@ -1,4 +1,5 @@
-//! Extractors whose rejections are problem+json with a useful detail, instead of axum's plain text.
+//! Extractors whose rejections are problem+json with a useful detail, instead of axum's plain text; the header
+//! extractors also document themselves, so an operation lists them in its `params(...)` by type.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::FromRequest;
@@ -7,7 +8,12 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use pluto_duck_domain::ProjectId;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{Ref, Required};
+use utoipa::{IntoParams, ToSchema};
 
+use crate::openapi::IdentifierText;
 use crate::problem::ApiError;
 
 #[derive(FromRequest)]
@@ -36,7 +42,10 @@ impl From<QueryRejection> for ApiError {
 
 /// The one way a request names its project: the `X-Pluto-Project` header, `default` when absent.
 pub const PROJECT_HEADER: &str = "x-pluto-project";
+/// The header as the document spells it.
+pub const PROJECT_HEADER_NAME: &str = "X-Pluto-Project";
 
+/// The project a request works in, checked to exist.
 pub struct ProjectScope(pub ProjectId);
 
 impl FromRequestParts<crate::AppState> for ProjectScope {
@@ -52,6 +61,69 @@ impl FromRequestParts<crate::AppState> for ProjectScope {
         };
         let project = state.app.projects.get(&id).await?;
         Ok(ProjectScope(project.id))
+    }
+}
+
+impl IntoParams for ProjectScope {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![ParameterBuilder::new()
+            .name(PROJECT_HEADER_NAME)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "The project to work in (default: `default`); an unknown project answers 404",
+            ))
+            .schema(Some(Ref::from_schema_name(IdentifierText::name())))
+            .example(Some(serde_json::json!(ProjectId::DEFAULT)))
+            .build()]
+    }
+}
+
+/// An optional text header, for the document.
+pub fn text_header(name: &str, description: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
+}
+
+/// `Last-Event-ID`: the id of the last event a client saw (0 when absent or not a number), to resume a stream.
+pub struct LastEventId(pub u64);
+
+impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(LastEventId(
+            parts
+                .headers
+                .get("last-event-id")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0),
+        ))
+    }
+}
+
+impl IntoParams for LastEventId {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![ParameterBuilder::new()
+            .name("Last-Event-ID")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some("Resume after this event: only later events are sent"))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Int64,
+                    )))
+                    .minimum(Some(0)),
+            ))
+            .build()]
     }
 }
 

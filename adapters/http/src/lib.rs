@@ -2,10 +2,10 @@
 //! exist without its spec entry.
 
 mod auth;
-mod dto;
 mod extract;
 pub mod formats;
 mod guard;
+mod openapi;
 mod problem;
 mod routes;
 
@@ -17,18 +17,18 @@ use axum::Router;
 use pluto_duck_application::App;
 use secrecy::SecretString;
 use tower::ServiceBuilder;
-use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use auth::BearerScheme;
-pub use dto::Problem;
 pub use guard::HostGuard;
+pub use problem::Problem;
 
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -47,32 +47,13 @@ pub struct HttpConfig {
     pub allowed_hosts: Option<Vec<String>>,
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Pluto-Duck API",
-        description = "Local-first AI data workbench: DuckDB warehouse, federation, analyses, agent.",
-        license(name = "Apache-2.0")
-    ),
-    tags(
-        (name = "system", description = "Health and diagnostics"),
-        (name = "projects", description = "Projects keep work apart"),
-        (name = "sources", description = "Live federation: PostgreSQL, MySQL/MariaDB, SQLite and DuckDB files through ATTACH; files, folders, HTTP and S3 read in place; cached copies"),
-        (name = "ingest", description = "Ingestion jobs through connectors (replace, append, merge), SSE progress, the ingestion catalog and sync history"),
-        (name = "analyses", description = "Saved SQL with ref() dependencies: the DAG, compile plans with freshness, lineage"),
-        (name = "boards", description = "Boards of items (markdown, tables, charts, metrics, images) with query snapshots and scheduled refresh"),
-        (name = "query", description = "Ad-hoc SQL as jobs: status, events, results in five formats, profiles"),
-    ),
-    modifiers(&BearerScheme),
-    security(("bearer" = []))
-)]
-struct ApiDoc;
-
 /// Every route with its documentation.
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut api = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(routes::system::routes())
-        .nest("/api/v1", routes::v1())
+        .nest("/api/v1", routes::v1());
+    openapi::ProblemResponses.modify(api.get_openapi_mut());
+    api
 }
 
 /// The generated OpenAPI 3.1 document.
@@ -102,11 +83,25 @@ pub fn router(state: AppState, config: HttpConfig) -> Router {
                 .layer(TraceLayer::new_for_http().make_span_with(problem::make_span))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(cors(&config.cors_origins))
-                .layer(CompressionLayer::new())
+                .layer(compression())
                 .layer(axum::middleware::from_fn(problem::normalize_errors))
                 .layer(axum::middleware::from_fn_with_state(guard, guard::check_host))
                 .layer(axum::middleware::from_fn_with_state(token, auth::require_bearer))
                 .layer(RequestBodyLimitLayer::new(config.body_limit_bytes)),
+        )
+}
+
+/// Compression that never costs more than it saves on loopback: the fastest level, zstd where the client takes it
+/// (else gzip), and nothing for bodies that are already compact or must not wait for a compressor's buffer —
+/// Arrow IPC and Parquet (binary columnar; Parquet is compressed already), images, event streams — nor for bodies
+/// too small to gain.
+fn compression() -> CompressionLayer<impl Predicate> {
+    CompressionLayer::new()
+        .quality(CompressionLevel::Fastest)
+        .compress_when(
+            DefaultPredicate::new()
+                .and(NotForContentType::const_new("application/vnd.apache.arrow.stream"))
+                .and(NotForContentType::const_new("application/vnd.apache.parquet")),
         )
 }
 

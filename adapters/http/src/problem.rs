@@ -8,13 +8,35 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use pluto_duck_application::{AppError, ProblemType};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::dto::Problem;
 use crate::REQUEST_ID;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 // Problem bodies are small; anything larger is not one of ours and is passed through untouched.
 const MAX_PROBLEM_BYTES: usize = 64 * 1024;
+
+/// RFC 9457 problem details, served as `application/problem+json`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URN naming the kind of problem, e.g. `urn:pluto-duck:problem:not-found`.
+    #[serde(rename = "type")]
+    pub r#type: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The request path the problem occurred on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// Also in the `x-request-id` response header; quote it when reporting a problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// For SQL errors: the 0-based character offset in the submitted SQL that the engine points at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -41,6 +63,16 @@ impl ApiError {
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
+    }
+
+    /// 422: the request parses but breaks a rule.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", detail)
+    }
+
+    /// 500, for an encoding failure of our own (the detail goes to the log).
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail.to_string())
     }
 }
 

@@ -504,7 +504,7 @@ impl Action for AttachSource {
                 )))
             }
         };
-        let source = self
+        let (source, state) = self
             .0
             .sources
             .attach(
@@ -519,6 +519,12 @@ impl Action for AttachSource {
                 },
             )
             .await?;
+        if let pluto_duck_domain::SourceState::Failed(reason) = state {
+            return Err(AppError::Invalid(format!(
+                "{} was added but does not attach: {reason}",
+                source.name
+            )));
+        }
         let tables = self
             .0
             .sources

@@ -37,6 +37,8 @@ pub use warehouse::{
 #[cfg(any(test, feature = "test-util"))]
 pub use analyses::MockAnalysisStore;
 #[cfg(any(test, feature = "test-util"))]
+pub use blobs::MockBlobStore;
+#[cfg(any(test, feature = "test-util"))]
 pub use llm::{MockLlmProvider, MockLlmProviders};
 #[cfg(any(test, feature = "test-util"))]
 pub use metadata::MockMetadataStore;

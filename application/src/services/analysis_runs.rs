@@ -11,14 +11,14 @@ use chrono::Utc;
 use pluto_duck_domain::{
     bind_parameters, canonical_relation, compile_sql, dependencies, params_hash, plan, resolve_parameters, Analysis,
     AnalysisState, BoundValue, Dag, Identifier, LastRun, Materialization, NodeState, ProjectId, Run, RunEventKind,
-    RunFailure, RunId, RunKind, RunStatus, StepAction,
+    RunFailure, RunId, RunKind, RunStatus, StaleReason, StepAction,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::analyses::{analysis_relation, dag_of, AnalysisService};
 use super::changes::ChangeLog;
-use super::jobs::{JobContext, JobSpec, Jobs, Outcome, Work};
+use super::jobs::{job_wait, JobContext, JobSpec, Jobs, Outcome, Work};
 use super::query::QueryService;
 use super::run_hub::Subscription;
 use crate::ports::{
@@ -83,6 +83,13 @@ impl StepOutcome {
             })
             .collect()
     }
+}
+
+/// Whether an analysis is fresh, and the steps a run would execute with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freshness {
+    pub fresh: bool,
+    pub stale: Vec<(Identifier, Vec<StaleReason>)>,
 }
 
 pub struct AnalysisRunner {
@@ -288,6 +295,20 @@ impl AnalysisRunner {
         )
     }
 
+    /// Executes like [`Self::execute`] and waits up to `wait` (at most [`MAX_JOB_WAIT`](super::jobs::MAX_JOB_WAIT)) for the run; answers it in
+    /// whatever state it reached, with its steps once it finished.
+    pub async fn execute_and_wait(
+        self: &Arc<Self>,
+        project: &ProjectId,
+        id: &str,
+        opts: ExecuteOptions,
+        wait: Duration,
+    ) -> Result<(Run, Vec<StepOutcome>), AppError> {
+        job_wait(wait.as_secs_f64())?;
+        let run = self.execute(project, id, opts).await?;
+        self.wait(project, &run.id, wait).await
+    }
+
     async fn run_step(&self, parent: &JobContext, actor: &str, step: &Step, why: String) -> StepOutcome {
         let a = &step.analysis;
         let mut run = Run::new(
@@ -484,13 +505,22 @@ impl AnalysisRunner {
         self.analyses.compile(project, id, force, &states).await
     }
 
-    /// The plan as it stands now, with freshness from the recorded runs.
-    pub async fn freshness(&self, project: &ProjectId, id: &str) -> Result<Vec<(Identifier, StepAction)>, AppError> {
+    /// Whether the analysis is fresh, and which steps of its plan as it stands now would run, and why.
+    pub async fn freshness(&self, project: &ProjectId, id: &str) -> Result<Freshness, AppError> {
         let target = self.analyses.get(project, id).await?;
         let all = self.analyses.list(project, None).await?;
         let dag = dag_of(&all)?;
         let states = self.states(project, &all, &BTreeMap::new()).await?;
-        Ok(plan(&dag, &target.id, &states, false))
+        let plan = plan(&dag, &target.id, &states, false);
+        let fresh = plan.last().is_some_and(|(_, a)| !matches!(a, StepAction::Run(_)));
+        let stale = plan
+            .into_iter()
+            .filter_map(|(id, action)| match action {
+                StepAction::Run(reasons) => Some((id, reasons)),
+                StepAction::Skip | StepAction::Blocked(_) => None,
+            })
+            .collect();
+        Ok(Freshness { fresh, stale })
     }
 }
 
@@ -566,5 +596,103 @@ fn outcome(id: &Identifier, status: &str, detail: String) -> StepOutcome {
         run: None,
         rows: 0,
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::jobs::MAX_JOB_WAIT;
+    use std::sync::Mutex as StdMutex;
+
+    use super::*;
+    use crate::ports::{MockAnalysisStore, MockMetadataStore, MockResultStore, MockSourceCatalog, MockWarehouse};
+    use crate::services::{AnalysisDraft, QueryLimits, RunHub};
+    use crate::ErrorKind;
+
+    /// Analyses kept in a map; run state and table changes in a metadata mock that stores nothing.
+    fn runner(md: MockMetadataStore) -> Arc<AnalysisRunner> {
+        let data: Arc<StdMutex<BTreeMap<Identifier, Analysis>>> = Arc::default();
+        let mut store = MockAnalysisStore::new();
+        let d = data.clone();
+        store
+            .expect_list()
+            .returning(move |_| Ok(d.lock().unwrap().values().cloned().collect()));
+        let d = data.clone();
+        store
+            .expect_get()
+            .returning(move |_, id| Ok(d.lock().unwrap().get(id).cloned()));
+        let d = data;
+        store.expect_put().returning(move |a| {
+            d.lock().unwrap().insert(a.id.clone(), a.clone());
+            Ok(())
+        });
+        let md: Arc<dyn MetadataStore> = Arc::new(md);
+        let wh: Arc<dyn Warehouse> = Arc::new(MockWarehouse::new());
+        let jobs = Jobs::new(md.clone(), Arc::new(RunHub::new(100)));
+        let changes = Arc::new(ChangeLog::new(md.clone()));
+        let queries = Arc::new(QueryService::new(
+            wh.clone(),
+            Arc::new(MockResultStore::new()),
+            jobs.clone(),
+            changes.clone(),
+            QueryLimits::default(),
+        ));
+        Arc::new(AnalysisRunner::new(
+            Arc::new(AnalysisService::new(Arc::new(store))),
+            wh,
+            Arc::new(MockSourceCatalog::new()),
+            md,
+            jobs,
+            changes,
+            queries,
+        ))
+    }
+
+    fn draft(id: &str, sql: &str) -> AnalysisDraft {
+        AnalysisDraft {
+            id: id.into(),
+            name: None,
+            sql: sql.into(),
+            description: String::new(),
+            tags: Vec::new(),
+            materialization: Materialization::Table,
+            parameters: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wait_past_the_limit_is_refused_before_anything_runs() {
+        // No expectations: reading an analysis or the run state would panic.
+        let r = runner(MockMetadataStore::new());
+        let err = r
+            .execute_and_wait(
+                &ProjectId::default_project(),
+                "a",
+                ExecuteOptions::default(),
+                MAX_JOB_WAIT + Duration::from_millis(1),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert_eq!(err.to_string(), "wait must be between 0 and 3600 seconds");
+    }
+
+    #[tokio::test]
+    async fn a_chain_that_never_ran_is_stale_step_by_step() {
+        let mut md = MockMetadataStore::new();
+        md.expect_list_analysis_states().returning(|_| Ok(Vec::new()));
+        md.expect_get_setting().returning(|_| Ok(None));
+        let r = runner(md);
+        let p = ProjectId::default_project();
+        r.analyses.create(&p, draft("a", "SELECT 1 AS x")).await.unwrap();
+        r.analyses
+            .create(&p, draft("b", "SELECT x FROM {{ ref('a') }}"))
+            .await
+            .unwrap();
+        let f = r.freshness(&p, "b").await.unwrap();
+        assert!(!f.fresh);
+        let ids: Vec<&str> = f.stale.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(f.stale.iter().all(|(_, reasons)| !reasons.is_empty()));
     }
 }

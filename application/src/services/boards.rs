@@ -94,7 +94,7 @@ impl BoardService {
 
     fn check_name(name: &str) -> Result<String, AppError> {
         let name = name.trim();
-        if name.is_empty() || name.len() > 200 {
+        if name.is_empty() || name.chars().count() > 200 {
             return Err(AppError::Invalid("a board name is 1 to 200 characters".into()));
         }
         Ok(name.to_owned())

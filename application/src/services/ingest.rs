@@ -17,7 +17,7 @@ use pluto_duck_domain::{IngestMode, Ingestion, ProjectId, Run, RunEventKind, Run
 use tracing::{instrument, warn};
 
 use super::changes::ChangeLog;
-use super::jobs::{JobContext, JobSpec, Jobs, Outcome, Work};
+use super::jobs::{job_wait, JobContext, JobSpec, Jobs, Outcome, Work};
 use super::run_hub::Subscription;
 use super::sources::{NewSource, SourceService};
 use crate::connectors::{ConnectorMetadata, ConnectorRegistry, Pull, Session};
@@ -49,6 +49,9 @@ pub struct IngestRequest {
     pub csv: CsvStrictness,
     pub actor: Option<String>,
 }
+
+/// The most rows an inspection samples.
+pub const MAX_SAMPLE_ROWS: u64 = 1000;
 
 pub struct IngestService {
     warehouse: Arc<dyn Warehouse>,
@@ -353,6 +356,38 @@ impl IngestService {
         Ok(run)
     }
 
+    /// Submits the ingest and waits up to `wait` (at most [`MAX_JOB_WAIT`](super::jobs::MAX_JOB_WAIT)) for it. A job that failed within the
+    /// wait answers as an invalid request naming the run; otherwise the run in whatever state it reached.
+    pub async fn submit_and_wait(
+        &self,
+        project: &ProjectId,
+        req: IngestRequest,
+        wait: Duration,
+    ) -> Result<Run, AppError> {
+        job_wait(wait.as_secs_f64())?;
+        let run = self.submit(project, req).await?;
+        self.settle(project, run, wait).await
+    }
+
+    /// Syncs a catalog entry again (see [`Self::sync`]) and waits for it like [`Self::submit_and_wait`].
+    pub async fn sync_and_wait(&self, project: &ProjectId, target: &str, wait: Duration) -> Result<Run, AppError> {
+        job_wait(wait.as_secs_f64())?;
+        let run = self.sync(project, target).await?;
+        self.settle(project, run, wait).await
+    }
+
+    async fn settle(&self, project: &ProjectId, run: Run, wait: Duration) -> Result<Run, AppError> {
+        let run = self.wait(project, run.id.as_str(), wait).await?;
+        if run.status == RunStatus::Failed {
+            return Err(AppError::Invalid(format!(
+                "ingest {} failed: {}",
+                run.id,
+                run.failure.map(|f| f.message).unwrap_or_default()
+            )));
+        }
+        Ok(run)
+    }
+
     pub async fn get(&self, project: &ProjectId, id: &str) -> Result<Run, AppError> {
         self.jobs.get(project, id, RunKind::Ingest).await
     }
@@ -379,6 +414,9 @@ impl IngestService {
         table: Option<&str>,
         rows: u64,
     ) -> Result<(ConnectorMetadata, Vec<pluto_duck_domain::Column>, Vec<RecordBatch>), AppError> {
+        if rows > MAX_SAMPLE_ROWS {
+            return Err(AppError::Invalid(format!("rows must be at most {MAX_SAMPLE_ROWS}")));
+        }
         let session = self.open(project, source, CsvStrictness::Strict).await?;
         let result = async {
             let metadata = session.metadata().await?;
@@ -540,4 +578,140 @@ fn parse_target(target: &str) -> Result<TargetTable, AppError> {
         schema: pluto_duck_domain::Identifier::canonical(schema.unwrap_or(pluto_duck_domain::MAIN_SCHEMA))?,
         table: pluto_duck_domain::Identifier::canonical(table)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::jobs::MAX_JOB_WAIT;
+    use std::sync::Arc;
+
+    use chrono::Utc;
+    use pluto_duck_domain::{Identifier, SourceConnection, SourceKind, SourceState};
+
+    use super::*;
+    use crate::ports::{
+        MockMetadataStore, MockResultStore, MockSecretStore, MockSourceCatalog, MockWarehouse, TableInfo,
+        WarehouseError,
+    };
+    use crate::services::{PathPolicy, QueryLimits, QueryService, RunHub};
+    use crate::ErrorKind;
+
+    /// Run state goes to the metadata store behind; these tests keep it in memory.
+    fn metadata() -> MockMetadataStore {
+        let mut md = MockMetadataStore::new();
+        md.expect_insert_run().returning(|_| Ok(()));
+        md.expect_update_run().returning(|_| Ok(()));
+        md.expect_get_setting().returning(|_| Ok(None));
+        md.expect_put_setting().returning(|_, _| Ok(()));
+        md
+    }
+
+    fn service(wh: MockWarehouse, catalog: MockSourceCatalog, md: MockMetadataStore) -> IngestService {
+        let (wh, catalog, md): (Arc<dyn Warehouse>, Arc<dyn SourceCatalog>, Arc<dyn MetadataStore>) =
+            (Arc::new(wh), Arc::new(catalog), Arc::new(md));
+        let jobs = Jobs::new(md.clone(), Arc::new(RunHub::new(100)));
+        let changes = Arc::new(ChangeLog::new(md.clone()));
+        let queries = Arc::new(QueryService::new(
+            wh.clone(),
+            Arc::new(MockResultStore::new()),
+            jobs.clone(),
+            changes.clone(),
+            QueryLimits::default(),
+        ));
+        let sources = Arc::new(SourceService::new(
+            catalog.clone(),
+            md.clone(),
+            Arc::new(MockSecretStore::new()),
+            queries,
+            PathPolicy::default(),
+        ));
+        IngestService::new(wh, catalog, md, sources, ConnectorRegistry::builtin(), jobs, changes)
+    }
+
+    fn request() -> IngestRequest {
+        IngestRequest {
+            source: IngestSource::Named("shop".into()),
+            table: Some("orders".into()),
+            query: None,
+            target: None,
+            schema: None,
+            mode: IngestMode::Replace,
+            keys: Vec::new(),
+            csv: CsvStrictness::Strict,
+            actor: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wait_past_the_limit_is_refused_before_anything_opens() {
+        // No expectations: touching a source, the warehouse or the catalog would panic.
+        let svc = service(MockWarehouse::new(), MockSourceCatalog::new(), MockMetadataStore::new());
+        let p = ProjectId::default_project();
+        let too_long = MAX_JOB_WAIT + Duration::from_secs(1);
+        let err = svc.submit_and_wait(&p, request(), too_long).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert_eq!(err.to_string(), "wait must be between 0 and 3600 seconds");
+        let err = svc.sync_and_wait(&p, "main.orders", too_long).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+    }
+
+    #[tokio::test]
+    async fn a_job_that_fails_within_the_wait_answers_invalid_naming_the_run() {
+        let p = ProjectId::default_project();
+        let mut md = metadata();
+        let project = p.clone();
+        md.expect_get_source().returning(move |_, name| {
+            Ok(Some(pluto_duck_domain::Source {
+                name: name.clone(),
+                project: project.clone(),
+                kind: SourceKind::Sqlite,
+                description: String::new(),
+                connection: SourceConnection::File {
+                    path: "/data/shop.db".into(),
+                },
+                read_only: true,
+                created_at: Utc::now(),
+            }))
+        });
+        md.expect_get_ingestion().returning(|_, _| Ok(None));
+        md.expect_put_ingestion().returning(|_| Ok(()));
+        let mut catalog = MockSourceCatalog::new();
+        catalog
+            .expect_states()
+            .returning(|_| Ok(vec![(Identifier::parse("shop").unwrap(), SourceState::Attached)]));
+        catalog.expect_tables().returning(|_, _| {
+            Ok(vec![TableInfo {
+                schema: "main".into(),
+                name: "orders".into(),
+                kind: "table".into(),
+                estimated_rows: None,
+            }])
+        });
+        let mut wh = MockWarehouse::new();
+        wh.expect_load()
+            .returning(|_, _, _, _| Err(WarehouseError::Invalid("disk full".into())));
+        let svc = service(wh, catalog, md);
+        let err = svc
+            .submit_and_wait(&p, request(), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        let message = err.to_string();
+        assert!(
+            message.starts_with("ingest ") && message.ends_with(" failed: disk full"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_inspection_samples_at_most_a_thousand_rows() {
+        let svc = service(MockWarehouse::new(), MockSourceCatalog::new(), MockMetadataStore::new());
+        let source = IngestSource::Named("shop".into());
+        let err = svc
+            .inspect(&ProjectId::default_project(), &source, None, MAX_SAMPLE_ROWS + 1)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.to_string(), "rows must be at most 1000");
+    }
 }

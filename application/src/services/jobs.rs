@@ -22,6 +22,21 @@ use super::run_hub::{RunHub, Subscription};
 use crate::ports::{MetadataStore, RunFilter};
 use crate::AppError;
 
+/// The longest a request waits for a job it started (ingests, syncs, analysis runs).
+pub const MAX_JOB_WAIT: Duration = Duration::from_secs(3600);
+
+/// A client's wait in seconds, between 0 and [`MAX_JOB_WAIT`].
+pub fn job_wait(secs: f64) -> Result<Duration, AppError> {
+    if (0.0..=MAX_JOB_WAIT.as_secs_f64()).contains(&secs) {
+        Ok(Duration::from_secs_f64(secs))
+    } else {
+        Err(AppError::Invalid(format!(
+            "wait must be between 0 and {} seconds",
+            MAX_JOB_WAIT.as_secs()
+        )))
+    }
+}
+
 /// What a finished run produced.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outcome {
@@ -486,5 +501,16 @@ mod tests {
             jobs.get(&p, "bad id!", RunKind::Query).await.unwrap_err().kind(),
             crate::ErrorKind::Invalid
         );
+    }
+
+    #[test]
+    fn waits_are_bounded() {
+        assert_eq!(job_wait(0.0).unwrap(), Duration::ZERO);
+        assert_eq!(job_wait(1.5).unwrap(), Duration::from_millis(1500));
+        assert_eq!(job_wait(3600.0).unwrap(), MAX_JOB_WAIT);
+        for bad in [-1.0, 3600.5, f64::NAN, f64::INFINITY] {
+            let err = job_wait(bad).unwrap_err();
+            assert_eq!(err.to_string(), "wait must be between 0 and 3600 seconds");
+        }
     }
 }

@@ -15,17 +15,17 @@ mod system;
 use std::sync::Arc;
 
 pub use analyses::{analysis_relation, AnalysisDraft, AnalysisService, CompiledStep, Lineage, LineageGraph};
-pub use analysis_runs::{AnalysisRunner, ExecuteOptions, StepOutcome};
+pub use analysis_runs::{AnalysisRunner, ExecuteOptions, Freshness, StepOutcome};
 pub use boards::{BoardDraft, BoardService, ItemDraft, SNAPSHOT_ROWS};
 pub use caches::{CacheRequest, CacheService};
 pub use changes::{ChangeLog, TableChange};
-pub use ingest::{IngestRequest, IngestService, IngestSource};
-pub use jobs::{JobContext, JobSpec, Jobs, Outcome, Work};
-pub use project_data::{ProjectData, Removed};
+pub use ingest::{IngestRequest, IngestService, IngestSource, MAX_SAMPLE_ROWS};
+pub use jobs::{job_wait, JobContext, JobSpec, Jobs, Outcome, Work, MAX_JOB_WAIT};
+pub use project_data::{ProjectData, Removed, MAX_SETTINGS_BYTES};
 pub use projects::ProjectService;
-pub use query::{QueryLimits, QueryService, QuerySubmission};
+pub use query::{QueryLimits, QueryService, QuerySubmission, Submitted, MAX_PAGE_ROWS, MAX_SUBMIT_WAIT};
 pub use run_hub::{RunHub, Subscription};
-pub use sources::{NewSource, PathPolicy, SourceService};
+pub use sources::{NewSource, PathPolicy, SourceDetail, SourceService};
 pub use system::SystemService;
 
 /// Every use case, wired once by bootstrap and shared by the transports (HTTP, CLI).

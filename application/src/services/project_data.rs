@@ -34,6 +34,9 @@ pub struct ProjectData {
     changes: Arc<ChangeLog>,
 }
 
+/// The largest settings object a project keeps, as JSON text.
+pub const MAX_SETTINGS_BYTES: usize = 64 * 1024;
+
 fn settings_key(id: &ProjectId) -> String {
     format!("project.{id}.settings")
 }
@@ -67,7 +70,7 @@ impl ProjectData {
         })
     }
 
-    /// Renames and/or replaces the settings (a JSON object the client owns, checked by the caller).
+    /// Renames and/or replaces the settings (JSON text of an object, see [`Self::put_settings`]).
     pub async fn update(&self, id: &str, name: Option<String>, settings: Option<String>) -> Result<Project, AppError> {
         let project = self.project(id).await?;
         if let Some(name) = name {
@@ -83,14 +86,26 @@ impl ProjectData {
         self.project(id).await
     }
 
-    /// The project's settings as JSON text (`{}` when none were saved).
-    pub async fn settings(&self, id: &str) -> Result<String, AppError> {
+    /// The project's settings (`{}` when none were saved).
+    pub async fn settings(&self, id: &str) -> Result<serde_json::Value, AppError> {
         let project = self.project(id).await?;
-        Ok(self
-            .metadata
-            .get_setting(&settings_key(&project.id))
-            .await?
-            .unwrap_or_else(|| "{}".into()))
+        let text = self.metadata.get_setting(&settings_key(&project.id)).await?;
+        Ok(text
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| serde_json::json!({})))
+    }
+
+    /// Replaces the project's settings: a JSON object the client owns, at most [`MAX_SETTINGS_BYTES`] as text.
+    pub async fn put_settings(&self, id: &str, settings: serde_json::Value) -> Result<serde_json::Value, AppError> {
+        if !settings.is_object() {
+            return Err(AppError::Invalid("settings must be a JSON object".into()));
+        }
+        let text = settings.to_string();
+        if text.len() > MAX_SETTINGS_BYTES {
+            return Err(AppError::Invalid("settings must be at most 64 KiB".into()));
+        }
+        self.update(id, None, Some(text)).await?;
+        Ok(settings)
     }
 
     fn check_phrase(action: &str, project: &ProjectId, given: &str) -> Result<(), AppError> {
@@ -175,5 +190,90 @@ impl ProjectData {
         self.blobs.delete_prefix(project.as_str()).await?;
         self.metadata.clear_project(project, keep_project).await?;
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::ports::{
+        MockAnalysisStore, MockBlobStore, MockMetadataStore, MockResultStore, MockSecretStore, MockSourceCatalog,
+        MockWarehouse,
+    };
+    use crate::services::{Jobs, PathPolicy, QueryLimits, QueryService, RunHub};
+    use crate::ErrorKind;
+
+    /// A project store with one project, `p`, and settings kept in a map.
+    fn data() -> ProjectData {
+        let settings: Arc<Mutex<std::collections::HashMap<String, String>>> = Arc::default();
+        let mut md = MockMetadataStore::new();
+        md.expect_get_project().returning(|id| {
+            Ok((id.as_str() == "p").then(|| Project {
+                id: id.clone(),
+                name: "P".into(),
+                created_at: Utc::now(),
+            }))
+        });
+        let s = settings.clone();
+        md.expect_get_setting()
+            .returning(move |k| Ok(s.lock().unwrap().get(k).cloned()));
+        let s = settings;
+        md.expect_put_setting().returning(move |k, v| {
+            s.lock().unwrap().insert(k.to_owned(), v.to_owned());
+            Ok(())
+        });
+        let md: Arc<dyn MetadataStore> = Arc::new(md);
+        let wh: Arc<dyn Warehouse> = Arc::new(MockWarehouse::new());
+        let jobs = Jobs::new(md.clone(), Arc::new(RunHub::new(10)));
+        let changes = Arc::new(ChangeLog::new(md.clone()));
+        let queries = Arc::new(QueryService::new(
+            wh.clone(),
+            Arc::new(MockResultStore::new()),
+            jobs,
+            changes.clone(),
+            QueryLimits::default(),
+        ));
+        let sources = Arc::new(SourceService::new(
+            Arc::new(MockSourceCatalog::new()),
+            md.clone(),
+            Arc::new(MockSecretStore::new()),
+            queries,
+            PathPolicy::default(),
+        ));
+        ProjectData::new(
+            md,
+            wh,
+            sources,
+            Arc::new(AnalysisService::new(Arc::new(MockAnalysisStore::new()))),
+            Arc::new(MockResultStore::new()),
+            Arc::new(MockBlobStore::new()),
+            changes,
+        )
+    }
+
+    #[tokio::test]
+    async fn settings_are_an_object_of_bounded_size_and_empty_until_set() {
+        let d = data();
+        assert_eq!(d.settings("p").await.unwrap(), serde_json::json!({}));
+        let s = serde_json::json!({"theme": "dark", "n": 3});
+        assert_eq!(d.put_settings("p", s.clone()).await.unwrap(), s);
+        assert_eq!(d.settings("p").await.unwrap(), s);
+        for bad in [serde_json::json!([1]), serde_json::json!("x"), serde_json::json!(null)] {
+            let err = d.put_settings("p", bad).await.unwrap_err();
+            assert_eq!(err.to_string(), "settings must be a JSON object");
+        }
+        let big = serde_json::json!({ "k": "x".repeat(MAX_SETTINGS_BYTES) });
+        let err = d.put_settings("p", big).await.unwrap_err();
+        assert_eq!(
+            (err.kind(), err.to_string().as_str()),
+            (ErrorKind::Invalid, "settings must be at most 64 KiB")
+        );
+        assert_eq!(d.settings("p").await.unwrap(), s, "a refused object changes nothing");
+        let err = d.put_settings("nope", serde_json::json!({})).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
     }
 }

@@ -28,7 +28,7 @@ impl ProjectService {
     pub async fn create(&self, id: &str, name: Option<String>) -> Result<Project, AppError> {
         let id = ProjectId::parse(id)?;
         let name = name.map(|n| n.trim().to_owned()).unwrap_or_else(|| id.to_string());
-        if name.is_empty() || name.len() > 200 {
+        if name.is_empty() || name.chars().count() > 200 {
             return Err(AppError::Invalid("project name must be 1 to 200 characters".into()));
         }
         let project = Project {

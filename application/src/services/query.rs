@@ -53,6 +53,14 @@ pub struct QuerySubmission {
     pub actor: Option<String>,
 }
 
+/// What a submit that may wait answers with.
+pub enum Submitted {
+    /// Still queued or running when the wait ended (or nobody waited).
+    Pending(Run),
+    /// Succeeded within the wait: the run and its whole result.
+    Finished(Run, ResultPage),
+}
+
 pub struct QueryService {
     warehouse: Arc<dyn Warehouse>,
     results: Arc<dyn ResultStore>,
@@ -60,6 +68,11 @@ pub struct QueryService {
     changes: Arc<ChangeLog>,
     limits: QueryLimits,
 }
+
+/// The longest a submit waits for its result.
+pub const MAX_SUBMIT_WAIT: Duration = Duration::from_secs(300);
+/// The most rows a page of a query's state carries.
+pub const MAX_PAGE_ROWS: u64 = 10_000;
 
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// How long `submit` waits for the engine to accept the SQL, so parse and bind errors answer the request
@@ -216,6 +229,30 @@ impl QueryService {
         }
     }
 
+    /// Submits the query, then waits up to `wait` (at most [`MAX_SUBMIT_WAIT`]) for its result. A run that ends
+    /// otherwise within the wait answers as its error: the engine's message with its position (invalid), a timeout,
+    /// or a cancel (conflict).
+    pub async fn submit_and_wait(
+        &self,
+        project: &ProjectId,
+        sub: QuerySubmission,
+        wait: Option<Duration>,
+    ) -> Result<Submitted, AppError> {
+        let run = self.submit(project, sub).await?;
+        let Some(wait) = wait.filter(|w| !w.is_zero()) else {
+            return Ok(Submitted::Pending(run));
+        };
+        let run = self.wait(project, run.id.as_str(), wait.min(MAX_SUBMIT_WAIT)).await?;
+        match run.status {
+            RunStatus::Succeeded => {
+                let (run, page) = self.result(project, run.id.as_str(), 0, None).await?;
+                Ok(Submitted::Finished(run, page))
+            }
+            RunStatus::Queued | RunStatus::Running => Ok(Submitted::Pending(run)),
+            RunStatus::Failed | RunStatus::TimedOut | RunStatus::Cancelled => Err(ended_error(&run)),
+        }
+    }
+
     /// Runs one read and waits for it: previews, an analysis's data, board snapshots. The rows are those of the
     /// run's result; `max` bounds the wait.
     pub async fn read(
@@ -298,6 +335,26 @@ impl QueryService {
         self.jobs.events(project, id, RunKind::Query, after).await
     }
 
+    /// A query's state and, once it succeeded, a page of its rows (at most [`MAX_PAGE_ROWS`]); no page when its
+    /// result has expired.
+    pub async fn get_with_page(
+        &self,
+        project: &ProjectId,
+        id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Run, Option<ResultPage>), AppError> {
+        let run = self.get(project, id).await?;
+        if run.status != RunStatus::Succeeded {
+            return Ok((run, None));
+        }
+        match self.result(project, id, offset, Some(limit.min(MAX_PAGE_ROWS))).await {
+            Ok((_, page)) => Ok((run, Some(page))),
+            Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok((run, None)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A window of a finished query's rows.
     pub async fn result(
         &self,
@@ -311,9 +368,16 @@ impl QueryService {
         Ok((run, page))
     }
 
+    /// Per column statistics of a finished query, each column typed as DuckDB named it.
     pub async fn profile(&self, project: &ProjectId, id: &str) -> Result<Vec<ColumnProfile>, AppError> {
         let run = self.finished(project, id).await?;
-        Ok(self.results.profile(&run.id).await?)
+        let mut profiles = self.results.profile(&run.id).await?;
+        for (profile, column) in profiles.iter_mut().zip(&run.columns) {
+            if !column.data_type.is_empty() {
+                profile.data_type = column.data_type.clone();
+            }
+        }
+        Ok(profiles)
     }
 
     async fn finished(&self, project: &ProjectId, id: &str) -> Result<Run, AppError> {
@@ -337,6 +401,19 @@ impl QueryService {
                 run.failure.as_ref().map(|f| f.message.as_str()).unwrap_or("")
             ))),
         }
+    }
+}
+
+/// The error a run that ended without a result answers with.
+fn ended_error(run: &Run) -> AppError {
+    let message = run.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default();
+    match run.status {
+        RunStatus::TimedOut => AppError::Timeout(message),
+        RunStatus::Cancelled => AppError::Conflict(message),
+        _ => AppError::Warehouse(WarehouseError::Sql {
+            message,
+            position: run.failure.as_ref().and_then(|f| f.position),
+        }),
     }
 }
 
@@ -402,6 +479,7 @@ mod tests {
     use crate::ports::{MockMetadataStore, MockResultStore, MockWarehouse, QueryStream, StoredResult};
     use crate::services::RunHub;
     use crate::ErrorKind;
+    use pluto_duck_domain::RunId;
 
     fn service(wh: MockWarehouse, results: MockResultStore) -> QueryService {
         let mut md = MockMetadataStore::new();
@@ -543,5 +621,153 @@ mod tests {
         let err = svc.submit(&p, submission("SELECT nope")).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Invalid);
         assert_eq!(err.position(), Some(7));
+    }
+
+    fn page_of(n: i64) -> ResultPage {
+        let b = batch(n);
+        ResultPage {
+            schema: b.schema(),
+            total_rows: n as u64,
+            batches: Box::pin(futures::stream::iter(vec![Ok(b)])),
+        }
+    }
+
+    #[tokio::test]
+    async fn submit_and_wait_answers_the_rows_of_a_run_that_finished_in_time() {
+        let mut wh = MockWarehouse::new();
+        wh.expect_query().returning(|_, _, _| Ok(stream_of(vec![batch(3)])));
+        let mut results = counting_results();
+        results.expect_read().returning(|_, offset, limit| {
+            assert_eq!((offset, limit), (0, None));
+            Ok(page_of(3))
+        });
+        let svc = service(wh, results);
+        let p = ProjectId::default_project();
+        let wait = Some(Duration::from_secs(5));
+        match svc.submit_and_wait(&p, submission("SELECT 1"), wait).await.unwrap() {
+            Submitted::Finished(run, page) => {
+                assert_eq!(run.status, RunStatus::Succeeded);
+                assert_eq!(page.total_rows, 3);
+            }
+            Submitted::Pending(run) => panic!("still {}", run.status.as_str()),
+        }
+    }
+
+    #[tokio::test]
+    async fn submit_without_a_wait_is_pending_and_touches_no_result() {
+        let mut wh = MockWarehouse::new();
+        wh.expect_query().returning(|_, _, _| Ok(stream_of(vec![batch(1)])));
+        // No `read` expectation: reading the result would panic.
+        let svc = service(wh, counting_results());
+        let p = ProjectId::default_project();
+        for wait in [None, Some(Duration::ZERO)] {
+            let answer = svc.submit_and_wait(&p, submission("SELECT 1"), wait).await.unwrap();
+            assert!(matches!(answer, Submitted::Pending(_)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_that_fails_within_the_wait_answers_as_the_engine_error() {
+        let mut wh = MockWarehouse::new();
+        // Admitted, then the stream fails while running.
+        wh.expect_query().returning(|_, _, _| {
+            let mut s = stream_of(vec![batch(1)]);
+            s.batches = Box::pin(futures::stream::iter(vec![Err(WarehouseError::Sql {
+                message: "Conversion Error: nope".into(),
+                position: Some(3),
+            })]));
+            Ok(s)
+        });
+        let mut results = MockResultStore::new();
+        results
+            .expect_write()
+            .returning(|_, _, mut batches| match futures::executor::block_on(batches.next()) {
+                Some(Err(e)) => Err(e.into()),
+                _ => Ok(StoredResult::default()),
+            });
+        let svc = service(wh, results);
+        let p = ProjectId::default_project();
+        let err = svc
+            .submit_and_wait(&p, submission("SELECT 1"), Some(Duration::from_secs(5)))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert_eq!(err.to_string(), "Conversion Error: nope");
+        assert_eq!(err.position(), Some(3));
+    }
+
+    #[test]
+    fn runs_that_ended_without_a_result_map_to_their_kind() {
+        let mut run = Run::new(
+            RunId::parse("r1").unwrap(),
+            ProjectId::default_project(),
+            RunKind::Query,
+            "SELECT 1".into(),
+            chrono::Utc::now(),
+        );
+        run.failure = Some(pluto_duck_domain::RunFailure {
+            message: "too slow".into(),
+            position: None,
+        });
+        for (status, kind) in [
+            (RunStatus::TimedOut, ErrorKind::Timeout),
+            (RunStatus::Cancelled, ErrorKind::Conflict),
+            (RunStatus::Failed, ErrorKind::Invalid),
+        ] {
+            run.status = status;
+            let err = ended_error(&run);
+            assert_eq!((err.kind(), err.to_string()), (kind, "too slow".to_owned()));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_comes_with_a_succeeded_run_and_an_expired_result_is_no_page() {
+        let mut wh = MockWarehouse::new();
+        wh.expect_query().returning(|_, _, _| Ok(stream_of(vec![batch(2)])));
+        let mut results = counting_results();
+        let mut reads = 0;
+        results.expect_read().returning(move |run, offset, limit| {
+            reads += 1;
+            assert_eq!((offset, limit), (1, Some(MAX_PAGE_ROWS)));
+            if reads == 1 {
+                Ok(page_of(1))
+            } else {
+                Err(crate::ports::ResultError::NotFound(run.to_string()))
+            }
+        });
+        let svc = service(wh, results);
+        let p = ProjectId::default_project();
+        let run = svc.submit(&p, submission("SELECT 1")).await.unwrap();
+        svc.wait(&p, run.id.as_str(), Duration::from_secs(5)).await.unwrap();
+        let (run, page) = svc.get_with_page(&p, run.id.as_str(), 1, u64::MAX).await.unwrap();
+        assert_eq!(page.map(|p| p.total_rows), Some(1));
+        let (_, page) = svc.get_with_page(&p, run.id.as_str(), 1, u64::MAX).await.unwrap();
+        assert!(page.is_none(), "an expired result is no page, not an error");
+    }
+
+    #[tokio::test]
+    async fn profiles_carry_the_engine_type_names() {
+        let mut wh = MockWarehouse::new();
+        wh.expect_query().returning(|_, _, _| Ok(stream_of(vec![batch(2)])));
+        let mut results = counting_results();
+        results.expect_profile().returning(|_| {
+            Ok(vec![ColumnProfile {
+                name: "n".into(),
+                data_type: "Int64".into(),
+                count: 2,
+                nulls: 0,
+                distinct_estimate: 2,
+                min: Some("0".into()),
+                max: Some("1".into()),
+                top_values: Vec::new(),
+            }])
+        });
+        let svc = service(wh, results);
+        let p = ProjectId::default_project();
+        let run = svc.submit(&p, submission("SELECT 1")).await.unwrap();
+        svc.wait(&p, run.id.as_str(), Duration::from_secs(5)).await.unwrap();
+        let profiles = svc.profile(&p, run.id.as_str()).await.unwrap();
+        assert_eq!(profiles[0].data_type, "BIGINT");
     }
 }

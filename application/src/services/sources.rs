@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use pluto_duck_domain::{
-    check_user_sql, Column, Identifier, LocationScheme, ProjectId, Source, SourceConnection, SourceState,
+    check_user_sql, CachedTable, Column, Identifier, LocationScheme, ProjectId, Source, SourceConnection, SourceState,
 };
 use secrecy::SecretString;
 use tracing::{instrument, warn};
@@ -26,6 +26,15 @@ pub struct NewSource {
     pub connection: SourceConnection,
     pub password: Option<SecretString>,
     pub read_only: bool,
+}
+
+/// A source as a client looks at it: its state, its tables when attached, and its local copies.
+#[derive(Debug, Clone)]
+pub struct SourceDetail {
+    pub source: Source,
+    pub state: SourceState,
+    pub tables: Vec<TableInfo>,
+    pub cached: Vec<CachedTable>,
 }
 
 /// The secret-store name of the source's password or S3 secret key, if it has one.
@@ -128,9 +137,9 @@ impl SourceService {
             .map_err(|e| AppError::Invalid(format!("cannot check the path: {e}")))?
     }
 
-    /// Attaches and records the source. Nothing is stored unless the attach works.
+    /// Attaches and records the source, and tells its state. Nothing is stored unless the attach works.
     #[instrument(skip_all, fields(project = %project, source = %new.name))]
-    pub async fn attach(&self, project: &ProjectId, new: NewSource) -> Result<Source, AppError> {
+    pub async fn attach(&self, project: &ProjectId, new: NewSource) -> Result<(Source, SourceState), AppError> {
         let source = self.build(project, &new).await?;
         if self.metadata.get_source(project, &source.name).await?.is_some() {
             return Err(AppError::Conflict(format!("source {} already exists", source.name)));
@@ -149,7 +158,8 @@ impl SourceService {
             let _ = self.catalog.detach(project, &source.name).await;
             return Err(e);
         }
-        Ok(source)
+        let state = self.state(&source).await;
+        Ok((source, state))
     }
 
     /// Tries a configuration without keeping anything.
@@ -222,12 +232,43 @@ impl SourceService {
         }
     }
 
-    pub async fn describe(&self, project: &ProjectId, name: &str, description: &str) -> Result<Source, AppError> {
+    /// A source with its state, its tables (none when it is not attached) and the local copies of its tables.
+    pub async fn detail(&self, project: &ProjectId, name: &str) -> Result<SourceDetail, AppError> {
+        let source = self.get(project, name).await?;
+        let state = self.state(&source).await;
+        let tables = match state {
+            SourceState::Attached => self.catalog.tables(&Self::at(&source), None).await.unwrap_or_default(),
+            SourceState::Failed(_) => Vec::new(),
+        };
+        let cached = self
+            .metadata
+            .list_caches(project)
+            .await?
+            .into_iter()
+            .filter(|c| c.source == source.name)
+            .collect();
+        Ok(SourceDetail {
+            source,
+            state,
+            tables,
+            cached,
+        })
+    }
+
+    /// Changes the description; answers the source with its state.
+    pub async fn describe(
+        &self,
+        project: &ProjectId,
+        name: &str,
+        description: &str,
+    ) -> Result<(Source, SourceState), AppError> {
         let source = self.get(project, name).await?;
         self.metadata
             .update_source_description(project, &source.name, description)
             .await?;
-        self.get(project, name).await
+        let source = self.get(project, name).await?;
+        let state = self.state(&source).await;
+        Ok((source, state))
     }
 
     #[instrument(skip_all, fields(project = %project, source = %name))]
@@ -454,5 +495,88 @@ mod tests {
         ));
         std::fs::create_dir_all(&d).unwrap();
         std::fs::canonicalize(d).unwrap()
+    }
+
+    fn service(catalog: crate::ports::MockSourceCatalog, md: crate::ports::MockMetadataStore) -> SourceService {
+        use crate::ports::{MockResultStore, MockSecretStore, MockWarehouse};
+        use crate::services::{ChangeLog, Jobs, QueryLimits, RunHub};
+        let md: Arc<dyn MetadataStore> = Arc::new(md);
+        let jobs = Jobs::new(md.clone(), Arc::new(RunHub::new(10)));
+        let queries = Arc::new(QueryService::new(
+            Arc::new(MockWarehouse::new()),
+            Arc::new(MockResultStore::new()),
+            jobs,
+            Arc::new(ChangeLog::new(md.clone())),
+            QueryLimits::default(),
+        ));
+        SourceService::new(
+            Arc::new(catalog),
+            md,
+            Arc::new(MockSecretStore::new()),
+            queries,
+            PathPolicy::default(),
+        )
+    }
+
+    fn stored(project: &ProjectId, name: &Identifier) -> Source {
+        Source {
+            name: name.clone(),
+            project: project.clone(),
+            kind: pluto_duck_domain::SourceKind::Sqlite,
+            description: String::new(),
+            connection: SourceConnection::File { path: "/x.db".into() },
+            read_only: true,
+            created_at: Utc::now(),
+        }
+    }
+
+    fn cache(project: &ProjectId, name: &str, source: &str) -> CachedTable {
+        CachedTable {
+            name: Identifier::parse(name).unwrap(),
+            project: project.clone(),
+            source: Identifier::parse(source).unwrap(),
+            remote_schema: "main".into(),
+            remote_table: name.into(),
+            filter: None,
+            cursor_column: None,
+            ttl_secs: None,
+            rows: 0,
+            refreshed_at: Utc::now(),
+            created_at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_source_detail_has_its_tables_when_attached_and_only_its_own_copies() {
+        let mut md = crate::ports::MockMetadataStore::new();
+        md.expect_get_source().returning(|p, name| Ok(Some(stored(p, name))));
+        md.expect_list_caches()
+            .returning(|p| Ok(vec![cache(p, "orders", "shop"), cache(p, "users", "crm")]));
+        let mut catalog = crate::ports::MockSourceCatalog::new();
+        catalog.expect_states().returning(|_| {
+            Ok(vec![
+                (Identifier::parse("shop").unwrap(), SourceState::Attached),
+                (Identifier::parse("crm").unwrap(), SourceState::Failed("refused".into())),
+            ])
+        });
+        catalog.expect_tables().returning(|_, _| {
+            Ok(vec![TableInfo {
+                schema: "main".into(),
+                name: "orders".into(),
+                kind: "table".into(),
+                estimated_rows: Some(3),
+            }])
+        });
+        let svc = service(catalog, md);
+        let p = ProjectId::default_project();
+        let d = svc.detail(&p, "Shop").await.unwrap();
+        assert_eq!(d.state, SourceState::Attached);
+        assert_eq!(d.tables.len(), 1);
+        let cached: Vec<&str> = d.cached.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(cached, ["orders"]);
+        // A failed source has no tables to list, and says why.
+        let d = svc.detail(&p, "crm").await.unwrap();
+        assert_eq!(d.state, SourceState::Failed("refused".into()));
+        assert!(d.tables.is_empty());
     }
 }

@@ -222,3 +222,33 @@ async fn create_project_validates_input_and_conflicts() {
         .collect();
     assert_eq!(ids, vec!["default", "sales"]);
 }
+
+/// Compression never costs more than it saves on loopback: zstd where the client takes it (whatever order it names
+/// them in), gzip otherwise, and never for Arrow or Parquet bodies.
+#[tokio::test]
+async fn results_are_compressed_with_zstd_or_gzip_but_arrow_and_parquet_never() {
+    let sb = Sandbox::new();
+    let r = router(&sb).await;
+    let sql = "SELECT range AS id, 'row ' || range AS label FROM range(10000)";
+    for (accept, encodings, expected) in [
+        ("application/x-ndjson", "gzip, deflate, br, zstd", Some("zstd")),
+        ("application/x-ndjson", "zstd, gzip", Some("zstd")),
+        ("application/x-ndjson", "gzip", Some("gzip")),
+        ("text/csv", "gzip, zstd", Some("zstd")),
+        ("application/json", "identity", None),
+        ("application/vnd.apache.arrow.stream", "gzip, zstd", None),
+        ("application/vnd.apache.parquet", "gzip, zstd", None),
+    ] {
+        let mut req = crate::query::post_query(sql, "?wait=30", None);
+        req.headers_mut().insert(header::ACCEPT, accept.parse().unwrap());
+        req.headers_mut()
+            .insert(header::ACCEPT_ENCODING, encodings.parse().unwrap());
+        let (resp, body) = call(&r, req).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        let sent = resp
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap());
+        assert_eq!(sent, expected, "{accept} with accept-encoding {encodings}");
+    }
+}

@@ -18,5 +18,6 @@ mod query;
 mod query_server;
 mod query_types;
 mod sandbox;
+mod schema_fuzz;
 mod secrets_keyring;
 mod sources;

@@ -13,12 +13,18 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use pluto_duck_application::ports::BatchStream;
+use pluto_duck_application::ports::{BatchStream, ResultPage};
+use pluto_duck_application::AppError;
+use pluto_duck_domain::Run;
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 pub use json::write_rows_json;
 
 use crate::problem::ApiError;
+
+mod docs;
+pub use docs::{Binary, ColumnDto, Rows, RowsDocument};
 
 const CHUNK: usize = 64 * 1024;
 
@@ -201,6 +207,41 @@ pub fn respond(format: Format, schema: SchemaRef, batches: BatchStream, envelope
     resp
 }
 
+/// The rows of a finished read in `format`, with its run id (`X-Query-Id`) and row count (`X-Total-Rows`).
+pub fn page_response(run: &Run, page: ResultPage, format: Format, offset: u64) -> Response {
+    let envelope = JsonEnvelope {
+        run_id: run.id.to_string(),
+        column_types: run.columns.iter().map(|c| c.data_type.clone()).collect(),
+        total_rows: page.total_rows,
+        offset,
+        truncated: run.truncated,
+    };
+    let mut resp = respond(format, page.schema, page.batches, envelope);
+    if let Ok(v) = HeaderValue::from_str(run.id.as_str()) {
+        resp.headers_mut().insert("x-query-id", v);
+    }
+    resp
+}
+
+/// Rows as a JSON array of arrays in column order, for a JSON document that embeds them.
+pub fn rows_json(batches: &[RecordBatch]) -> Result<Box<RawValue>, ApiError> {
+    let mut buf = Vec::new();
+    write_rows_json(batches, &mut buf).map_err(ApiError::internal)?;
+    RawValue::from_string(String::from_utf8_lossy(&buf).into_owned()).map_err(ApiError::internal)
+}
+
+/// A page's rows as [`rows_json`], read from its stream.
+pub async fn page_json(page: ResultPage) -> Result<Box<RawValue>, ApiError> {
+    let batches: Vec<RecordBatch> = page
+        .batches
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::from(AppError::Warehouse(e)))?;
+    rows_json(&batches)
+}
+
 /// A file the engine wrote, sent as the body and gone from disk as soon as it is open (the open handle keeps it
 /// readable until sent).
 pub async fn file_response(
@@ -209,7 +250,7 @@ pub async fn file_response(
 ) -> Result<Response, ApiError> {
     let opened = tokio::fs::File::open(&file.path).await;
     let _ = tokio::fs::remove_file(&file.path).await;
-    let handle = opened.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let handle = opened.map_err(ApiError::internal)?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(handle, CHUNK));
     let mut resp = (StatusCode::OK, body).into_response();
     resp.headers_mut()

@@ -1,9 +1,18 @@
+//! One folder per resource: `mod.rs` holds its routes and handlers (parse, call one use case, answer), `wire.rs`
+//! the bodies, DTOs and parameters they speak.
+//!
+//! Adding a resource: a folder here with `pub fn routes() -> OpenApiRouter<AppState>`, one line in [`v1`] (routes
+//! and their OpenAPI paths are registered together), and its tag in `openapi.rs`'s `ApiDoc`. Handlers list
+//! `ProjectScope` in `params(...)` for the `X-Pluto-Project` header and only the statuses particular to them; the
+//! standard problem responses are attached by `openapi::ProblemResponses`.
+
 pub mod analyses;
 pub mod boards;
 pub mod caches;
 pub mod ingest;
 pub mod projects;
 pub mod query;
+pub mod runs;
 pub mod sources;
 pub mod system;
 
