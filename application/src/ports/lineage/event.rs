@@ -124,12 +124,12 @@ impl LineageDataset {
         self
     }
 
-    /// Names the data source; its URI is built from the dataset's namespace (`postgres://host:5432`), which is
-    /// what OpenLineage consumers expect.
+    /// Names the data source; its URI is the dataset's namespace (`postgres://host:5432`) when that is a URI
+    /// (`file` and `duckdb://:memory:` are not).
     pub fn with_data_source(mut self, name: impl Into<String>) -> Self {
         self.data_source = Some(DataSourceFacet {
             name: name.into(),
-            uri: Some(self.name.namespace.clone()),
+            uri: namespace_uri(&self.name.namespace),
         });
         self
     }
@@ -138,6 +138,29 @@ impl LineageDataset {
         self.column_lineage = Some(lineage);
         self
     }
+}
+
+/// `namespace` when it is an absolute URI: a scheme, `://`, an authority whose port (if any) is digits, and no
+/// character a URI cannot hold unescaped.
+fn namespace_uri(namespace: &str) -> Option<String> {
+    let (scheme, rest) = namespace.split_once("://")?;
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let chars_ok = namespace
+        .chars()
+        .all(|c| c.is_ascii_graphic() && !"\"<>\\^`{|}".contains(c));
+    let authority = rest.split('/').next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // An IPv6 literal is bracketed; otherwise the host ends at the first `:` and the rest is the port.
+    let port = match host_port.strip_prefix('[') {
+        Some(v6) => Some(
+            v6.split_once(']')
+                .map_or("?", |(_, rest)| rest.strip_prefix(':').unwrap_or(rest)),
+        ),
+        None => host_port.split_once(':').map(|(_, p)| p),
+    };
+    let port_ok = port.is_none_or(|p| p.chars().all(|c| c.is_ascii_digit()));
+    (scheme_ok && chars_ok && port_ok).then(|| namespace.to_owned())
 }
 
 /// One column of a `schema` facet; `fields` for the members of a struct.
@@ -435,6 +458,20 @@ mod tests {
             1
         );
         assert_eq!(event.run_facets.parent.as_ref().unwrap().job_name, "sales.kpis");
+        for (ns, uri) in [
+            ("postgres://db:5432", true),
+            ("s3://lake", true),
+            ("duckdb:///w/pluto.duckdb", true),
+            ("postgres://[::1]:5432", true),
+            ("file", false),
+            ("duckdb://:memory:", false),
+            ("duckdb:///with space.duckdb", false),
+            ("postgres://[::1]x", false),
+            ("postgres://[::1", false),
+            ("mysql://h:3306:1", false),
+        ] {
+            assert_eq!(namespace_uri(ns).is_some(), uri, "{ns}");
+        }
         let failed = LineageEvent::fail(run, job, "Catalog Error: table x does not exist");
         assert!(failed.state.is_terminal() && failed.run_facets.error.is_some());
         assert!(!RunState::Running.is_terminal());
