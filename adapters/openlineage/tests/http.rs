@@ -267,3 +267,72 @@ async fn the_transport_names_the_emitter() {
     assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
     assert_eq!(emitters[2].stats(), Default::default());
 }
+
+#[tokio::test]
+async fn runs_reported_by_the_lineage_service_arrive_valid_with_one_run_id_each() {
+    use pluto_duck_application::services::{LineageService, RunDatasets};
+    use pluto_duck_domain::{ProjectId, Run, RunFailure, RunId, RunKind};
+
+    let schemas = Schemas::load();
+    let (url, mut rx) = receiver(Vec::new(), false).await;
+    let emitter: Arc<dyn LineageEmitter> = Arc::new(HttpLineage::new(fast(&url)).unwrap());
+    let lineage = LineageService::new(Arc::clone(&emitter), "pluto-duck");
+    let project = ProjectId::parse("sales").unwrap();
+    let new_run = |kind, input: &str| {
+        let now = chrono::Utc::now();
+        let mut run = Run::new(
+            RunId::parse(Uuid::now_v7().to_string()).unwrap(),
+            project.clone(),
+            kind,
+            input.to_owned(),
+            now,
+        );
+        run.start(now).unwrap();
+        run
+    };
+    let datasets = RunDatasets {
+        job: Some("ingest.orders".into()),
+        inputs: vec![LineageDataset::new(
+            DatasetName::local_file("/data/orders.csv").unwrap(),
+        )],
+        outputs: vec![LineageDataset::new(
+            DatasetName::duckdb("/data/sales.duckdb", "sales", "raw", "orders").unwrap(),
+        )],
+    };
+    let mut ingest = new_run(RunKind::Ingest, "raw.orders");
+    ingest.succeed(chrono::Utc::now()).unwrap();
+    let mut query = new_run(RunKind::Query, "select * from missing");
+    let failure = RunFailure {
+        message: "Catalog Error: Table with name missing does not exist!".into(),
+        position: Some(15),
+    };
+    query.fail(failure, chrono::Utc::now()).unwrap();
+    lineage.report(&ingest, &datasets).await;
+    lineage.report(&query, &RunDatasets::default()).await;
+    emitter.flush().await;
+
+    let got = drain(&mut rx);
+    let seen: Vec<(String, String, String)> = got
+        .iter()
+        .map(|r| {
+            schemas.validate_event(&r.body).unwrap();
+            (
+                r.body["eventType"].as_str().unwrap().to_owned(),
+                r.body["run"]["runId"].as_str().unwrap().to_owned(),
+                r.body["job"]["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let (i, q) = (ingest.id.to_string(), query.id.to_string());
+    assert_eq!(
+        seen,
+        vec![
+            ("START".into(), i.clone(), "ingest.orders".into()),
+            ("COMPLETE".into(), i, "ingest.orders".into()),
+            ("START".into(), q.clone(), "query".into()),
+            ("FAIL".into(), q, "query".into()),
+        ]
+    );
+    assert_eq!(got[1].body["inputs"][0]["namespace"], "file");
+    assert_eq!(got[3].body["job"]["facets"]["sql"]["query"], "select * from missing");
+}

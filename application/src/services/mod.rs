@@ -10,6 +10,7 @@ mod project_data;
 mod projects;
 mod query;
 mod run_hub;
+mod run_lineage;
 mod sources;
 mod system;
 
@@ -27,6 +28,7 @@ pub use project_data::{ProjectData, Removed};
 pub use projects::ProjectService;
 pub use query::{QueryLimits, QueryService, QuerySubmission};
 pub use run_hub::{RunHub, Subscription};
+pub use run_lineage::{run_uuid, LineageService, RunDatasets};
 pub use sources::{NewSource, PathPolicy, SourceService};
 pub use system::SystemService;
 
