@@ -2,8 +2,8 @@ use pluto_duck_domain::DomainError;
 use thiserror::Error;
 
 use crate::ports::{
-    AnalysisStoreError, BlobError, LlmError, RepoError, ResultError, SecretError, SourceError, TransformError,
-    WarehouseError,
+    AnalysisStoreError, BlobError, LlmError, ObjectStoreError, RepoError, ResultError, SecretError, SourceError,
+    TransformError, WarehouseError,
 };
 
 /// Transport-neutral classification: HTTP maps it to a status, the CLI to an exit code.
@@ -149,6 +149,8 @@ pub enum AppError {
     Llm(#[from] LlmError),
     #[error(transparent)]
     Transform(#[from] TransformError),
+    #[error(transparent)]
+    Objects(#[from] ObjectStoreError),
 }
 
 impl AppError {
@@ -181,6 +183,7 @@ impl AppError {
             AppError::Blobs(e) => e.kind(),
             AppError::Llm(e) => e.kind(),
             AppError::Transform(e) => e.kind(),
+            AppError::Objects(e) => e.kind(),
         }
     }
 
@@ -194,6 +197,10 @@ impl AppError {
             AppError::Warehouse(WarehouseError::MissingExtension(_))
             | AppError::Source(SourceError::MissingExtension(_))
             | AppError::Results(ResultError::Upstream(WarehouseError::MissingExtension(_))) => "missing-extension",
+            AppError::Objects(e) => match e.problem_slug() {
+                Some(slug) => slug,
+                None => return self.kind().problem(),
+            },
             _ => return self.kind().problem(),
         };
         ProblemType::by_slug(refined).unwrap_or_else(|| self.kind().problem())

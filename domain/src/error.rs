@@ -34,4 +34,14 @@ pub enum DomainError {
     UnknownDependency { node: String, missing: String },
     #[error("a {from} run cannot become {to}")]
     InvalidTransition { from: &'static str, to: &'static str },
+    #[error("invalid bucket name {name:?}: {reason}")]
+    InvalidBucketName { name: String, reason: &'static str },
+    #[error("invalid object key {key:?}: {reason}")]
+    InvalidObjectKey { key: String, reason: &'static str },
+    /// A list prefix, user metadata or content type that object storage would not keep as given.
+    #[error("invalid object request: {0}")]
+    InvalidObjectRequest(String),
+    /// A lineage dataset or job name part that is empty or otherwise unusable.
+    #[error("invalid lineage name: {0}")]
+    InvalidLineageName(String),
 }

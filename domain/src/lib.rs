@@ -11,6 +11,8 @@ mod files;
 mod freshness;
 mod ident;
 mod ingest;
+mod lineage;
+mod objects;
 mod params;
 mod project;
 mod run;
@@ -32,6 +34,11 @@ pub use files::{FileFormat, FileLocation, FileTable, LocationScheme, S3Settings}
 pub use freshness::{params_hash, plan, stale_reasons, LastRun, NodeState, StaleReason, StepAction, NO_PARAMS};
 pub use ident::Identifier;
 pub use ingest::{IngestMode, Ingestion, TargetTable};
+pub use lineage::DatasetName;
+pub use objects::{
+    bucket_name_problem, object_key_problem, validate_content_type, validate_list_text, validate_user_metadata,
+    BucketName, ByteRange, ObjectKey, MAX_KEY_BYTES, MAX_USER_METADATA_BYTES,
+};
 pub use params::{bind_parameters, resolve_parameters, BoundValue};
 pub use project::{
     canonical_relation, is_reserved_name, is_reserved_schema, Project, ProjectId, Relation, CACHE_SCHEMA, DBT_CATALOG,

@@ -3,8 +3,10 @@
 
 mod analyses;
 mod blobs;
+mod lineage;
 mod llm;
 mod metadata;
+mod objects;
 mod results;
 mod secrets;
 mod skills;
@@ -14,11 +16,20 @@ mod warehouse;
 
 pub use analyses::{AnalysisStore, AnalysisStoreError};
 pub use blobs::{BlobError, BlobStore};
+pub use lineage::{
+    ColumnLineageFacet, DataSourceFacet, ErrorFacet, InputField, JobTypeFacet, LineageDataset, LineageEmitter,
+    LineageEvent, LineageJob, LineageStats, ParentRun, ProcessingEngineFacet, RunFacets, RunState, SchemaField,
+    SqlFacet, Transformation, TransformationKind,
+};
 pub use llm::{
     ChatDelta, ChatMessage, ChatRequest, ChatStream, FinishReason, LlmError, LlmProvider, LlmProviders, LlmSettings,
     ProviderInfo, Role, TokenUsage, ToolCall, ToolSpec,
 };
 pub use metadata::{MetadataStore, RepoError, RunFilter};
+pub use objects::{
+    BucketInfo, ByteStream, ListObjects, ObjectEntry, ObjectInfo, ObjectPage, ObjectRead, ObjectStore,
+    ObjectStoreError, PutObject, DEFAULT_CONTENT_TYPE, MAX_LIST_LIMIT,
+};
 pub use results::{ColumnProfile, ResultError, ResultPage, ResultStore, RetentionPolicy, StoredResult};
 pub use secrets::{validate_secret_name, SecretError, SecretStore};
 pub use skills::{Skill, SkillStore};
@@ -39,9 +50,13 @@ pub use analyses::MockAnalysisStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use blobs::MockBlobStore;
 #[cfg(any(test, feature = "test-util"))]
+pub use lineage::MockLineageEmitter;
+#[cfg(any(test, feature = "test-util"))]
 pub use llm::{MockLlmProvider, MockLlmProviders};
 #[cfg(any(test, feature = "test-util"))]
 pub use metadata::MockMetadataStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use objects::MockObjectStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use results::MockResultStore;
 #[cfg(any(test, feature = "test-util"))]

@@ -1,0 +1,260 @@
+//! Runs as OpenLineage: a run of any kind becomes a `START` and, once it ends, a `COMPLETE`, `FAIL` (failed or
+//! timed out) or `ABORT` (cancelled) event of one job, with the datasets it read and wrote, through the
+//! `LineageEmitter` port. The emitter queues and never waits, so reporting never holds a run up.
+
+use std::sync::Arc;
+
+use pluto_duck_domain::{Run, RunKind, RunStatus};
+use tracing::debug;
+use uuid::Uuid;
+
+use crate::ports::{LineageDataset, LineageEmitter, LineageEvent, LineageJob};
+
+/// What a run read and wrote, and the job it belongs to, as the service that ran it knows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunDatasets {
+    /// The job's name within the project, stable across its runs (`sales.revenue_by_month`, `ingest.orders`);
+    /// the run kind (`query`, `ingest`, ...) when `None`.
+    pub job: Option<String>,
+    pub inputs: Vec<LineageDataset>,
+    pub outputs: Vec<LineageDataset>,
+}
+
+pub struct LineageService {
+    emitter: Arc<dyn LineageEmitter>,
+    namespace: String,
+}
+
+impl LineageService {
+    /// Jobs are named in `<namespace>/<project>` (`pluto-duck/sales`).
+    pub fn new(emitter: Arc<dyn LineageEmitter>, namespace: impl Into<String>) -> Self {
+        Self {
+            emitter,
+            namespace: namespace.into(),
+        }
+    }
+
+    pub fn emitter(&self) -> &Arc<dyn LineageEmitter> {
+        &self.emitter
+    }
+
+    /// The job `run` is a run of: its type is the run kind, and a query's SQL rides along.
+    pub fn job(&self, run: &Run, datasets: &RunDatasets) -> LineageJob {
+        let name = datasets.job.clone().unwrap_or_else(|| run.kind.as_str().to_owned());
+        let job = LineageJob::new(format!("{}/{}", self.namespace, run.project), name)
+            .with_job_type(run.kind.as_str().to_ascii_uppercase());
+        match run.kind {
+            RunKind::Query if !run.input.is_empty() => job.with_sql(run.input.clone()),
+            _ => job,
+        }
+    }
+
+    /// `START`, at the time the run started (now if it has not yet).
+    pub async fn started(&self, run: &Run, datasets: &RunDatasets) {
+        let mut event = LineageEvent::start(run_uuid(run), self.job(run, datasets));
+        if let Some(at) = run.started_at {
+            event = event.at(at);
+        }
+        self.emitter.emit(with_datasets(event, datasets)).await;
+    }
+
+    /// The event that ends `run`, at the time it finished; nothing for a run still queued or running.
+    pub async fn finished(&self, run: &Run, datasets: &RunDatasets) {
+        let (id, job) = (run_uuid(run), self.job(run, datasets));
+        let message = || {
+            run.failure
+                .as_ref()
+                .map(|f| f.message.clone())
+                .unwrap_or_else(|| format!("the run {}", run.status.as_str().replace('_', " ")))
+        };
+        let event = match run.status {
+            RunStatus::Succeeded => LineageEvent::complete(id, job),
+            RunStatus::Failed | RunStatus::TimedOut => LineageEvent::fail(id, job, message()),
+            RunStatus::Cancelled => LineageEvent::abort(id, job),
+            RunStatus::Queued | RunStatus::Running => {
+                debug!(run_id = %run.id, "lineage of an unfinished run not reported");
+                return;
+            }
+        };
+        let event = match run.finished_at {
+            Some(at) => event.at(at),
+            None => event,
+        };
+        self.emitter.emit(with_datasets(event, datasets)).await;
+    }
+
+    /// Both events of a run that has ended (a run reported by an outside system, a run recorded after the
+    /// fact): `START` when it had started, then its end.
+    pub async fn report(&self, run: &Run, datasets: &RunDatasets) {
+        if !run.status.is_terminal() {
+            return;
+        }
+        if run.started_at.is_some() {
+            self.started(run, datasets).await;
+        }
+        self.finished(run, datasets).await;
+    }
+}
+
+fn with_datasets(mut event: LineageEvent, datasets: &RunDatasets) -> LineageEvent {
+    event.inputs = datasets.inputs.clone();
+    event.outputs = datasets.outputs.clone();
+    event
+}
+
+/// The run's OpenLineage id: its own id, which `Jobs` mints as a UUID. An id that is not one (a run recorded by
+/// an older version) maps to a fixed UUID made from it, so its events still share one run id.
+pub fn run_uuid(run: &Run) -> Uuid {
+    if let Ok(id) = Uuid::parse_str(run.id.as_str()) {
+        return id;
+    }
+    // Two FNV-1a hashes of the id (different offsets): stable across builds, unlike std's hasher.
+    let fnv = |offset: u64| {
+        run.id
+            .as_str()
+            .bytes()
+            .fold(offset, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    };
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&fnv(0xcbf2_9ce4_8422_2325).to_be_bytes());
+    bytes[8..].copy_from_slice(&fnv(0x6c62_272e_07bb_0142).to_be_bytes());
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Mutex;
+
+    use chrono::{TimeZone, Utc};
+    use pluto_duck_domain::{DatasetName, ProjectId, RunFailure, RunId};
+
+    use super::*;
+    use crate::ports::{MockLineageEmitter, RunState};
+
+    /// A mock emitter that keeps what it is given.
+    fn recording() -> (Arc<dyn LineageEmitter>, Arc<Mutex<Vec<LineageEvent>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut emitter = MockLineageEmitter::new();
+        let keep = Arc::clone(&seen);
+        emitter.expect_emit().returning(move |e| keep.lock().unwrap().push(e));
+        (Arc::new(emitter), seen)
+    }
+
+    fn run(kind: RunKind, input: &str) -> Run {
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        let mut run = Run::new(
+            RunId::parse(Uuid::now_v7().to_string()).unwrap(),
+            ProjectId::parse("sales").unwrap(),
+            kind,
+            input.to_owned(),
+            t0,
+        );
+        run.start(t0 + chrono::Duration::seconds(1)).unwrap();
+        run
+    }
+
+    fn datasets() -> RunDatasets {
+        RunDatasets {
+            job: Some("ingest.orders".into()),
+            inputs: vec![LineageDataset::new(
+                DatasetName::postgres("db", 5432, "shop", "public", "orders").unwrap(),
+            )],
+            outputs: vec![LineageDataset::new(
+                DatasetName::duckdb("/w/sales.duckdb", "sales", "raw", "orders").unwrap(),
+            )],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_finished_run_reports_start_then_its_end_with_one_run_id() {
+        let (emitter, seen) = recording();
+        let lineage = LineageService::new(emitter, "pluto-duck");
+        let mut ok = run(RunKind::Ingest, "raw.orders");
+        ok.succeed(ok.started_at.unwrap() + chrono::Duration::seconds(5))
+            .unwrap();
+        let mut failed = run(RunKind::Ingest, "raw.orders");
+        failed
+            .fail(
+                RunFailure {
+                    message: "Conversion Error: could not convert".into(),
+                    position: None,
+                },
+                failed.started_at.unwrap() + chrono::Duration::seconds(2),
+            )
+            .unwrap();
+        let mut cancelled = run(RunKind::Ingest, "raw.orders");
+        cancelled.cancel(cancelled.started_at.unwrap()).unwrap();
+        for r in [&ok, &failed, &cancelled] {
+            lineage.report(r, &datasets()).await;
+        }
+
+        let events = seen.lock().unwrap().clone();
+        let states: Vec<RunState> = events.iter().map(|e| e.state).collect();
+        use RunState::*;
+        assert_eq!(states, [Start, Complete, Start, Fail, Start, Abort]);
+        for (pair, r) in events.chunks(2).zip([&ok, &failed, &cancelled]) {
+            let id = Uuid::parse_str(r.id.as_str()).unwrap();
+            assert!(pair.iter().all(|e| e.run_id == id), "one run id per run");
+            assert_eq!(pair[0].event_time, r.started_at.unwrap());
+            assert_eq!(pair[1].event_time, r.finished_at.unwrap());
+            for e in pair {
+                assert_eq!(
+                    (e.job.namespace.as_str(), e.job.name.as_str()),
+                    ("pluto-duck/sales", "ingest.orders")
+                );
+                assert_eq!(e.job.job_type.as_ref().unwrap().job_type.as_deref(), Some("INGEST"));
+                assert_eq!(e.inputs, datasets().inputs);
+                assert_eq!(e.outputs, datasets().outputs);
+            }
+        }
+        let error = events[3].run_facets.error.as_ref().unwrap();
+        assert_eq!(error.message, "Conversion Error: could not convert");
+    }
+
+    #[tokio::test]
+    async fn a_query_job_carries_its_sql_and_a_timeout_fails() {
+        let (emitter, seen) = recording();
+        let lineage = LineageService::new(emitter, "pluto-duck");
+        let mut q = run(RunKind::Query, "select 1");
+        q.time_out(1000, q.started_at.unwrap() + chrono::Duration::seconds(1))
+            .unwrap();
+        lineage.finished(&q, &RunDatasets::default()).await;
+        let events = seen.lock().unwrap().clone();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].state, RunState::Fail);
+        assert_eq!(events[0].job.name, "query");
+        assert_eq!(events[0].job.sql.as_ref().unwrap().query, "select 1");
+        assert!(!events[0].run_facets.error.as_ref().unwrap().message.is_empty());
+    }
+
+    #[tokio::test]
+    async fn unfinished_runs_report_only_their_start() {
+        let (emitter, seen) = recording();
+        let lineage = LineageService::new(emitter, "pluto-duck");
+        let running = run(RunKind::AnalysisRun, "sales.kpis");
+        lineage.report(&running, &RunDatasets::default()).await;
+        lineage.finished(&running, &RunDatasets::default()).await;
+        assert!(seen.lock().unwrap().is_empty());
+        lineage.started(&running, &RunDatasets::default()).await;
+        let events = seen.lock().unwrap().clone();
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].state, events[0].job.name.as_str()),
+            (RunState::Start, "analysis_run")
+        );
+        assert!(events[0].job.sql.is_none());
+    }
+
+    #[test]
+    fn run_ids_that_are_not_uuids_map_to_a_fixed_one() {
+        let mut r = run(RunKind::Query, "select 1");
+        r.id = RunId::parse("legacy-42").unwrap();
+        let a = run_uuid(&r);
+        assert_eq!(a, run_uuid(&r));
+        r.id = RunId::parse("legacy-43").unwrap();
+        assert_ne!(a, run_uuid(&r));
+        assert_eq!(a.get_version_num(), 4);
+    }
+}
