@@ -37,6 +37,9 @@ def _pin(value):
     if not isinstance(value, dict):
         return value
     pinned = {k: _pin(v) for k, v in value.items()}
+    # The agent's model settings: its server is a closed port here, never what the fuzzer made up.
+    if isinstance(pinned.get("base_url"), str):
+        pinned["base_url"] = f"http://{CLOSED}/v1"
     if "kind" in pinned and set(pinned) <= SOURCE_FIELDS:
         # PostgreSQL and MySQL default to 127.0.0.1 and their usual port, where a test service may listen.
         pinned["host"] = "127.0.0.1"
@@ -54,3 +57,9 @@ def _pin(value):
 def before_call(context, case, kwargs):
     if isinstance(case.body, (dict, list)):
         case.body = _pin(case.body)
+    # A model's default server is a public one: the settings always name the closed port instead.
+    # Nor does it unconfigure the model, so questions stay answerable.
+    if case.operation.path.endswith("/settings/llm") and isinstance(case.body, dict):
+        case.body["base_url"] = f"http://{CLOSED}/v1"
+        if case.body.get("provider") == "none":
+            case.body["provider"] = "scripted"

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use pluto_duck_domain::{
-    Conversation, ConversationId, ConversationMessage, MessageRole, ProjectId, Run, RunEvent, RunEventKind, RunKind,
+    Conversation, ConversationId, ConversationMessage, MessageRole, ProjectId, Run, RunEventKind, RunKind,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -458,31 +458,14 @@ impl AgentService {
         self.jobs.cancel(project, id, RunKind::AgentTurn).await
     }
 
-    /// A turn's events after `after`: live while the server remembers the turn, then from the store.
+    /// A turn's events after `after`: live while the server remembers the turn, then as the turn stored them.
     pub async fn events(
         &self,
         project: &ProjectId,
         id: &str,
         after: u64,
     ) -> Result<crate::services::Subscription, AppError> {
-        let run = self.turn(project, id).await?;
-        if let Some(sub) = self.jobs.hub().subscribe(&run.id, after) {
-            return Ok(sub);
-        }
-        let stored: Vec<RunEvent> = self
-            .metadata
-            .list_run_events(&run.id)
-            .await?
-            .into_iter()
-            .filter(|e| e.seq > after)
-            .collect();
-        if stored.is_empty() {
-            return Ok(self.jobs.hub().events_of(&run, after));
-        }
-        Ok(crate::services::Subscription {
-            past: stored,
-            live: None,
-        })
+        self.jobs.events(project, id, RunKind::AgentTurn, after).await
     }
 
     // --- conversations ----------------------------------------------------------------------------------------

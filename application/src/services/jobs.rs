@@ -271,8 +271,13 @@ impl Jobs {
 
     /// A run of the project, from memory or the store; `kind` narrows what counts as found.
     pub async fn get(&self, project: &ProjectId, id: &str, kind: RunKind) -> Result<Run, AppError> {
+        self.get_of(project, id, &[kind]).await
+    }
+
+    /// A run of the project of one of `kinds` (the first names what was not found).
+    pub async fn get_of(&self, project: &ProjectId, id: &str, kinds: &[RunKind]) -> Result<Run, AppError> {
         let not_found = || AppError::NotFound {
-            what: kind_noun(kind),
+            what: kinds.first().map(|k| kind_noun(*k)).unwrap_or("run"),
             id: id.to_owned(),
         };
         let id = RunId::parse(id)?;
@@ -281,7 +286,7 @@ impl Jobs {
             Some(r) => Some(r),
             None => self.metadata.get_run(project, &id).await?,
         };
-        run.filter(|r| r.kind == kind && &r.project == project)
+        run.filter(|r| kinds.contains(&r.kind) && &r.project == project)
             .ok_or_else(not_found)
     }
 
@@ -321,7 +326,24 @@ impl Jobs {
         after: u64,
     ) -> Result<Subscription, AppError> {
         let run = self.get(project, id, kind).await?;
-        Ok(self.hub.events_of(&run, after))
+        if let Some(sub) = self.hub.subscribe(&run.id, after) {
+            return Ok(sub);
+        }
+        // Forgotten by the hub (evicted, or a restart): the events a run kept (agent turns do), else its replay.
+        let stored: Vec<_> = self
+            .metadata
+            .list_run_events(&run.id)
+            .await?
+            .into_iter()
+            .filter(|e| e.seq > after)
+            .collect();
+        if stored.is_empty() {
+            return Ok(self.hub.events_of(&run, after));
+        }
+        Ok(Subscription {
+            past: stored,
+            live: None,
+        })
     }
 
     /// Stored runs, newest first (after the writer caught up).

@@ -61,6 +61,9 @@ pub enum Submitted {
     Finished(Run, ResultPage),
 }
 
+/// The runs `/query` answers for: SQL jobs and agent turns.
+const QUERY_KINDS: &[RunKind] = &[RunKind::Query, RunKind::AgentTurn];
+
 pub struct QueryService {
     warehouse: Arc<dyn Warehouse>,
     results: Arc<dyn ResultStore>,
@@ -296,8 +299,13 @@ impl QueryService {
         }
     }
 
+    /// A query, or an agent turn (a question is asked through the same endpoint and shares its URLs).
     pub async fn get(&self, project: &ProjectId, id: &str) -> Result<Run, AppError> {
-        self.jobs.get(project, id, RunKind::Query).await
+        self.jobs.get_of(project, id, QUERY_KINDS).await
+    }
+
+    async fn kind_of(&self, project: &ProjectId, id: &str) -> Result<RunKind, AppError> {
+        Ok(self.get(project, id).await?.kind)
     }
 
     pub async fn list(
@@ -321,18 +329,21 @@ impl QueryService {
 
     /// Waits up to `max` for the run to finish; returns its state either way.
     pub async fn wait(&self, project: &ProjectId, id: &str, max: Duration) -> Result<Run, AppError> {
-        self.jobs.wait(project, id, RunKind::Query, max).await
+        let kind = self.kind_of(project, id).await?;
+        self.jobs.wait(project, id, kind, max).await
     }
 
     /// Interrupts a queued or running query and returns its final state.
     #[instrument(skip_all, fields(run_id = %id))]
     pub async fn cancel(&self, project: &ProjectId, id: &str) -> Result<Run, AppError> {
-        self.jobs.cancel(project, id, RunKind::Query).await
+        let kind = self.kind_of(project, id).await?;
+        self.jobs.cancel(project, id, kind).await
     }
 
     /// Events after `after` (the last id a client saw), and the live tail while the run goes on.
     pub async fn events(&self, project: &ProjectId, id: &str, after: u64) -> Result<Subscription, AppError> {
-        self.jobs.events(project, id, RunKind::Query, after).await
+        let kind = self.kind_of(project, id).await?;
+        self.jobs.events(project, id, kind, after).await
     }
 
     /// A query's state and, once it succeeded, a page of its rows (at most [`MAX_PAGE_ROWS`]); no page when its
@@ -345,7 +356,7 @@ impl QueryService {
         limit: u64,
     ) -> Result<(Run, Option<ResultPage>), AppError> {
         let run = self.get(project, id).await?;
-        if run.status != RunStatus::Succeeded {
+        if run.status != RunStatus::Succeeded || run.kind != RunKind::Query {
             return Ok((run, None));
         }
         match self.result(project, id, offset, Some(limit.min(MAX_PAGE_ROWS))).await {
@@ -382,6 +393,13 @@ impl QueryService {
 
     async fn finished(&self, project: &ProjectId, id: &str) -> Result<Run, AppError> {
         let run = self.get(project, id).await?;
+        if run.kind != RunKind::Query {
+            // An agent turn keeps its rows in its answer's preview, not as a stored result.
+            return Err(AppError::NotFound {
+                what: "query result",
+                id: id.to_owned(),
+            });
+        }
         match run.status {
             RunStatus::Succeeded => Ok(run),
             RunStatus::Queued | RunStatus::Running => Err(AppError::Conflict(format!(

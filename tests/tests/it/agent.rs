@@ -716,3 +716,218 @@ async fn an_evaluation_run_loads_the_dataset_asks_the_agent_and_judges_each_answ
         .unwrap();
     assert_eq!(page.total_rows, 1);
 }
+
+/// The SSE body as (event, data) pairs.
+fn sse(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut name = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = Some(v.trim().to_owned());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data = serde_json::from_str(v.trim()).ok();
+                }
+            }
+            Some((name?, data.unwrap_or(Value::Null)))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn over_http_a_question_is_a_job_with_the_same_links_events_and_approvals() {
+    use crate::helpers::call as route;
+    use crate::helpers::{json, req};
+    use axum::http::StatusCode;
+
+    let sandbox = Sandbox::new();
+    let llm = FakeLlmServer::start().await.unwrap();
+    let router = pluto_duck_bootstrap::commands::build_router(&sandbox.config())
+        .await
+        .unwrap();
+    let send = |method: &'static str, uri: String, body: Option<Value>| {
+        let router = router.clone();
+        async move {
+            let (resp, bytes) = route(&router, req(method, &uri, None, body.as_ref())).await;
+            (resp, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    // No model yet: a clear 503, as problem+json.
+    let (resp, body) = send(
+        "POST",
+        "/api/v1/query".into(),
+        Some(json!({"question": "How many orders?"})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    assert!(body.contains("no language model is configured"), "{body}");
+    let (resp, _) = send(
+        "POST",
+        "/api/v1/query".into(),
+        Some(json!({"sql": "SELECT 1", "question": "x"})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The model, through the settings API; the key is write-only.
+    let (resp, body) = send(
+        "PUT",
+        "/api/v1/settings/llm".into(),
+        Some(json!({"provider": "openai", "model": "fake-model", "base_url": llm.openai_base_url(), "api_key": "sk-http-secret"})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK, "{body}");
+    assert!(!body.contains("sk-http-secret"));
+    assert_eq!(json(body.as_bytes())["api_key_set"], true);
+    let (_, body) = send("GET", "/api/v1/settings/llm".into(), None).await;
+    assert!(!body.contains("sk-http-secret") && body.contains("fake-model"));
+
+    let (resp, _) = send(
+        "POST",
+        "/api/v1/query?wait=30".into(),
+        Some(json!({"sql": "CREATE TABLE main.orders AS SELECT i AS id, i * 2 AS amount FROM range(10) t(i)"})),
+    )
+    .await;
+    assert!(resp.status().is_success());
+
+    // The catalog of actions.
+    let (_, body) = send("GET", "/api/v1/actions".into(), None).await;
+    let actions = json(body.as_bytes());
+    let find = |name: &str| {
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(find("query.run")["writes"], false);
+    assert_eq!(find("analysis.save")["writes"], true);
+    assert_eq!(find("analysis.save")["tool"], "analysis_save");
+
+    // A question: 202 with the query job's links; its events stream every step; the answer arrives.
+    llm.push(call(
+        "a",
+        "query_run",
+        json!({"sql": "SELECT sum(amount) AS total FROM main.orders"}),
+    ))
+    .push(call(
+        "b",
+        "analysis_save",
+        json!({"id": "totals", "sql": "SELECT sum(amount) AS total FROM main.orders"}),
+    ))
+    .push(Behavior::text(&["The total is 90; ", "saved as an analysis."]));
+    let (resp, body) = send(
+        "POST",
+        "/api/v1/query".into(),
+        Some(json!({"question": "What is the total amount?"})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED, "{body}");
+    let job = json(body.as_bytes());
+    assert_eq!(job["kind"], "agent_turn");
+    assert_eq!(job["question"], "What is the total amount?");
+    let id = job["id"].as_str().unwrap().to_owned();
+    assert_eq!(job["links"]["events"], format!("/api/v1/query/{id}/events"));
+
+    // The save waits for a person: decided over HTTP.
+    let approval = poll_async(Duration::from_secs(20), || async {
+        let (_, body) = send("GET", "/api/v1/approvals".into(), None).await;
+        json(body.as_bytes()).as_array().and_then(|a| a.first().cloned())
+    })
+    .await;
+    assert_eq!(approval["action"], "analysis.save");
+    assert_eq!(approval["run"], id.as_str());
+    let (resp, body) = send(
+        "POST",
+        format!("/api/v1/approvals/{}", approval["id"].as_str().unwrap()),
+        Some(json!({"decision": "maybe"})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (resp, body) = send(
+        "POST",
+        format!("/api/v1/approvals/{}", approval["id"].as_str().unwrap()),
+        Some(json!({"decision": "approve"})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK, "{body}");
+
+    let (resp, body) = send("GET", format!("/api/v1/query/{id}/events"), None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let events = sse(&body);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in [
+        "queued",
+        "started",
+        "schema",
+        "tool_call",
+        "tool_result",
+        "approval_requested",
+        "approval_decided",
+        "text",
+        "answer",
+        "completed",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    assert_eq!(names.last(), Some(&"completed"));
+    let answer = events.iter().find(|(n, _)| n == "answer").unwrap();
+    assert_eq!(answer.1["data"]["text"], "The total is 90; saved as an analysis.");
+    // Resumable: after the 3rd event, the rest.
+    let mut r = req("GET", &format!("/api/v1/query/{id}/events"), None, None);
+    r.headers_mut().insert("last-event-id", "3".parse().unwrap());
+    let (_, rest) = route(&router, r).await;
+    assert_eq!(sse(&String::from_utf8_lossy(&rest)).len(), events.len() - 3);
+
+    let (_, body) = send("GET", format!("/api/v1/query/{id}"), None).await;
+    let turn = json(body.as_bytes());
+    assert_eq!(turn["status"], "succeeded");
+    assert_eq!(turn["sql"], "SELECT sum(amount) AS total FROM main.orders");
+    assert_eq!(turn["answer"]["preview"]["rows"][0][0], 90);
+    assert_eq!(turn["answer"]["actions"][1]["approval"]["decision"], "approved");
+    let conversation = turn["answer"]["conversation_id"].as_str().unwrap().to_owned();
+
+    // The conversation, with its messages; a follow-up through its messages endpoint; delete.
+    let (_, body) = send("GET", format!("/api/v1/chat/sessions/{conversation}"), None).await;
+    let session = json(body.as_bytes());
+    assert_eq!(session["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        session["messages"][1]["sql"],
+        "SELECT sum(amount) AS total FROM main.orders"
+    );
+    llm.push(Behavior::text(&["Still 90."]));
+    let (resp, _) = send(
+        "POST",
+        format!("/api/v1/chat/sessions/{conversation}/messages"),
+        Some(json!({"question": "And now?"})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let (_, body) = send("GET", "/api/v1/chat/sessions".into(), None).await;
+    assert_eq!(json(body.as_bytes()).as_array().unwrap().len(), 1);
+    let (resp, _) = send("DELETE", format!("/api/v1/chat/sessions/{conversation}"), None).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (resp, _) = send("GET", format!("/api/v1/chat/sessions/{conversation}"), None).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+
+    // The action catalog works for people too.
+    let (resp, body) = send(
+        "POST",
+        "/api/v1/actions/query.run".into(),
+        Some(json!({"args": {"sql": "SELECT count(*) AS n FROM main.orders"}})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK, "{body}");
+    assert_eq!(json(body.as_bytes())["preview"]["rows"][0][0], 10);
+    let (_, body) = send("GET", "/api/v1/eval/sets".into(), None).await;
+    let sets = json(body.as_bytes());
+    assert!(sets
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["name"] == "chinook" && s["questions"].as_u64() >= Some(40)));
+}

@@ -95,6 +95,7 @@ fn fixtures(sb: &Sandbox, url: &str) -> Vec<(&'static str, String)> {
         &format!("/boards/{board_id}/items"),
         json!({"kind": "table", "query": {"sql": "SELECT * FROM orders"}}),
     );
+    let session = api.post("/chat/sessions", json!({"title": "Fuzzing"}));
     let image = api.post(&format!("/boards/{board_id}/items"), json!({"kind": "image"}));
     let image_id = image["id"].as_str().unwrap().to_owned();
     let put = api
@@ -112,6 +113,7 @@ fn fixtures(sb: &Sandbox, url: &str) -> Vec<(&'static str, String)> {
         ("PD_FUZZ_BOARD", board_id),
         ("PD_FUZZ_ITEM", item["id"].as_str().unwrap().to_owned()),
         ("PD_FUZZ_IMAGE_ITEM", image_id),
+        ("PD_FUZZ_SESSION", session["id"].as_str().unwrap().to_owned()),
     ]
 }
 
@@ -144,7 +146,18 @@ fn every_answer_is_one_the_document_promises() {
     );
     let files = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi-fuzz");
     let sb = Sandbox::new();
-    let mut server = sb.spawn_server(&[]);
+    // A scripted model, so that questions are answered (and never leave loopback).
+    let script = sb.path().join("model.yaml");
+    std::fs::write(
+        &script,
+        "entries:\n  - reply: {text: \"I answer nothing in a fuzz run.\"}\n",
+    )
+    .unwrap();
+    let script = script.to_string_lossy().into_owned();
+    let mut server = sb.spawn_server_with_env(&[
+        ("PLUTODUCK_LLM__PROVIDER", "scripted"),
+        ("PLUTODUCK_LLM__SCRIPT", &script),
+    ]);
     // Thousands of requests log more than a pipe holds: read the server's log as it comes, keep its tail.
     let log = drain(server.child.stderr.take().unwrap());
     let ids = fixtures(&sb, &server.url);

@@ -6,6 +6,7 @@
 //! `ProjectScope` in `params(...)` for the `X-Pluto-Project` header and only the statuses particular to them; the
 //! standard problem responses are attached by `openapi::ProblemResponses`.
 
+pub mod agent;
 pub mod analyses;
 pub mod boards;
 pub mod caches;
@@ -30,4 +31,5 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(ingest::routes())
         .merge(analyses::routes())
         .merge(boards::routes())
+        .merge(agent::routes())
 }

@@ -19,11 +19,11 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, LastEventId, ProjectScope};
 use crate::formats::{page_response, Format, Rows};
 use crate::problem::ApiError;
 use crate::AppState;
-pub use wire::RunStatusName;
 use wire::{
-    ColumnProfileDto, ListParams, PageParams, QueryBody, QueryDto, QueryListDto, ResultParams, SubmitHeaders,
+    ColumnProfileDto, ListParams, PageParams, QueryBody, QueryListDto, Request, ResultParams, SubmitHeaders,
     SubmitParams,
 };
+pub use wire::{QueryDto, RunStatusName};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -47,7 +47,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         (status = 403, description = "The SQL reaches outside the project's sandbox"),
         (status = 406, description = "`Accept` names no result format"),
         (status = 409, description = "Cancelled within the wait"),
-        (status = 422, description = "Invalid SQL (with `position`), a write in a read-only query, bad limits, a failure within the wait"),
+        (status = 404, description = "Unknown conversation"),
+        (status = 422, description = "Invalid SQL (with `position`), a write in a read-only query, bad limits, a failure within the wait, neither or both of `sql` and `question`"),
+        (status = 503, description = "A question, and no language model is configured"),
         (status = 504, description = "Timed out within the wait"),
     )
 )]
@@ -59,7 +61,10 @@ async fn submit_query(
     ApiJson(body): ApiJson<QueryBody>,
 ) -> Result<Response, ApiError> {
     let format = Format::negotiate(q.format.as_deref(), &headers)?;
-    let submission = body.into_submission(&headers)?;
+    let submission = match body.into_request(&headers)? {
+        Request::Sql(submission) => submission,
+        Request::Question(ask) => return Ok(QueryDto::from_run(state.app.agent.ask(&project, ask).await?.0).accepted()),
+    };
     match state
         .app
         .queries

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
+use pluto_duck_application::agent::Ask;
 use pluto_duck_application::ports::{ColumnProfile, ParamValue, ResultPage};
 use pluto_duck_application::{QuerySubmission, MAX_SUBMIT_WAIT};
 use pluto_duck_domain::{Run, RunStatus};
@@ -145,8 +146,18 @@ impl ToSchema for QueryParamValue {
 #[serde(deny_unknown_fields)]
 pub struct QueryBody {
     /// One or more statements separated by `;`. Several statements run in order in one transaction; the
-    /// result is the last one's.
-    pub sql: String,
+    /// result is the last one's. Exactly one of `sql` and `question`.
+    pub sql: Option<String>,
+    /// A question in plain language: the agent answers it (an agent turn, with the same links and events as a
+    /// query job; its answer, SQL, preview and chart in `answer`).
+    pub question: Option<String>,
+    /// With `question`: continue this conversation (a new one starts otherwise).
+    pub conversation_id: Option<String>,
+    /// With `question`: actions that write run without waiting for approval.
+    #[serde(default)]
+    pub auto_approve: bool,
+    /// With `question`: privacy mode for a new conversation (no row value goes to the model).
+    pub privacy: Option<bool>,
     /// Interrupt the query after this many milliseconds (default and maximum from the server's `query`
     /// configuration: 5 minutes and 6 hours unless set).
     #[schema(minimum = 1)]
@@ -162,19 +173,55 @@ pub struct QueryBody {
     pub params: Vec<serde_json::Value>,
 }
 
+/// What a `POST /query` asks for: SQL to run, or a question for the agent.
+pub enum Request {
+    Sql(QuerySubmission),
+    Question(Ask),
+}
+
+fn actor(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-pluto-actor")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 impl QueryBody {
+    pub fn into_request(self, headers: &HeaderMap) -> Result<Request, ApiError> {
+        match (&self.sql, &self.question) {
+            (Some(_), None) => Ok(Request::Sql(self.into_submission(headers)?)),
+            (None, Some(_)) => {
+                if self.timeout_ms.is_some() || self.max_rows.is_some() || self.read_only || !self.params.is_empty() {
+                    return Err(ApiError::invalid(
+                        "timeout_ms, max_rows, read_only and params go with sql, not with a question",
+                    ));
+                }
+                Ok(Request::Question(Ask {
+                    question: self.question.unwrap_or_default(),
+                    conversation: self.conversation_id,
+                    auto_approve: self.auto_approve,
+                    privacy: self.privacy,
+                    actor: actor(headers).unwrap_or_else(|| "api".into()),
+                }))
+            }
+            _ => Err(ApiError::invalid("send exactly one of `sql` and `question`")),
+        }
+    }
+
     /// The submission, on behalf of `X-Pluto-Actor` when given.
-    pub fn into_submission(self, headers: &HeaderMap) -> Result<QuerySubmission, ApiError> {
+    fn into_submission(self, headers: &HeaderMap) -> Result<QuerySubmission, ApiError> {
+        if self.conversation_id.is_some() || self.auto_approve || self.privacy.is_some() {
+            return Err(ApiError::invalid(
+                "conversation_id, auto_approve and privacy go with a question, not with sql",
+            ));
+        }
         Ok(QuerySubmission {
-            sql: self.sql,
+            sql: self.sql.unwrap_or_default(),
             timeout_ms: self.timeout_ms,
             max_rows: self.max_rows,
             read_only: self.read_only,
             params: self.params.into_iter().map(param_value).collect::<Result<_, _>>()?,
-            actor: headers
-                .get("x-pluto-actor")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            actor: actor(headers),
         })
     }
 }
@@ -241,17 +288,53 @@ pub struct QueryDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
     pub links: QueryLinks,
+    /// `query`, or `agent_turn` for a question.
+    #[schema(value_type = QueryKindName)]
+    pub kind: &'static str,
+    /// An agent turn's question (its `sql` is the SQL it settled on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
+    /// An agent turn's outcome once it ended: `answer` (text), `sql`, `preview` (columns, rows), `chart`,
+    /// `repairs`, `steps`, `actions` (with approvals), `tokens`, `conversation_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub answer: Option<serde_json::Value>,
 }
+
+text_enum!(
+    /// What a run of `/query` is.
+    QueryKindName,
+    "query or agent_turn",
+    ["query", "agent_turn"]
+);
 
 impl QueryDto {
     pub fn from_run(run: Run) -> Self {
         let base = format!("/api/v1/query/{}", run.id);
+        let agent = run.kind == pluto_duck_domain::RunKind::AgentTurn;
+        let answer: Option<serde_json::Value> = agent
+            .then(|| run.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()))
+            .flatten();
+        let elapsed_ms = run.elapsed_ms(chrono::Utc::now());
+        let (sql, question) = if agent {
+            let sql = answer
+                .as_ref()
+                .and_then(|a| a["sql"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            (sql, Some(run.input))
+        } else {
+            (run.input, None)
+        };
         Self {
+            kind: if agent { "agent_turn" } else { "query" },
+            question,
+            answer,
             id: run.id.to_string(),
             project: run.project.to_string(),
             status: run.status.as_str().to_owned(),
-            elapsed_ms: run.elapsed_ms(chrono::Utc::now()),
-            sql: run.input,
+            elapsed_ms,
+            sql,
             actor: run.actor,
             created_at: run.created_at,
             started_at: run.started_at,
