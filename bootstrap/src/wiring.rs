@@ -6,8 +6,9 @@ use std::time::Duration;
 use pluto_duck_application::connectors::ConnectorRegistry;
 use pluto_duck_application::ports::{MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::{
-    AnalysisRunner, AnalysisService, App, BoardService, CacheService, ChangeLog, IngestService, Jobs, PathPolicy,
-    ProjectData, ProjectService, QueryLimits, QueryService, RunHub, SourceService, SystemService,
+    AnalysisRunner, AnalysisService, App, BoardService, CacheService, ChangeLog, DbtService, DbtSettings,
+    IngestService, Jobs, PathPolicy, ProjectData, ProjectService, QueryLimits, QueryService, RunHub, SourceService,
+    SystemService,
 };
 use pluto_duck_arrow_results::ArrowIpcResultStore;
 use pluto_duck_domain::Profile;
@@ -161,6 +162,20 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         queries.clone(),
         analysis_runs.clone(),
     ));
+    let mut dbt_cli = pluto_duck_dbt_cli::DbtCliConfig::new(config.dbt_executable());
+    dbt_cli.extension_directory = Some(config.extension_directory());
+    let dbt = Arc::new(DbtService::new(
+        Arc::new(pluto_duck_dbt_cli::DbtCli::new(dbt_cli)),
+        warehouse.clone(),
+        metadata.clone(),
+        jobs.clone(),
+        DbtSettings {
+            data_dir: config.data_dir.clone(),
+            project_dir: config.dbt_project_dir(),
+            project_dirs: config.dbt_project_dirs(),
+            timeout: config.dbt.timeout_secs.map(Duration::from_secs),
+        },
+    ));
     let recovered = jobs.recover().await?;
     if recovered > 0 {
         tracing::warn!(
@@ -195,6 +210,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             analysis_runs,
             project_data,
             boards,
+            dbt,
         },
         secrets,
         results,

@@ -2,13 +2,13 @@
 
 use async_trait::async_trait;
 use pluto_duck_application::ports::{
-    ExportFormat, ExportedFile, Load, LoadOutcome, Materialize, ProgressFn, QueryRequest, QueryStream, RelationInfo,
-    RelationKind, Warehouse, WarehouseError,
+    DbtHandover, ExportFormat, ExportedFile, Load, LoadOutcome, Materialize, ProgressFn, QueryRequest, QueryStream,
+    RelationInfo, RelationKind, Warehouse, WarehouseError,
 };
 use pluto_duck_domain::{ExtensionStatus, ProjectId, Relation};
 use tokio_util::sync::CancellationToken;
 
-use crate::{errors, extensions, load, materialize, query, DuckDbWarehouse, InterruptOnCancel};
+use crate::{dbt, errors, extensions, load, materialize, query, DuckDbWarehouse, InterruptOnCancel};
 
 #[async_trait]
 impl Warehouse for DuckDbWarehouse {
@@ -172,6 +172,14 @@ impl Warehouse for DuckDbWarehouse {
         })
         .await
         .map_err(|e| WarehouseError::Internal(e.to_string()))?
+    }
+
+    async fn hand_over_dbt(&self, project: &ProjectId) -> Result<DbtHandover, WarehouseError> {
+        dbt::hand_over(&self.inner, project).await
+    }
+
+    async fn take_back_dbt(&self, project: &ProjectId) -> Result<bool, WarehouseError> {
+        dbt::take_back(&self.inner, project).await
     }
 
     async fn drop_orphans(&self, project: &ProjectId) -> Result<u64, WarehouseError> {

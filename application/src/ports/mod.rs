@@ -23,13 +23,13 @@ pub use secrets::{validate_secret_name, SecretError, SecretStore};
 pub use sources::{FileEntry, PrivateSource, ScanInfo, SourceCatalog, SourceError, SourceRef, TableInfo};
 pub use transform::{
     CatalogColumn, CatalogEntry, CompiledSql, DbtArtifacts, DbtCatalog, DbtColumn, DbtCommand, DbtEdge, DbtEvent,
-    DbtInvocation, DbtLogLevel, DbtManifest, DbtNode, DbtOutcome, DbtResourceType, DbtStatus, DbtTestRef, DbtVersion,
-    NodeResult, NodeStatus, RunSummary, TransformError, TransformationRunner,
+    DbtInvocation, DbtLogLevel, DbtManifest, DbtNode, DbtOutcome, DbtProfileSpec, DbtResourceType, DbtStatus,
+    DbtTestRef, DbtVersion, NodeResult, NodeStatus, RunSummary, TransformError, TransformationRunner,
 };
 pub use warehouse::{
-    BatchStream, CsvStrictness, ExportFormat, ExportedFile, Load, LoadFrom, LoadMode, LoadOutcome, LoadPart,
-    LoadProgress, Materialize, ParamValue, PartRead, ProgressFn, QueryRequest, QueryStream, RejectedRow, RelationInfo,
-    RelationKind, StatementText, Warehouse, WarehouseError,
+    BatchStream, CsvStrictness, DbtHandover, ExportFormat, ExportedFile, Load, LoadFrom, LoadMode, LoadOutcome,
+    LoadPart, LoadProgress, Materialize, ParamValue, PartRead, ProgressFn, QueryRequest, QueryStream, RejectedRow,
+    RelationInfo, RelationKind, StatementText, Warehouse, WarehouseError,
 };
 
 #[cfg(any(test, feature = "test-util"))]

@@ -3,6 +3,7 @@ mod analysis_runs;
 mod boards;
 mod caches;
 mod changes;
+mod dbt;
 mod ingest;
 mod jobs;
 mod project_data;
@@ -19,6 +20,10 @@ pub use analysis_runs::{AnalysisRunner, ExecuteOptions, StepOutcome};
 pub use boards::{BoardDraft, BoardService, ItemDraft, SNAPSHOT_ROWS};
 pub use caches::{CacheRequest, CacheService};
 pub use changes::{ChangeLog, TableChange};
+pub use dbt::{
+    sources_yaml, DbtModelStatus, DbtRequest, DbtService, DbtSettings, DbtTestStatus, GENERATED_SOURCES_FILE,
+    GENERATED_SOURCES_HEADER,
+};
 pub use ingest::{IngestRequest, IngestService, IngestSource};
 pub use jobs::{JobContext, JobSpec, Jobs, Outcome, Work};
 pub use project_data::{ProjectData, Removed};
@@ -43,4 +48,5 @@ pub struct App {
     pub analysis_runs: Arc<AnalysisRunner>,
     pub project_data: Arc<ProjectData>,
     pub boards: Arc<BoardService>,
+    pub dbt: Arc<DbtService>,
 }

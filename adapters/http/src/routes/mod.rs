@@ -1,6 +1,7 @@
 pub mod analyses;
 pub mod boards;
 pub mod caches;
+pub mod dbt;
 pub mod ingest;
 pub mod projects;
 pub mod query;
@@ -21,4 +22,5 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(ingest::routes())
         .merge(analyses::routes())
         .merge(boards::routes())
+        .merge(dbt::routes())
 }

@@ -304,6 +304,7 @@ fn sse_event(e: &RunEvent) -> Event {
         RunEventKind::Failed { message } | RunEventKind::TimedOut { message } => {
             serde_json::json!({ "status": e.kind.name(), "error": message, "at": e.at })
         }
+        RunEventKind::Node(n) => super::dbt::node_event_json(n, e.at),
         _ => serde_json::json!({ "status": e.kind.name(), "at": e.at }),
     };
     Event::default()
