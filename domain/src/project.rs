@@ -32,9 +32,10 @@ impl ProjectId {
         self.folder(data_dir).join("dbt")
     }
 
-    /// The copy of the project's own database dbt reads its sources from (attached as `warehouse`).
+    /// The copy of the project's own database dbt reads its sources from (attached as `warehouse`), alone in its
+    /// folder: the sandbox may write that folder (DuckDB writes a WAL and checkpoint files beside the file).
     pub fn dbt_sources_snapshot(&self, data_dir: &Path) -> PathBuf {
-        self.dbt_folder(data_dir).join("sources.duckdb")
+        self.dbt_folder(data_dir).join("snapshot").join("sources.duckdb")
     }
 
     /// Where one dbt invocation keeps its artifacts.

@@ -66,12 +66,17 @@ impl Sandbox {
 
     /// The file dbt builds into, attached read-only as catalog `dbt` when it exists.
     pub(crate) fn dbt_path(&self) -> Option<PathBuf> {
-        self.folder.as_ref().map(|f| f.join("dbt.duckdb"))
+        Some(self.project.dbt_database(self.data_dir()?))
     }
 
     /// The copy of the project's database a dbt run reads its sources from.
     pub(crate) fn dbt_snapshot_path(&self) -> Option<PathBuf> {
-        self.folder.as_ref().map(|f| f.join("dbt").join("sources.duckdb"))
+        Some(self.project.dbt_sources_snapshot(self.data_dir()?))
+    }
+
+    /// The data directory the project's folder is in (`<data_dir>/projects/<project>`).
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        self.folder.as_deref()?.parent()?.parent()
     }
 
     /// Marks the dbt database as handed over (`true`: not attached on open) or back.
@@ -194,14 +199,14 @@ impl Sandbox {
         let (path, files, settings) = (self.db_path(), self.files_dir(), self.settings.clone());
         let dbt = DbtFiles {
             attach: self.dbt_to_attach(),
-            allowed: [self.dbt_path(), self.dbt_snapshot_path()]
+            allowed: self
+                .dbt_path()
                 .into_iter()
-                .flatten()
-                .flat_map(|p| {
-                    let wal = format!("{}.wal", p.display());
-                    [p.display().to_string(), wal]
-                })
+                .flat_map(|p| [p.display().to_string(), format!("{}.wal", p.display())])
                 .collect(),
+            dir: self
+                .dbt_snapshot_path()
+                .and_then(|p| p.parent().map(|d| format!("{}/", d.display()))),
         };
         let project = self.project.clone();
         let (instance, states) =
@@ -276,6 +281,8 @@ async fn close_instance(instance: Arc<Instance>) {
 struct DbtFiles {
     attach: Option<PathBuf>,
     allowed: Vec<String>,
+    /// The source snapshot's folder (DuckDB writes its WAL and checkpoint files beside it).
+    dir: Option<String>,
 }
 
 /// Attaches the project's dbt database read-only as catalog `dbt` (a no-op when it is attached).
@@ -300,6 +307,7 @@ fn open_instance(
     let states = instance.with_root(|conn| {
         let mut dirs: Vec<String> = settings.allowed_directories.clone();
         let mut paths: Vec<String> = dbt.allowed.clone();
+        dirs.extend(dbt.dir.clone());
         if let Some(db) = &dbt.attach {
             if let Err(e) = attach_dbt(conn, db) {
                 tracing::warn!(error = %e, "dbt database not attached");

@@ -5,6 +5,7 @@ mod analyses;
 mod architecture;
 mod boards;
 mod cli;
+mod dbt_server;
 mod extensions;
 mod helpers;
 mod http_api;
