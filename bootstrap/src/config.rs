@@ -250,6 +250,10 @@ pub struct DbtSection {
     pub executable: Option<PathBuf>,
     /// Default: <data_dir>/dbt/core (created by `pluto-duck init`).
     pub project_dir: Option<PathBuf>,
+    /// A dbt project of its own for a Pluto-Duck project, by project id (others run `project_dir`).
+    pub projects: std::collections::BTreeMap<String, PathBuf>,
+    /// Ends a dbt run that takes longer (default: no limit).
+    pub timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -625,6 +629,15 @@ impl Config {
             .as_deref()
             .map(expand_home)
             .unwrap_or_else(|| self.data_dir.join("dbt").join("core"))
+    }
+
+    /// The dbt project of each Pluto-Duck project named in `dbt.projects`.
+    pub fn dbt_project_dirs(&self) -> std::collections::BTreeMap<String, PathBuf> {
+        self.dbt
+            .projects
+            .iter()
+            .map(|(k, v)| (k.clone(), expand_home(v)))
+            .collect()
     }
 
     pub fn dbt_executable(&self) -> PathBuf {

@@ -10,8 +10,9 @@ use pluto_duck_application::agent::{AgentConfig, AgentService, Limits};
 use pluto_duck_application::connectors::ConnectorRegistry;
 use pluto_duck_application::ports::{LlmSettings, MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::{
-    AnalysisRunner, AnalysisService, App, BoardService, CacheService, ChangeLog, IngestService, Jobs, PathPolicy,
-    ProjectData, ProjectService, QueryLimits, QueryService, RunHub, SourceService, SystemService,
+    AnalysisRunner, AnalysisService, App, BoardService, CacheService, ChangeLog, DbtService, DbtSettings,
+    IngestService, Jobs, PathPolicy, ProjectData, ProjectService, QueryLimits, QueryService, RunHub, SourceService,
+    SystemService,
 };
 use pluto_duck_arrow_results::ArrowIpcResultStore;
 use pluto_duck_domain::Profile;
@@ -165,6 +166,20 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         queries.clone(),
         analysis_runs.clone(),
     ));
+    let mut dbt_cli = pluto_duck_dbt_cli::DbtCliConfig::new(config.dbt_executable());
+    dbt_cli.extension_directory = Some(config.extension_directory());
+    let dbt = Arc::new(DbtService::new(
+        Arc::new(pluto_duck_dbt_cli::DbtCli::new(dbt_cli)),
+        warehouse.clone(),
+        metadata.clone(),
+        jobs.clone(),
+        DbtSettings {
+            data_dir: config.data_dir.clone(),
+            project_dir: config.dbt_project_dir(),
+            project_dirs: config.dbt_project_dirs(),
+            timeout: config.dbt.timeout_secs.map(Duration::from_secs),
+        },
+    ));
     let agent = Arc::new(
         agent_service(
             config,
@@ -229,6 +244,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             boards,
             agent,
             eval,
+            dbt,
         },
         secrets,
         results,

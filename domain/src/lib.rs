@@ -44,7 +44,7 @@ pub use project::{
     canonical_relation, is_reserved_name, is_reserved_schema, Project, ProjectId, Relation, CACHE_SCHEMA, DBT_CATALOG,
     MAIN_SCHEMA, PROJECT_CATALOG,
 };
-pub use run::{Column, Run, RunEvent, RunEventKind, RunFailure, RunId, RunKind, RunStatus};
+pub use run::{Column, NodeEvent, Run, RunEvent, RunEventKind, RunFailure, RunId, RunKind, RunStatus};
 pub use sandbox::{check_user_sql, sandbox_violation, SandboxRule};
 pub use source::{Source, SourceConnection, SourceKind, SourceState};
 pub use sql::{

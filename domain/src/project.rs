@@ -22,6 +22,27 @@ impl ProjectId {
         data_dir.join("projects").join(self.as_str())
     }
 
+    /// The file dbt builds into for this project (`<folder>/dbt.duckdb`, attached as catalog `dbt`).
+    pub fn dbt_database(&self, data_dir: &Path) -> PathBuf {
+        self.folder(data_dir).join("dbt.duckdb")
+    }
+
+    /// Pluto-Duck's dbt workspace of the project: profiles, the source snapshot, each invocation's artifacts.
+    pub fn dbt_folder(&self, data_dir: &Path) -> PathBuf {
+        self.folder(data_dir).join("dbt")
+    }
+
+    /// The copy of the project's own database dbt reads its sources from (attached as `warehouse`), alone in its
+    /// folder: the sandbox may write that folder (DuckDB writes a WAL and checkpoint files beside the file).
+    pub fn dbt_sources_snapshot(&self, data_dir: &Path) -> PathBuf {
+        self.dbt_folder(data_dir).join("snapshot").join("sources.duckdb")
+    }
+
+    /// Where one dbt invocation keeps its artifacts.
+    pub fn dbt_run_folder(&self, data_dir: &Path, run: &crate::RunId) -> PathBuf {
+        self.dbt_folder(data_dir).join("runs").join(run.as_str())
+    }
+
     pub fn default_project() -> Self {
         Self(Identifier(Self::DEFAULT.to_owned()))
     }

@@ -267,6 +267,21 @@ pub struct RunEvent {
     pub kind: RunEventKind,
 }
 
+/// One node of a run that is made of named nodes (a dbt invocation's models, seeds and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEvent {
+    /// The node's id in its tool: `model.shop.orders`.
+    pub unique_id: String,
+    pub name: String,
+    /// `model`, `seed`, `test`, ...
+    pub resource_type: String,
+    /// `None` when the node started; the tool's word for how it ended otherwise (`success`, `fail`, `error`...).
+    pub status: Option<String>,
+    pub elapsed_ms: Option<u64>,
+    pub rows: Option<u64>,
+    pub message: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunEventKind {
     Queued,
@@ -282,6 +297,8 @@ pub enum RunEventKind {
         rows: u64,
         bytes: u64,
     },
+    /// A node of a multi-node run (a dbt model, seed or test) started (`status` is `None`) or finished.
+    Node(NodeEvent),
     Completed {
         rows: u64,
         bytes: u64,
@@ -308,6 +325,7 @@ impl RunEventKind {
             RunEventKind::Queued => "queued",
             RunEventKind::Started => "started",
             RunEventKind::Progress { .. } | RunEventKind::PartProgress { .. } => "progress",
+            RunEventKind::Node(_) => "node",
             RunEventKind::Completed { .. } => "completed",
             RunEventKind::Failed { .. } => "failed",
             RunEventKind::Cancelled => "cancelled",

@@ -15,13 +15,13 @@ mod events;
 mod process;
 mod profile;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use pluto_duck_application::ports::{
-    DbtEvent, DbtInvocation, DbtOutcome, DbtVersion, TransformError, TransformationRunner,
+    DbtEvent, DbtInvocation, DbtOutcome, DbtProfileSpec, DbtVersion, TransformError, TransformationRunner,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +44,10 @@ pub struct DbtCliConfig {
     pub terminate_grace: Duration,
     /// How long `dbt --version` may take (it starts Python and loads dbt: a few seconds).
     pub version_timeout: Duration,
+    /// The offline DuckDB extensions, written into the profiles Pluto-Duck generates.
+    pub extension_directory: Option<PathBuf>,
+    /// dbt's threads in generated profiles (the profile's default, 2, when `None`).
+    pub threads: Option<u32>,
 }
 
 impl DbtCliConfig {
@@ -53,6 +57,8 @@ impl DbtCliConfig {
             interrupt_grace: Duration::from_secs(5),
             terminate_grace: Duration::from_secs(5),
             version_timeout: Duration::from_secs(120),
+            extension_directory: None,
+            threads: None,
         }
     }
 }
@@ -107,6 +113,20 @@ impl TransformationRunner for DbtCli {
                 out.status
             ))),
         }
+    }
+
+    fn write_profile(&self, spec: &DbtProfileSpec, profiles_dir: &Path) -> Result<PathBuf, TransformError> {
+        let mut profile = DuckDbProfile::new(&spec.database);
+        profile.profile_name = spec.profile_name.clone();
+        profile.target_name = spec.target_name.clone();
+        profile.extension_directory = self.config.extension_directory.clone();
+        if let Some(threads) = self.config.threads {
+            profile.threads = threads;
+        }
+        for (path, alias, read_only) in &spec.attach {
+            profile = profile.attach(path, alias, *read_only);
+        }
+        profile.write(profiles_dir)
     }
 
     #[tracing::instrument(skip_all, fields(command = %invocation.command))]

@@ -6,6 +6,7 @@
 
 mod attach;
 mod catalog;
+mod dbt;
 mod errors;
 mod extensions;
 mod instance;

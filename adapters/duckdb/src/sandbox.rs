@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,8 @@ pub(crate) struct Sandbox {
     slot: Arc<RwLock<Option<Arc<Instance>>>>,
     /// Milliseconds since `epoch` of the last use.
     last_used: AtomicU64,
+    /// The dbt database is handed over to a dbt run: the sandbox does not attach it.
+    dbt_out: AtomicBool,
     epoch: Instant,
 }
 
@@ -53,12 +55,41 @@ impl Sandbox {
             states: Mutex::new(BTreeMap::new()),
             slot: Arc::new(RwLock::new(None)),
             last_used: AtomicU64::new(0),
+            dbt_out: AtomicBool::new(false),
             epoch: Instant::now(),
         }
     }
 
     pub(crate) fn db_path(&self) -> Option<PathBuf> {
         self.folder.as_ref().map(|f| f.join("warehouse.duckdb"))
+    }
+
+    /// The file dbt builds into, attached read-only as catalog `dbt` when it exists.
+    pub(crate) fn dbt_path(&self) -> Option<PathBuf> {
+        Some(self.project.dbt_database(self.data_dir()?))
+    }
+
+    /// The copy of the project's database a dbt run reads its sources from.
+    pub(crate) fn dbt_snapshot_path(&self) -> Option<PathBuf> {
+        Some(self.project.dbt_sources_snapshot(self.data_dir()?))
+    }
+
+    /// The data directory the project's folder is in (`<data_dir>/projects/<project>`).
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        self.folder.as_deref()?.parent()?.parent()
+    }
+
+    /// Marks the dbt database as handed over (`true`: not attached on open) or back.
+    pub(crate) fn set_dbt_out(&self, out: bool) {
+        self.dbt_out.store(out, Ordering::SeqCst);
+    }
+
+    /// The dbt database to attach on open: it exists and is not handed over.
+    fn dbt_to_attach(&self) -> Option<PathBuf> {
+        if self.dbt_out.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.dbt_path().filter(|p| p.is_file())
     }
 
     /// The project's read-write area inside the sandbox: Parquet analyses, staging files, spill files.
@@ -166,10 +197,22 @@ impl Sandbox {
     async fn open(&self) -> Result<Arc<Instance>, WarehouseError> {
         let sources: Vec<Registered> = self.lock_sources().values().cloned().collect();
         let (path, files, settings) = (self.db_path(), self.files_dir(), self.settings.clone());
+        let dbt = DbtFiles {
+            attach: self.dbt_to_attach(),
+            allowed: self
+                .dbt_path()
+                .into_iter()
+                .flat_map(|p| [p.display().to_string(), format!("{}.wal", p.display())])
+                .collect(),
+            dir: self
+                .dbt_snapshot_path()
+                .and_then(|p| p.parent().map(|d| format!("{}/", d.display()))),
+        };
         let project = self.project.clone();
-        let (instance, states) = tokio::task::spawn_blocking(move || open_instance(path, files, &settings, sources))
-            .await
-            .map_err(|e| WarehouseError::Internal(format!("opening the sandbox failed: {e}")))??;
+        let (instance, states) =
+            tokio::task::spawn_blocking(move || open_instance(path, files, &settings, sources, dbt))
+                .await
+                .map_err(|e| WarehouseError::Internal(format!("opening the sandbox failed: {e}")))??;
         for (name, state) in &states {
             if let SourceState::Failed(reason) = state {
                 tracing::warn!(project = %project, source = %name, reason, "source not attached");
@@ -234,16 +277,42 @@ async fn close_instance(instance: Arc<Instance>) {
 /// Opens the database, attaches the registered sources (each failure recorded, never fatal), then locks the
 /// engine down: only the project's files, its sources' files and the configured directories can be read;
 /// extensions, settings and secrets are fixed.
+/// The dbt files a sandbox may touch, and the dbt database to attach now.
+struct DbtFiles {
+    attach: Option<PathBuf>,
+    allowed: Vec<String>,
+    /// The source snapshot's folder (DuckDB writes its WAL and checkpoint files beside it).
+    dir: Option<String>,
+}
+
+/// Attaches the project's dbt database read-only as catalog `dbt` (a no-op when it is attached).
+pub(crate) fn attach_dbt(conn: &Connection, path: &std::path::Path) -> Result<(), WarehouseError> {
+    let sql = format!(
+        "ATTACH IF NOT EXISTS {} AS {} (READ_ONLY)",
+        lit(&path.display().to_string()),
+        pluto_duck_domain::DBT_CATALOG
+    );
+    conn.execute_batch(&sql)
+        .map_err(|e| WarehouseError::Unavailable(format!("cannot attach the dbt database: {e}")))
+}
+
 fn open_instance(
     path: Option<PathBuf>,
     files: Option<PathBuf>,
     settings: &Settings,
     sources: Vec<Registered>,
+    dbt: DbtFiles,
 ) -> Result<(Instance, Vec<(Identifier, SourceState)>), WarehouseError> {
     let instance = Instance::open(path.as_deref(), settings)?;
     let states = instance.with_root(|conn| {
         let mut dirs: Vec<String> = settings.allowed_directories.clone();
-        let mut paths: Vec<String> = Vec::new();
+        let mut paths: Vec<String> = dbt.allowed.clone();
+        dirs.extend(dbt.dir.clone());
+        if let Some(db) = &dbt.attach {
+            if let Err(e) = attach_dbt(conn, db) {
+                tracing::warn!(error = %e, "dbt database not attached");
+            }
+        }
         if let Some(files) = &files {
             let spill = files.join(".tmp");
             std::fs::create_dir_all(&spill)

@@ -2,13 +2,13 @@
 
 use async_trait::async_trait;
 use pluto_duck_application::ports::{
-    ExportFormat, ExportedFile, Load, LoadOutcome, Materialize, ProgressFn, QueryRequest, QueryStream, RelationInfo,
-    RelationKind, TableEntry, Warehouse, WarehouseError,
+    DbtHandover, ExportFormat, ExportedFile, Load, LoadOutcome, Materialize, ProgressFn, QueryRequest, QueryStream,
+    RelationInfo, RelationKind, TableEntry, Warehouse, WarehouseError,
 };
 use pluto_duck_domain::{ExtensionStatus, ProjectId, Relation};
 use tokio_util::sync::CancellationToken;
 
-use crate::{errors, extensions, load, materialize, query, DuckDbWarehouse, InterruptOnCancel};
+use crate::{dbt, errors, extensions, load, materialize, query, DuckDbWarehouse, InterruptOnCancel};
 
 #[async_trait]
 impl Warehouse for DuckDbWarehouse {
@@ -143,8 +143,20 @@ impl Warehouse for DuckDbWarehouse {
         let sandbox = self.inner.sandbox(project);
         sandbox.close().await;
         let (db, files) = (sandbox.db_path(), sandbox.files_dir());
+        // dbt's database and its workspace (profiles, source snapshot, artifacts) go with the project.
+        let (dbt_db, dbt_dir) = (
+            sandbox.dbt_path(),
+            sandbox
+                .dbt_snapshot_path()
+                .and_then(|p| p.parent()?.parent().map(|d| d.to_path_buf())),
+        );
         tokio::task::spawn_blocking(move || {
-            for path in db.iter().flat_map(|d| [d.clone(), d.with_extension("duckdb.wal")]) {
+            let dirs = files.into_iter().chain(dbt_dir);
+            for path in db
+                .iter()
+                .chain(dbt_db.iter())
+                .flat_map(|d| [d.clone(), d.with_extension("duckdb.wal")])
+            {
                 match std::fs::remove_file(&path) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -156,7 +168,7 @@ impl Warehouse for DuckDbWarehouse {
                     }
                 }
             }
-            if let Some(files) = files {
+            for files in dirs {
                 match std::fs::remove_dir_all(&files) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -209,6 +221,14 @@ impl Warehouse for DuckDbWarehouse {
                     .map_err(|e| errors::map_duckdb_error(&e, &sql, 0, std::path::Path::new("")))
             })
             .await
+    }
+
+    async fn hand_over_dbt(&self, project: &ProjectId) -> Result<DbtHandover, WarehouseError> {
+        dbt::hand_over(&self.inner, project).await
+    }
+
+    async fn take_back_dbt(&self, project: &ProjectId) -> Result<bool, WarehouseError> {
+        dbt::take_back(&self.inner, project).await
     }
 
     async fn drop_orphans(&self, project: &ProjectId) -> Result<u64, WarehouseError> {

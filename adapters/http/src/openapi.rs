@@ -27,6 +27,7 @@ use crate::problem::{Problem, PROBLEM_JSON};
         (name = "ingest", description = "Ingestion jobs through connectors (replace, append, merge), SSE progress, the ingestion catalog and sync history"),
         (name = "analyses", description = "Saved SQL with ref() dependencies: the DAG, compile plans with freshness, lineage"),
         (name = "boards", description = "Boards of items (markdown, tables, charts, metrics, images) with query snapshots and scheduled refresh"),
+        (name = "dbt", description = "dbt invocations as runs with node events, per-node results, the models' status"),
         (name = "query", description = "Ad-hoc SQL as jobs, and questions for the agent: status, events, results in five formats, profiles"),
         (name = "agent", description = "The AI agent: conversations, approvals of its actions, the action catalog, the model settings, evaluations on question sets"),
     ),

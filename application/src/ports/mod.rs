@@ -36,13 +36,13 @@ pub use skills::{Skill, SkillStore};
 pub use sources::{FileEntry, PrivateSource, ScanInfo, SourceCatalog, SourceError, SourceRef, TableInfo};
 pub use transform::{
     CatalogColumn, CatalogEntry, CompiledSql, DbtArtifacts, DbtCatalog, DbtColumn, DbtCommand, DbtEdge, DbtEvent,
-    DbtInvocation, DbtLogLevel, DbtManifest, DbtNode, DbtOutcome, DbtResourceType, DbtStatus, DbtTestRef, DbtVersion,
-    NodeResult, NodeStatus, RunSummary, TransformError, TransformationRunner,
+    DbtInvocation, DbtLogLevel, DbtManifest, DbtNode, DbtOutcome, DbtProfileSpec, DbtResourceType, DbtStatus,
+    DbtTestRef, DbtVersion, NodeResult, NodeStatus, RunSummary, TransformError, TransformationRunner,
 };
 pub use warehouse::{
-    BatchStream, CsvStrictness, ExportFormat, ExportedFile, Load, LoadFrom, LoadMode, LoadOutcome, LoadPart,
-    LoadProgress, Materialize, ParamValue, PartRead, ProgressFn, QueryRequest, QueryStream, RejectedRow, RelationInfo,
-    RelationKind, StatementText, TableColumn, TableEntry, TableForeignKey, Warehouse, WarehouseError,
+    BatchStream, CsvStrictness, DbtHandover, ExportFormat, ExportedFile, Load, LoadFrom, LoadMode, LoadOutcome,
+    LoadPart, LoadProgress, Materialize, ParamValue, PartRead, ProgressFn, QueryRequest, QueryStream, RejectedRow,
+    RelationInfo, RelationKind, StatementText, TableColumn, TableEntry, TableForeignKey, Warehouse, WarehouseError,
 };
 
 #[cfg(any(test, feature = "test-util"))]

@@ -445,12 +445,28 @@ pub struct DbtVersion {
     pub duckdb: Option<String>,
 }
 
+/// The dbt profile Pluto-Duck writes for one of its projects: dbt builds into `database` and reads the
+/// attachments (the project's source snapshot, read-only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbtProfileSpec {
+    /// The `profile:` the dbt project's `dbt_project.yml` asks for.
+    pub profile_name: String,
+    pub target_name: String,
+    pub database: PathBuf,
+    /// `(path, alias, read_only)`: `ATTACH '<path>' AS <alias>`.
+    pub attach: Vec<(PathBuf, String, bool)>,
+}
+
 /// Runs dbt. Implementations run one invocation per call; calls may run concurrently (over different
 /// projects: two dbt processes cannot write one DuckDB file).
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
 pub trait TransformationRunner: Send + Sync {
     async fn version(&self) -> Result<DbtVersion, TransformError>;
+
+    /// Writes `profiles.yml` into `profiles_dir` (replacing the one there) for the runner's adapter; returns
+    /// its path.
+    fn write_profile(&self, spec: &DbtProfileSpec, profiles_dir: &std::path::Path) -> Result<PathBuf, TransformError>;
 
     /// Runs the invocation to its end, sending events as dbt emits them (waiting while `events` is full; a
     /// dropped receiver loses the events, not the run). Cancelling the token stops dbt (interrupt, then

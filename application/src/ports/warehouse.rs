@@ -1,3 +1,4 @@
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -342,4 +343,23 @@ pub trait Warehouse: Send + Sync {
     ) -> Result<Vec<(String, Vec<String>)>, WarehouseError>;
     /// Drops a schema of the project's own database with everything in it (a conversation's work zone).
     async fn drop_schema(&self, project: &ProjectId, schema: &str) -> Result<(), WarehouseError>;
+    /// Hands the project's dbt database over to a dbt run: detaches it from the sandbox (queries of catalog
+    /// `dbt` fail until [`Warehouse::take_back_dbt`]; every other query goes on) and writes a consistent copy of
+    /// the project's own database for dbt to read its sources from. A sandbox that opens meanwhile leaves the
+    /// dbt database out.
+    async fn hand_over_dbt(&self, project: &ProjectId) -> Result<DbtHandover, WarehouseError>;
+    /// Takes the dbt database back after the run: attaches it read-only as catalog `dbt` again. False when dbt
+    /// wrote no file.
+    async fn take_back_dbt(&self, project: &ProjectId) -> Result<bool, WarehouseError>;
+}
+
+/// What the warehouse hands a dbt run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbtHandover {
+    /// The file dbt builds into; nothing else holds it until it is taken back.
+    pub database: PathBuf,
+    /// A copy of the project's own database, taken now, for dbt to attach read-only.
+    pub sources_snapshot: PathBuf,
+    /// The tables and views of the snapshot.
+    pub relations: Vec<RelationInfo>,
 }

@@ -47,7 +47,8 @@ pub struct Outcome {
     /// Kind-specific outcome as JSON text (see `Run::detail`).
     pub detail: Option<String>,
     /// The work finished but failed as a whole (an analysis run with a failed step): the run fails with this
-    /// message and keeps its rows and detail.
+    /// message and keeps its rows and detail. Work that was cancelled or timed out and still answers with an
+    /// outcome sets it too: the run is then cancelled or timed out, keeping the detail.
     pub failed: Option<String>,
 }
 
@@ -226,13 +227,16 @@ impl Jobs {
         };
         let now = Utc::now();
         let transition = match result {
-            (Ok(out), _) => {
+            (Ok(out), timed_out) => {
                 run.rows = out.rows;
                 run.bytes = out.bytes;
                 run.columns = out.columns;
                 run.truncated = out.truncated;
                 run.detail = out.detail;
                 match out.failed {
+                    // Work that reports what it did before it was stopped (a dbt run's finished nodes).
+                    Some(_) if token.is_cancelled() => run.cancel(now),
+                    Some(_) if timed_out => run.time_out(timeout.map(|t| t.as_millis() as u64).unwrap_or(0), now),
                     Some(message) => run.fail(
                         RunFailure {
                             message,

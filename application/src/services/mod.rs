@@ -4,6 +4,7 @@ mod boards;
 mod caches;
 mod changes;
 mod datasets;
+mod dbt;
 mod ingest;
 mod jobs;
 mod project_data;
@@ -22,6 +23,10 @@ pub use boards::{BoardDraft, BoardService, ItemDraft, SNAPSHOT_ROWS};
 pub use caches::{CacheRequest, CacheService};
 pub use changes::{ChangeLog, TableChange};
 pub use datasets::{DatasetChange, DatasetEvent, DatasetLimits, DatasetService};
+pub use dbt::{
+    sources_yaml, DbtModelStatus, DbtRequest, DbtService, DbtSettings, DbtTestStatus, GENERATED_SOURCES_FILE,
+    GENERATED_SOURCES_HEADER,
+};
 pub use ingest::{IngestRequest, IngestService, IngestSource, MAX_SAMPLE_ROWS};
 pub use jobs::{job_wait, JobContext, JobSpec, Jobs, Outcome, Work, MAX_JOB_WAIT};
 pub use project_data::{ProjectData, Removed, MAX_SETTINGS_BYTES};
@@ -49,4 +54,5 @@ pub struct App {
     pub boards: Arc<BoardService>,
     pub agent: Arc<crate::agent::AgentService>,
     pub eval: Arc<crate::agent::eval::EvalService>,
+    pub dbt: Arc<DbtService>,
 }

@@ -6,6 +6,7 @@ mod analyses;
 mod architecture;
 mod boards;
 mod cli;
+mod dbt_server;
 mod eval_sets;
 mod extensions;
 mod helpers;

@@ -10,6 +10,7 @@ pub mod agent;
 pub mod analyses;
 pub mod boards;
 pub mod caches;
+pub mod dbt;
 pub mod ingest;
 pub mod projects;
 pub mod query;
@@ -32,4 +33,5 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(analyses::routes())
         .merge(boards::routes())
         .merge(agent::routes())
+        .merge(dbt::routes())
 }

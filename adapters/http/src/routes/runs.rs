@@ -50,7 +50,7 @@ text_enum!(
         "queued", "started", "progress", "completed", "failed", "cancelled", "timed_out", "step_started",
         "step_finished", "plan", "schema", "sql", "sql_failed", "sql_doubted", "sql_verified", "repair",
         "tool_call", "tool_result", "approval_requested", "approval_decided", "text", "answer", "error",
-        "question", "dataset_loading"
+        "question", "dataset_loading", "node"
     ]
 );
 
@@ -108,6 +108,9 @@ impl From<&RunEvent> for RunEventData {
             }
             RunEventKind::Failed { message } | RunEventKind::TimedOut { message } => {
                 data.error = Some(message.clone());
+            }
+            RunEventKind::Node(n) => {
+                data.data = Some(super::dbt::node_event_json(n, e.at));
             }
             RunEventKind::Custom { data: text, .. } => {
                 data.data = Some(serde_json::from_str(text).unwrap_or(serde_json::Value::Null));

@@ -225,6 +225,10 @@ fn event_parts(kind: &RunEventKind) -> (String, String) {
         RunEventKind::Failed { message } | RunEventKind::TimedOut { message } => {
             serde_json::json!({ "message": message })
         }
+        RunEventKind::Node(n) => serde_json::json!({
+            "unique_id": n.unique_id, "name": n.name, "resource_type": n.resource_type, "status": n.status,
+            "elapsed_ms": n.elapsed_ms, "rows": n.rows, "message": n.message,
+        }),
         RunEventKind::Queued | RunEventKind::Started | RunEventKind::Cancelled => serde_json::json!({}),
     };
     (kind.name().to_owned(), data.to_string())
@@ -254,6 +258,15 @@ fn event_kind(name: String, data: String) -> Result<RunEventKind, RepoError> {
         "failed" => RunEventKind::Failed { message: message() },
         "cancelled" => RunEventKind::Cancelled,
         "timed_out" => RunEventKind::TimedOut { message: message() },
+        "node" => RunEventKind::Node(pluto_duck_domain::NodeEvent {
+            unique_id: v["unique_id"].as_str().unwrap_or_default().to_owned(),
+            name: v["name"].as_str().unwrap_or_default().to_owned(),
+            resource_type: v["resource_type"].as_str().unwrap_or_default().to_owned(),
+            status: v["status"].as_str().map(str::to_owned),
+            elapsed_ms: v["elapsed_ms"].as_u64(),
+            rows: v["rows"].as_u64(),
+            message: v["message"].as_str().map(str::to_owned),
+        }),
         _ => RunEventKind::Custom { name, data },
     })
 }
