@@ -28,6 +28,7 @@ use crate::problem::{Problem, PROBLEM_JSON};
         (name = "analyses", description = "Saved SQL with ref() dependencies: the DAG, compile plans with freshness, lineage"),
         (name = "boards", description = "Boards of items (markdown, tables, charts, metrics, images) with query snapshots and scheduled refresh"),
         (name = "query", description = "Ad-hoc SQL as jobs: status, events, results in five formats, profiles"),
+        (name = "datasets", description = "Buckets and objects in the object store (a folder, or an S3-compatible server): streamed uploads and ranged downloads with content type and user metadata, change events"),
     ),
     components(
         schemas(Problem, IdentifierText, RunIdText, DisplayName, ResultFormat, RowsDocument, Binary),

@@ -23,7 +23,7 @@ pub use caches::{CacheRequest, CacheService};
 pub use changes::{ChangeLog, TableChange};
 pub use datasets::{DatasetChange, DatasetEvent, DatasetLimits, DatasetService};
 pub use ingest::{IngestRequest, IngestService, IngestSource, MAX_SAMPLE_ROWS};
-pub use jobs::{job_wait, JobContext, JobSpec, Jobs, Outcome, Work, MAX_JOB_WAIT};
+pub use jobs::{job_wait, JobContext, JobSpec, Jobs, Outcome, RunObserver, Work, MAX_JOB_WAIT};
 pub use project_data::{ProjectData, Removed, MAX_SETTINGS_BYTES};
 pub use projects::ProjectService;
 pub use query::{QueryLimits, QueryService, QuerySubmission, Submitted, MAX_PAGE_ROWS, MAX_SUBMIT_WAIT};
@@ -49,4 +49,7 @@ pub struct App {
     pub boards: Arc<BoardService>,
     pub agent: Arc<crate::agent::AgentService>,
     pub eval: Arc<crate::agent::eval::EvalService>,
+    pub datasets: Arc<DatasetService>,
+    /// Reports every run as OpenLineage (through an emitter that drops everything when lineage is off).
+    pub lineage: Arc<LineageService>,
 }

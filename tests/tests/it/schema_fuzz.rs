@@ -1,8 +1,8 @@
 //! The OpenAPI document against the real server: schemathesis (PLUTODUCK_TEST_SCHEMATHESIS) generates requests
 //! from `/openapi.json` for every operation, valid and invalid, and checks every answer: no server error, only
 //! documented status codes and content types, bodies (event streams included) that match their schemas, and no
-//! request the document allows refused. A source, a cached table, an ingest, a query, an analysis and a board exist
-//! before it starts, so requests reach them rather than stopping at 404. Settings and the rules the schema cannot
+//! request the document allows refused. A source, a cached table, an ingest, a query, an analysis, a board and a dataset
+//! bucket with an object exist before it starts, so requests reach them rather than stopping at 404. Settings and the rules the schema cannot
 //! express are in `tests/openapi-fuzz/schemathesis.toml`; its hooks keep every connection a fuzzed source could make
 //! on loopback.
 
@@ -102,6 +102,16 @@ fn fixtures(sb: &Sandbox, url: &str) -> Vec<(&'static str, String)> {
         .put(format!("{url}/api/v1/boards/{board_id}/items/{image_id}/image"))
         .header("content-type", "image/png")
         .body(PNG.to_vec())
+        .send()
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    api.post("/datasets", json!({"name": "fuzz"}));
+    let put = api
+        .client
+        .put(format!("{url}/api/v1/datasets/fuzz/objects/data/orders.csv"))
+        .header("content-type", "text/csv")
+        .header("x-amz-meta-source", "fixture")
+        .body("id,amount\n1,2.5\n")
         .send()
         .unwrap();
     assert!(put.status().is_success(), "{}", put.status());

@@ -9,6 +9,7 @@
 pub mod analyses;
 pub mod boards;
 pub mod caches;
+pub mod datasets;
 pub mod ingest;
 pub mod projects;
 pub mod query;
@@ -30,4 +31,5 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(ingest::routes())
         .merge(analyses::routes())
         .merge(boards::routes())
+        .merge(datasets::routes())
 }
