@@ -1036,11 +1036,18 @@ mod tests {
                 jail,
                 &none,
                 &serve,
-                &[("PLUTODUCK_LINEAGE__NAMESPACE", "acme"), ("PLUTODUCK_DATASETS__S3__REGION", "eu-west-1")],
+                &[
+                    ("PLUTODUCK_LINEAGE__NAMESPACE", "acme"),
+                    ("PLUTODUCK_DATASETS__S3__REGION", "eu-west-1"),
+                ],
             )?
             .config;
             assert_eq!(
-                (c.datasets.backend, c.datasets.max_object_mb, c.datasets.s3.region.as_str()),
+                (
+                    c.datasets.backend,
+                    c.datasets.max_object_mb,
+                    c.datasets.s3.region.as_str()
+                ),
                 (DatasetsBackend::S3, 7, "eu-west-1")
             );
             assert_eq!(c.datasets.s3.secret_access_key.as_deref(), Some("env:S3_SECRET"));
@@ -1051,7 +1058,10 @@ mod tests {
             // A literal secret is refused without being echoed.
             let literal = [("PLUTODUCK_DATASETS__S3__SECRET_ACCESS_KEY", "wJalrXUtnFEMI")];
             let err = load_in(jail, &none, &serve, &literal).err().unwrap().to_string();
-            assert!(err.contains("datasets.s3.secret_access_key") && !err.contains("wJalrXUtnFEMI"), "{err}");
+            assert!(
+                err.contains("datasets.s3.secret_access_key") && !err.contains("wJalrXUtnFEMI"),
+                "{err}"
+            );
             let literal = [("PLUTODUCK_LINEAGE__API_KEY", "sk-live-123")];
             let err = load_in(jail, &none, &serve, &literal).err().unwrap().to_string();
             assert!(err.contains("lineage.api_key") && !err.contains("sk-live-123"), "{err}");

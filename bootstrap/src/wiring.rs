@@ -8,8 +8,8 @@ use pluto_duck_application::agent::eval::EvalService;
 use pluto_duck_application::agent::knowledge::{Knowledge, Sampling};
 use pluto_duck_application::agent::{AgentConfig, AgentService, Limits};
 use pluto_duck_application::connectors::ConnectorRegistry;
-use pluto_duck_application::ports::{LlmSettings, MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::ports::{LineageEmitter, ObjectStore};
+use pluto_duck_application::ports::{LlmSettings, MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::{
     AnalysisRunner, AnalysisService, App, BoardService, CacheService, ChangeLog, DatasetLimits, DatasetService,
     IngestService, Jobs, LineageService, PathPolicy, ProjectData, ProjectService, QueryLimits, QueryService, RunHub,
@@ -256,9 +256,8 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
 /// The object store `datasets.backend` names: a directory tree, or an S3-compatible server whose secret key is
 /// resolved from its reference (never logged: errors name the key, not the value).
 pub async fn object_store(config: &Config, secrets: &dyn SecretStore) -> CliResult<Arc<dyn ObjectStore>> {
-    let unavailable = |e: pluto_duck_application::ports::ObjectStoreError| {
-        CliError::new(e.kind(), format!("datasets: {e}"))
-    };
+    let unavailable =
+        |e: pluto_duck_application::ports::ObjectStoreError| CliError::new(e.kind(), format!("datasets: {e}"));
     Ok(match config.datasets.backend {
         DatasetsBackend::Local => {
             Arc::new(pluto_duck_object_store::LocalObjectStore::open(config.datasets_root()).map_err(unavailable)?)

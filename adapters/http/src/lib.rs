@@ -89,7 +89,10 @@ pub fn router(state: AppState, config: HttpConfig) -> Router {
                 .layer(axum::middleware::from_fn(problem::normalize_errors))
                 .layer(axum::middleware::from_fn_with_state(guard, guard::check_host))
                 .layer(axum::middleware::from_fn_with_state(token, auth::require_bearer))
-                .layer(axum::middleware::from_fn_with_state(config.body_limit_bytes, limit_body)),
+                .layer(axum::middleware::from_fn_with_state(
+                    config.body_limit_bytes,
+                    limit_body,
+                )),
         )
 }
 
@@ -124,9 +127,11 @@ fn compression() -> CompressionLayer<impl Predicate> {
                 .and(NotForContentType::const_new("application/vnd.apache.arrow.stream"))
                 .and(NotForContentType::const_new("application/vnd.apache.parquet"))
                 // Downloads of stored objects go out byte for byte, so lengths and ranges stay what they say.
-                .and(|_: StatusCode, _: axum::http::Version, h: &axum::http::HeaderMap, _: &axum::http::Extensions| {
-                    !h.contains_key(header::ACCEPT_RANGES)
-                }),
+                .and(
+                    |_: StatusCode, _: axum::http::Version, h: &axum::http::HeaderMap, _: &axum::http::Extensions| {
+                        !h.contains_key(header::ACCEPT_RANGES)
+                    },
+                ),
         )
 }
 

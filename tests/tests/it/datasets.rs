@@ -75,10 +75,18 @@ async fn bucket_life(config: &Config, bucket: &str) {
     assert_eq!(events.headers()[header::CONTENT_TYPE], "text/event-stream");
     let mut events = events.into_body();
 
-    let (resp, body) = call(&r, req("POST", "/api/v1/datasets", None, Some(&json!({"name": bucket})))).await;
+    let (resp, body) = call(
+        &r,
+        req("POST", "/api/v1/datasets", None, Some(&json!({"name": bucket}))),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
     assert_eq!(json(&body)["name"], bucket);
-    let (resp, body) = call(&r, req("POST", "/api/v1/datasets", None, Some(&json!({"name": bucket})))).await;
+    let (resp, body) = call(
+        &r,
+        req("POST", "/api/v1/datasets", None, Some(&json!({"name": bucket}))),
+    )
+    .await;
     problem(&resp, &body, StatusCode::CONFLICT);
     for bad in ["Bad_Name", "ab", "192.168.0.1", "a..b"] {
         let (resp, body) = call(&r, req("POST", "/api/v1/datasets", None, Some(&json!({"name": bad})))).await;
@@ -113,10 +121,18 @@ async fn bucket_life(config: &Config, bucket: &str) {
     assert_eq!(stored["metadata"], json!({"source": "erp", "owner": "ana"}));
     // A streamed body of several chunks, with no length given.
     let chunks = futures::stream::iter(["a,", "b\n", "1,2\n"].map(|c| Ok::<_, std::io::Error>(c.as_bytes().to_vec())));
-    let (resp, _) = call(&r, put(&format!("{base}/raw/2024/jan.csv"), Body::from_stream(chunks), &[])).await;
+    let (resp, _) = call(
+        &r,
+        put(&format!("{base}/raw/2024/jan.csv"), Body::from_stream(chunks), &[]),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
     for key in ["raw/top.txt", "readme.md"] {
-        let (resp, _) = call(&r, put(&format!("{base}/{key}"), "x", &[("content-type", "text/plain")])).await;
+        let (resp, _) = call(
+            &r,
+            put(&format!("{base}/{key}"), "x", &[("content-type", "text/plain")]),
+        )
+        .await;
         assert_eq!(resp.status(), StatusCode::OK);
     }
 
@@ -137,13 +153,22 @@ async fn bucket_life(config: &Config, bucket: &str) {
         let (resp, body) = call(&r, get(&uri)).await;
         assert_eq!(resp.status(), StatusCode::OK, "{}", String::from_utf8_lossy(&body));
         let page = json(&body);
-        keys.extend(page["objects"].as_array().unwrap().iter().map(|o| o["key"].as_str().unwrap().to_owned()));
+        keys.extend(
+            page["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["key"].as_str().unwrap().to_owned()),
+        );
         token = page["next_page_token"].as_str().map(str::to_owned);
         if token.is_none() {
             break;
         }
     }
-    assert_eq!(keys, ["raw/2024/jan.csv", "raw/2024/orders.csv", "raw/top.txt", "readme.md"]);
+    assert_eq!(
+        keys,
+        ["raw/2024/jan.csv", "raw/2024/orders.csv", "raw/top.txt", "readme.md"]
+    );
     let (resp, body) = call(&r, get(&format!("{base}?limit=0"))).await;
     problem(&resp, &body, StatusCode::UNPROCESSABLE_ENTITY);
 
@@ -161,20 +186,37 @@ async fn bucket_life(config: &Config, bucket: &str) {
     let (resp, body) = call(&r, with_header(&object, "GET", "range", "bytes=3-7")).await;
     assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(body, &CSV.as_bytes()[3..8]);
-    assert_eq!(resp.headers()[header::CONTENT_RANGE], format!("bytes 3-7/{}", CSV.len()).as_str());
+    assert_eq!(
+        resp.headers()[header::CONTENT_RANGE],
+        format!("bytes 3-7/{}", CSV.len()).as_str()
+    );
     let (resp, body) = call(&r, with_header(&object, "GET", "range", "bytes=-3")).await;
-    assert_eq!((resp.status(), body.as_slice()), (StatusCode::PARTIAL_CONTENT, &CSV.as_bytes()[CSV.len() - 3..]));
+    assert_eq!(
+        (resp.status(), body.as_slice()),
+        (StatusCode::PARTIAL_CONTENT, &CSV.as_bytes()[CSV.len() - 3..])
+    );
     let (resp, body) = call(&r, with_header(&object, "GET", "range", "bytes=1000-")).await;
     problem(&resp, &body, StatusCode::RANGE_NOT_SATISFIABLE);
-    assert_eq!(resp.headers()[header::CONTENT_RANGE], format!("bytes */{}", CSV.len()).as_str());
+    assert_eq!(
+        resp.headers()[header::CONTENT_RANGE],
+        format!("bytes */{}", CSV.len()).as_str()
+    );
     let (resp, body) = call(&r, with_header(&object, "GET", "range", "bytes=5-2")).await;
-    assert_eq!((resp.status(), body.len()), (StatusCode::OK, CSV.len()), "a malformed range is ignored");
+    assert_eq!(
+        (resp.status(), body.len()),
+        (StatusCode::OK, CSV.len()),
+        "a malformed range is ignored"
+    );
     let (resp, body) = call(&r, with_header(&object, "HEAD", "x-any", "1")).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(body.is_empty());
     assert_eq!(resp.headers()[header::CONTENT_LENGTH], CSV.len().to_string().as_str());
     assert_eq!(resp.headers()["x-amz-meta-source"], "erp");
-    let (resp, body) = call(&r, get(&format!("/api/v1/datasets/{bucket}/metadata/raw/2024/orders.csv"))).await;
+    let (resp, body) = call(
+        &r,
+        get(&format!("/api/v1/datasets/{bucket}/metadata/raw/2024/orders.csv")),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(json(&body)["metadata"]["owner"], "ana");
 
@@ -198,7 +240,11 @@ async fn bucket_life(config: &Config, bucket: &str) {
         .unwrap();
     let (resp, body) = call(&r, declared).await;
     problem(&resp, &body, StatusCode::PAYLOAD_TOO_LARGE);
-    let streamed = futures::stream::iter(big.chunks(64 * 1024).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
+    let streamed = futures::stream::iter(
+        big.chunks(64 * 1024)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
     let (resp, body) = call(&r, put(&format!("{base}/big.bin"), Body::from_stream(streamed), &[])).await;
     problem(&resp, &body, StatusCode::PAYLOAD_TOO_LARGE);
     let (resp, _) = call(&r, with_header(&format!("{base}/big.bin"), "HEAD", "x-any", "1")).await;
@@ -211,7 +257,11 @@ async fn bucket_life(config: &Config, bucket: &str) {
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let (resp, _) = call(&r, get(&format!("{base}/readme.md"))).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let (resp, _) = call(&r, req("DELETE", &format!("/api/v1/datasets/{bucket}?force=true"), None, None)).await;
+    let (resp, _) = call(
+        &r,
+        req("DELETE", &format!("/api/v1/datasets/{bucket}?force=true"), None, None),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let (_, body) = call(&r, get("/api/v1/datasets")).await;
     assert!(!json(&body).as_array().unwrap().iter().any(|b| b["name"] == bucket));
@@ -234,7 +284,10 @@ async fn bucket_life(config: &Config, bucket: &str) {
     assert!(seen.windows(2).all(|w| w[1].0 == w[0].0 + 1), "{seen:?}");
     assert_eq!(seen[1].2["key"], "raw/2024/orders.csv");
     assert_eq!(seen[1].2["size"], CSV.len());
-    assert_eq!(seen[6].2, json!({"event": "bucket.deleted", "at": seen[6].2["at"], "bucket": bucket}));
+    assert_eq!(
+        seen[6].2,
+        json!({"event": "bucket.deleted", "at": seen[6].2["at"], "bucket": bucket})
+    );
 }
 
 fn urlencode(s: &str) -> String {
@@ -252,7 +305,10 @@ async fn datasets_on_the_local_folder_store() {
     let mut config = sb.config();
     config.datasets.max_object_mb = 1;
     bucket_life(&config, "lake").await;
-    assert!(sb.data_dir().join("datasets").is_dir(), "the default root is under the data dir");
+    assert!(
+        sb.data_dir().join("datasets").is_dir(),
+        "the default root is under the data dir"
+    );
 }
 
 #[tokio::test]
@@ -271,8 +327,7 @@ async fn datasets_on_an_s3_compatible_server() {
     config.datasets.backend = DatasetsBackend::S3;
     config.datasets.max_object_mb = 1;
     config.datasets.s3.endpoint = Some(endpoint);
-    config.datasets.s3.access_key_id =
-        Some(std::env::var("TEST_S3_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into()));
+    config.datasets.s3.access_key_id = Some(std::env::var("TEST_S3_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into()));
     config.datasets.s3.secret_access_key = Some(format!("env:{var}"));
     let bucket = format!("pd-http-{}", uuid::Uuid::new_v4().simple());
     bucket_life(&config, &bucket).await;

@@ -53,7 +53,10 @@ pub fn is_object_upload(method: &axum::http::Method, path: &str) -> bool {
 }
 
 /// Routes whose last parameter takes the rest of the path (`{*key}` to axum, `{key}` in the document).
-fn rest_of_path(axum_path: &str, (schemas, paths, method_router): UtoipaMethodRouter<AppState>) -> OpenApiRouter<AppState> {
+fn rest_of_path(
+    axum_path: &str,
+    (schemas, paths, method_router): UtoipaMethodRouter<AppState>,
+) -> OpenApiRouter<AppState> {
     let mut router = OpenApiRouter::new().route(axum_path, method_router);
     let doc = router.get_openapi_mut();
     doc.paths.paths.extend(paths.paths);
@@ -308,7 +311,10 @@ mod tests {
         assert!(is_object_upload(&Method::PUT, "/api/v1/datasets/lake/objects/a/b.csv"));
         assert!(!is_object_upload(&Method::GET, "/api/v1/datasets/lake/objects/a.csv"));
         assert!(!is_object_upload(&Method::PUT, "/api/v1/boards/x/items/y/image"));
-        assert!(!is_object_upload(&Method::PUT, "/api/v1/datasets/lake/metadata/objects/a"));
+        assert!(!is_object_upload(
+            &Method::PUT,
+            "/api/v1/datasets/lake/metadata/objects/a"
+        ));
         assert!(!is_object_upload(&Method::POST, "/api/v1/datasets"));
     }
 }

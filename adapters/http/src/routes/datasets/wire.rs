@@ -295,7 +295,11 @@ impl RangeHeader {
         let range = if start.trim().is_empty() {
             ByteRange::Suffix(number(end)?)
         } else {
-            let end = if end.trim().is_empty() { None } else { Some(number(end)?) };
+            let end = if end.trim().is_empty() {
+                None
+            } else {
+                Some(number(end)?)
+            };
             ByteRange::From {
                 start: number(start)?,
                 end,
@@ -409,7 +413,9 @@ impl PartialSchema for DatasetEventFrame {
         );
         ObjectBuilder::new()
             .schema_type(Type::Object)
-            .description(Some("One change, as an SSE client yields it (`event`, `id`, `data` lines)"))
+            .description(Some(
+                "One change, as an SSE client yields it (`event`, `id`, `data` lines)",
+            ))
             .property("event", Ref::from_schema_name(DatasetEventName::name()))
             .required("event")
             .property(
@@ -450,10 +456,24 @@ mod tests {
 
     #[test]
     fn one_well_formed_range_is_taken_anything_else_ignored() {
-        assert_eq!(range("bytes=0-99"), Some(ByteRange::From { start: 0, end: Some(99) }));
+        assert_eq!(
+            range("bytes=0-99"),
+            Some(ByteRange::From {
+                start: 0,
+                end: Some(99)
+            })
+        );
         assert_eq!(range("bytes=100-"), Some(ByteRange::From { start: 100, end: None }));
         assert_eq!(range("bytes=-5"), Some(ByteRange::Suffix(5)));
-        for ignored in ["bytes=5-2", "bytes=-0", "bytes=0-1,4-5", "items=0-1", "bytes=a-b", "bytes=-", "bytes=+1-2"] {
+        for ignored in [
+            "bytes=5-2",
+            "bytes=-0",
+            "bytes=0-1,4-5",
+            "items=0-1",
+            "bytes=a-b",
+            "bytes=-",
+            "bytes=+1-2",
+        ] {
             assert_eq!(range(ignored), None, "{ignored}");
         }
     }
