@@ -144,6 +144,9 @@ fn drain(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
 /// Operations that remove what the others need: fuzzed in a second pass, after everything else.
 const DESTRUCTIVE: &str = "^(delete_|detach_|drop_|reset_)";
 
+/// Operations `schemathesis.toml` disables, each by name there: streams that never end.
+const NOT_FUZZED: [&str; 1] = ["dataset_events"];
+
 #[test]
 fn every_answer_is_one_the_document_promises() {
     let fuzzer = PathBuf::from(required_env("PLUTODUCK_TEST_SCHEMATHESIS"));
@@ -198,5 +201,14 @@ fn every_answer_is_one_the_document_promises() {
         .values()
         .map(|i| i.as_object().unwrap().len())
         .sum();
-    assert_eq!(tested, operations, "every operation is tested once");
+    let config = std::fs::read_to_string(files.join("schemathesis.toml")).unwrap();
+    for id in NOT_FUZZED {
+        let block = format!("include-operation-id = [\"{id}\"]\nenabled = false");
+        assert!(config.contains(&block), "schemathesis.toml disables {id}");
+    }
+    assert_eq!(
+        tested + NOT_FUZZED.len(),
+        operations,
+        "every operation is tested once, but the endless streams"
+    );
 }
