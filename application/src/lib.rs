@@ -17,3 +17,6 @@ pub use services::{
     SystemService, TableChange, Work, MAX_JOB_WAIT, MAX_PAGE_ROWS, MAX_SAMPLE_ROWS, MAX_SETTINGS_BYTES,
     MAX_SUBMIT_WAIT,
 };
+pub use services::{
+    DatasetChange, DatasetEvent, DatasetLimits, DatasetService, LineageService, RunDatasets, RunObserver,
+};

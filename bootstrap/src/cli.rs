@@ -80,6 +80,11 @@ pub enum Command {
         #[arg(long, global = true)]
         project: Option<String>,
     },
+    /// Ask the agent a question: streams its steps, prints the answer, the SQL and a table; asks on the terminal
+    /// when an action needs approval.
+    Ask(AskArgs),
+    /// Evaluate the agent on a question set (execution accuracy, repairs, tokens, latency), with a progress bar.
+    Eval(EvalArgs),
     /// Print the OpenAPI document.
     Openapi(OpenapiArgs),
     /// Show the server log.
@@ -382,4 +387,37 @@ pub struct SourceAddArgs {
     /// Attach read-write (default read-only).
     #[arg(long)]
     pub writable: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question, in plain language.
+    pub question: String,
+    /// Continue this conversation (its id is printed after each answer).
+    #[arg(long)]
+    pub conversation: Option<String>,
+    /// Approve every action that writes without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Privacy mode for a new conversation: no row value is sent to the model.
+    #[arg(long)]
+    pub private: bool,
+    /// Project (default: the one in use).
+    #[arg(long)]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A question set: `chinook`, `nycflights13`, or one of `eval.sets_dir`.
+    pub set: String,
+    /// Only the first N questions.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Project (default: the one in use).
+    #[arg(long)]
+    pub project: Option<String>,
 }

@@ -51,6 +51,103 @@ pub struct Config {
     pub llm: LlmSection,
     pub agent: AgentSection,
     pub eval: EvalSection,
+    pub datasets: DatasetsSection,
+    pub lineage: LineageSection,
+}
+
+/// Where dataset buckets and objects live (`/api/v1/datasets`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatasetsSection {
+    /// `local` (a directory tree, the default) or `s3` (any S3-compatible server: MinIO, AWS).
+    pub backend: DatasetsBackend,
+    /// `local`: the folder holding the buckets. Default: <data_dir>/datasets.
+    pub root: Option<PathBuf>,
+    pub s3: DatasetsS3Section,
+    /// An upload past this size answers 413 and stores nothing.
+    pub max_object_mb: u64,
+}
+
+impl Default for DatasetsSection {
+    fn default() -> Self {
+        Self {
+            backend: DatasetsBackend::Local,
+            root: None,
+            s3: DatasetsS3Section::default(),
+            max_object_mb: 5 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetsBackend {
+    #[default]
+    Local,
+    S3,
+}
+
+/// The S3-compatible server of `datasets.backend: s3`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatasetsS3Section {
+    /// `http://127.0.0.1:9000`, `https://minio.example.com`; unset for AWS.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    /// A reference, never a literal: `env:VAR` or `secret:NAME`.
+    pub secret_access_key: Option<String>,
+    /// Buckets as path segments (`<endpoint>/<bucket>/<key>`), as MinIO expects.
+    pub path_style: bool,
+}
+
+impl Default for DatasetsS3Section {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+            path_style: true,
+        }
+    }
+}
+
+/// OpenLineage events of every run (queries, ingests, analysis runs, agent turns).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LineageSection {
+    /// `file` (JSON lines, the default), `http` (an OpenLineage endpoint such as Marquez) or `off`.
+    pub transport: LineageTransportName,
+    /// `file`: default <data_dir>/lineage/events.jsonl.
+    pub path: Option<PathBuf>,
+    /// `http`: the server's base URL; events go to `<url>/api/v1/lineage`.
+    pub url: Option<String>,
+    /// `http`: sent as a bearer token. A reference, never a literal: `env:VAR` or `secret:NAME`.
+    pub api_key: Option<String>,
+    /// Jobs are named in `<namespace>/<project>`.
+    pub namespace: String,
+}
+
+impl Default for LineageSection {
+    fn default() -> Self {
+        Self {
+            transport: LineageTransportName::File,
+            path: None,
+            url: None,
+            api_key: None,
+            namespace: "pluto-duck".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LineageTransportName {
+    Off,
+    #[default]
+    File,
+    Http,
 }
 
 /// The evaluation harness (`pluto-duck eval`).
@@ -311,6 +408,8 @@ impl Default for Config {
             llm: LlmSection::default(),
             agent: AgentSection::default(),
             eval: EvalSection::default(),
+            datasets: DatasetsSection::default(),
+            lineage: LineageSection::default(),
         }
     }
 }
@@ -521,6 +620,8 @@ impl Config {
             ("server.api_token", &self.server.api_token),
             ("hybrid.database_url", &self.hybrid.database_url),
             ("llm.api_key", &self.llm.api_key),
+            ("datasets.s3.secret_access_key", &self.datasets.s3.secret_access_key),
+            ("lineage.api_key", &self.lineage.api_key),
         ] {
             if let Some(v) = value {
                 crate::secrets::SecretRef::parse(v).map_err(|e| CliError::invalid(format!("{key}: {e}")))?;
@@ -533,6 +634,23 @@ impl Config {
             .is_some_and(|s| s.trim().is_empty())
         {
             return Err(CliError::invalid("secrets.keyring_service must not be empty"));
+        }
+        if self.datasets.backend == DatasetsBackend::S3
+            && (self.datasets.s3.access_key_id.is_none() || self.datasets.s3.secret_access_key.is_none())
+        {
+            return Err(CliError::invalid(
+                "datasets.backend s3 needs datasets.s3.access_key_id and datasets.s3.secret_access_key \
+                 (a reference such as env:AWS_SECRET_ACCESS_KEY)",
+            ));
+        }
+        if self.datasets.max_object_mb == 0 {
+            return Err(CliError::invalid("datasets.max_object_mb must be at least 1"));
+        }
+        if self.lineage.transport == LineageTransportName::Http && self.lineage.url.is_none() {
+            return Err(CliError::invalid("lineage.transport http needs lineage.url"));
+        }
+        if self.lineage.namespace.trim().is_empty() {
+            return Err(CliError::invalid("lineage.namespace must not be empty"));
         }
         if self.duckdb.max_connections == 0 {
             return Err(CliError::invalid("duckdb.max_connections must be at least 1"));
@@ -657,6 +775,24 @@ impl Config {
             Some(p) => expand_home(p),
             None => data_home().join("pluto-duck").join("datasets"),
         }
+    }
+
+    /// The buckets of the local dataset store.
+    pub fn datasets_root(&self) -> PathBuf {
+        self.datasets
+            .root
+            .as_deref()
+            .map(expand_home)
+            .unwrap_or_else(|| self.data_dir.join("datasets"))
+    }
+
+    /// The JSON lines file of the `file` lineage transport.
+    pub fn lineage_path(&self) -> PathBuf {
+        self.lineage
+            .path
+            .as_deref()
+            .map(expand_home)
+            .unwrap_or_else(|| self.data_dir.join("lineage").join("events.jsonl"))
     }
 
     pub fn data_dirs(&self) -> [PathBuf; 4] {
@@ -889,6 +1025,59 @@ mod tests {
             let empty = [("PLUTODUCK_SECRETS__KEYRING_SERVICE", " ")];
             let err = load_in(jail, &none, &ServeFlags::default(), &empty).err().unwrap();
             assert!(err.to_string().contains("secrets.keyring_service"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn datasets_and_lineage_from_file_and_env_with_secrets_as_references() {
+        Jail::expect_with(|jail| {
+            let none = GlobalArgs::default();
+            let serve = ServeFlags::default();
+            let c = load_in(jail, &none, &serve, &[("PLUTODUCK_DATA_DIR", "/srv/pd")])?.config;
+            assert_eq!(c.datasets.backend, DatasetsBackend::Local);
+            assert_eq!(c.datasets_root(), PathBuf::from("/srv/pd/datasets"));
+            assert_eq!(c.lineage.transport, LineageTransportName::File);
+            assert_eq!(c.lineage_path(), PathBuf::from("/srv/pd/lineage/events.jsonl"));
+            jail_with_user_config(
+                jail,
+                "datasets:\n  backend: s3\n  max_object_mb: 7\n  s3:\n    endpoint: http://127.0.0.1:9000\n    \
+                 access_key_id: minio\n    secret_access_key: env:S3_SECRET\n\
+                 lineage:\n  transport: http\n  url: http://127.0.0.1:5000\n  api_key: secret:marquez\n",
+            );
+            let c = load_in(
+                jail,
+                &none,
+                &serve,
+                &[
+                    ("PLUTODUCK_LINEAGE__NAMESPACE", "acme"),
+                    ("PLUTODUCK_DATASETS__S3__REGION", "eu-west-1"),
+                ],
+            )?
+            .config;
+            assert_eq!(
+                (
+                    c.datasets.backend,
+                    c.datasets.max_object_mb,
+                    c.datasets.s3.region.as_str()
+                ),
+                (DatasetsBackend::S3, 7, "eu-west-1")
+            );
+            assert_eq!(c.datasets.s3.secret_access_key.as_deref(), Some("env:S3_SECRET"));
+            assert_eq!(
+                (c.lineage.transport, c.lineage.namespace.as_str()),
+                (LineageTransportName::Http, "acme")
+            );
+            // A literal secret is refused without being echoed.
+            let literal = [("PLUTODUCK_DATASETS__S3__SECRET_ACCESS_KEY", "wJalrXUtnFEMI")];
+            let err = load_in(jail, &none, &serve, &literal).err().unwrap().to_string();
+            assert!(
+                err.contains("datasets.s3.secret_access_key") && !err.contains("wJalrXUtnFEMI"),
+                "{err}"
+            );
+            let literal = [("PLUTODUCK_LINEAGE__API_KEY", "sk-live-123")];
+            let err = load_in(jail, &none, &serve, &literal).err().unwrap().to_string();
+            assert!(err.contains("lineage.api_key") && !err.contains("sk-live-123"), "{err}");
             Ok(())
         });
     }

@@ -32,7 +32,7 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
     }
     let mut loaded = config::load(&cli.global, &serve_flags)?;
     // `sql` prints results; keep routine logs out of the way unless asked for.
-    if matches!(cli.command, Command::Sql(_))
+    if matches!(cli.command, Command::Sql(_) | Command::Ask(_) | Command::Eval(_))
         && cli.global.log_level.is_none()
         && std::env::var_os("RUST_LOG").is_none()
     {
@@ -76,6 +76,14 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
                 commands::ingest(&loaded.config, *args).await
             }
             Command::Secret(c) => commands::secret(&loaded.config, c).await,
+            Command::Ask(mut a) => {
+                a.project = commands::current_project(&loaded.config, a.project.take());
+                commands::ask(&loaded.config, a).await
+            }
+            Command::Eval(mut a) => {
+                a.project = commands::current_project(&loaded.config, a.project.take());
+                commands::eval(&loaded.config, a).await
+            }
             Command::Version | Command::Openapi(_) => Ok(ExitCode::SUCCESS),
         }
     })

@@ -8,18 +8,19 @@ use pluto_duck_application::agent::eval::EvalService;
 use pluto_duck_application::agent::knowledge::{Knowledge, Sampling};
 use pluto_duck_application::agent::{AgentConfig, AgentService, Limits};
 use pluto_duck_application::connectors::ConnectorRegistry;
+use pluto_duck_application::ports::{LineageEmitter, ObjectStore};
 use pluto_duck_application::ports::{LlmSettings, MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::{
-    AnalysisRunner, AnalysisService, App, BoardService, CacheService, ChangeLog, DbtService, DbtSettings,
-    IngestService, Jobs, PathPolicy, ProjectData, ProjectService, QueryLimits, QueryService, RunHub, SourceService,
-    SystemService,
+    AnalysisRunner, AnalysisService, App, BoardService, CacheService, ChangeLog, DatasetLimits, DatasetService,
+    DbtService, DbtSettings, IngestService, Jobs, LineageService, PathPolicy, ProjectData, ProjectService, QueryLimits,
+    QueryService, RunHub, SourceService, SystemService,
 };
 use pluto_duck_arrow_results::ArrowIpcResultStore;
 use pluto_duck_domain::Profile;
 use pluto_duck_duckdb::{DuckDbConfig, DuckDbWarehouse};
 use pluto_duck_sqlx_metadata::{PgMetadataStore, SqliteMetadataStore};
 
-use crate::config::{Config, ProfileName};
+use crate::config::{Config, DatasetsBackend, LineageTransportName, ProfileName};
 use crate::error::{CliError, CliResult};
 use crate::secrets;
 
@@ -94,6 +95,19 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
     let projects = Arc::new(ProjectService::new(metadata.clone()));
     projects.ensure_default().await?;
     let jobs = Jobs::new(metadata.clone(), Arc::new(RunHub::new(10_000)));
+    let lineage = Arc::new(LineageService::new(
+        lineage_emitter(config, secrets.as_ref()).await?,
+        config.lineage.namespace.clone(),
+    ));
+    if config.lineage.transport != LineageTransportName::Off {
+        jobs.observe(lineage.clone())?;
+    }
+    let datasets = Arc::new(DatasetService::new(
+        object_store(config, secrets.as_ref()).await?,
+        DatasetLimits {
+            max_object_size: config.datasets.max_object_mb.saturating_mul(1024 * 1024),
+        },
+    ));
     let changes = Arc::new(ChangeLog::new(metadata.clone()));
     let queries = Arc::new(QueryService::new(
         warehouse.clone(),
@@ -245,11 +259,65 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             agent,
             eval,
             dbt,
+            datasets,
+            lineage,
         },
         secrets,
         results,
         warehouse: duck,
     })
+}
+
+/// The object store `datasets.backend` names: a directory tree, or an S3-compatible server whose secret key is
+/// resolved from its reference (never logged: errors name the key, not the value).
+pub async fn object_store(config: &Config, secrets: &dyn SecretStore) -> CliResult<Arc<dyn ObjectStore>> {
+    let unavailable =
+        |e: pluto_duck_application::ports::ObjectStoreError| CliError::new(e.kind(), format!("datasets: {e}"));
+    Ok(match config.datasets.backend {
+        DatasetsBackend::Local => {
+            Arc::new(pluto_duck_object_store::LocalObjectStore::open(config.datasets_root()).map_err(unavailable)?)
+        }
+        DatasetsBackend::S3 => {
+            let s3 = &config.datasets.s3;
+            let reference = s3.secret_access_key.as_deref().unwrap_or_default();
+            let secret = secrets::resolve(secrets, "datasets.s3.secret_access_key", reference).await?;
+            let endpoint = s3.endpoint.clone();
+            Arc::new(
+                pluto_duck_object_store::S3ObjectStore::new(pluto_duck_object_store::S3Config {
+                    allow_http: endpoint.as_deref().is_some_and(|e| e.starts_with("http://")),
+                    endpoint,
+                    region: s3.region.clone(),
+                    path_style: s3.path_style,
+                    access_key_id: s3.access_key_id.clone().unwrap_or_default(),
+                    secret_access_key: secret,
+                    session_token: None,
+                    timeout: Duration::from_secs(30),
+                })
+                .map_err(unavailable)?,
+            )
+        }
+    })
+}
+
+/// The lineage emitter `lineage.transport` names, started on the current runtime.
+pub async fn lineage_emitter(config: &Config, secrets: &dyn SecretStore) -> CliResult<Arc<dyn LineageEmitter>> {
+    use pluto_duck_openlineage::{start_emitter, HttpLineageConfig, LineageTransport, DEFAULT_PRODUCER};
+    let l = &config.lineage;
+    let transport = match l.transport {
+        LineageTransportName::Off => LineageTransport::Off,
+        LineageTransportName::File => LineageTransport::File {
+            path: config.lineage_path(),
+            producer: DEFAULT_PRODUCER.to_owned(),
+        },
+        LineageTransportName::Http => {
+            let mut http = HttpLineageConfig::new(l.url.clone().unwrap_or_default());
+            if let Some(reference) = &l.api_key {
+                http.api_key = Some(secrets::resolve(secrets, "lineage.api_key", reference).await?);
+            }
+            LineageTransport::Http(http)
+        }
+    };
+    start_emitter(transport).map_err(|e| CliError::invalid(format!("lineage: {e}")))
 }
 
 struct AgentParts {

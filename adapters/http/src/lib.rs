@@ -11,8 +11,11 @@ mod routes;
 
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use pluto_duck_application::App;
 use secrecy::SecretString;
@@ -20,7 +23,6 @@ use tower::ServiceBuilder;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::{Modify, OpenApi};
@@ -87,8 +89,30 @@ pub fn router(state: AppState, config: HttpConfig) -> Router {
                 .layer(axum::middleware::from_fn(problem::normalize_errors))
                 .layer(axum::middleware::from_fn_with_state(guard, guard::check_host))
                 .layer(axum::middleware::from_fn_with_state(token, auth::require_bearer))
-                .layer(RequestBodyLimitLayer::new(config.body_limit_bytes)),
+                .layer(axum::middleware::from_fn_with_state(
+                    config.body_limit_bytes,
+                    limit_body,
+                )),
         )
+}
+
+/// The server's body limit (`server.body_limit_mb`) for every request but object uploads, which stream into the
+/// object store under their own limit (`datasets.max_object_mb`). A body declared too large is refused before it is
+/// read; one that grows past the limit fails its extractor with 413.
+async fn limit_body(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    if routes::datasets::is_object_upload(req.method(), req.uri().path()) {
+        return next.run(req).await;
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "length limit exceeded").into_response();
+    }
+    next.run(req.map(|b| Body::new(http_body_util::Limited::new(b, limit))))
+        .await
 }
 
 /// Compression that never costs more than it saves on loopback: the fastest level, zstd where the client takes it
@@ -101,7 +125,13 @@ fn compression() -> CompressionLayer<impl Predicate> {
         .compress_when(
             DefaultPredicate::new()
                 .and(NotForContentType::const_new("application/vnd.apache.arrow.stream"))
-                .and(NotForContentType::const_new("application/vnd.apache.parquet")),
+                .and(NotForContentType::const_new("application/vnd.apache.parquet"))
+                // Downloads of stored objects go out byte for byte, so lengths and ranges stay what they say.
+                .and(
+                    |_: StatusCode, _: axum::http::Version, h: &axum::http::HeaderMap, _: &axum::http::Extensions| {
+                        !h.contains_key(header::ACCEPT_RANGES)
+                    },
+                ),
         )
 }
 

@@ -164,6 +164,15 @@ impl DatasetService {
         Ok(self.store.head_object(&bucket, &key).await?)
     }
 
+    /// `TooLarge` (413 over HTTP) for an upload that declares more bytes than the limit, before any is read.
+    pub fn check_declared_size(&self, declared: Option<u64>) -> Result<(), AppError> {
+        let limit = self.limits.max_object_size;
+        match declared {
+            Some(size) if size > limit => Err(ObjectStoreError::TooLarge { limit }.into()),
+            _ => Ok(()),
+        }
+    }
+
     /// Stores `body` (streamed, never held whole) under `key` with its content type and user metadata. The
     /// size limit is the smaller of the caller's and the service's.
     #[instrument(skip_all, fields(bucket = %bucket, key = %key))]

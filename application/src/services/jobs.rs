@@ -74,6 +74,17 @@ pub trait Work: Send + 'static {
     async fn finished(&mut self, _run: &Run) {}
 }
 
+/// Told when any run starts and when it ends (lineage reporting, say). Both calls come from the run's own task
+/// and must return quickly: an observer queues, it never waits on a network.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+#[async_trait]
+pub trait RunObserver: Send + Sync {
+    /// The run has just started (state `running`).
+    async fn started(&self, run: &Run);
+    /// The run has its final state (a run cancelled while queued ends without having started).
+    async fn finished(&self, run: &Run);
+}
+
 /// A run to start.
 #[derive(Debug, Clone)]
 pub struct JobSpec {
@@ -108,6 +119,7 @@ pub struct Jobs {
     /// Writes queued / writes stored: lists wait until the second catches up with the first.
     queued: AtomicU64,
     stored: watch::Receiver<u64>,
+    observer: std::sync::OnceLock<Arc<dyn RunObserver>>,
 }
 
 impl Jobs {
@@ -127,7 +139,15 @@ impl Jobs {
             writer: tx,
             queued: AtomicU64::new(0),
             stored: stored_rx,
+            observer: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets the one observer of every run from now on (bootstrap wires lineage here); `Conflict` when one is set.
+    pub fn observe(&self, observer: Arc<dyn RunObserver>) -> Result<(), AppError> {
+        self.observer
+            .set(observer)
+            .map_err(|_| AppError::Conflict("runs already have an observer".into()))
     }
 
     pub fn hub(&self) -> &Arc<RunHub> {
@@ -202,6 +222,9 @@ impl Jobs {
         }
         self.record(&run);
         self.hub.emit(&run.id, RunEventKind::Started);
+        if let Some(observer) = self.observer.get() {
+            observer.started(&run).await;
+        }
         let ctx = JobContext {
             run: run.id.clone(),
             project: run.project.clone(),
@@ -270,6 +293,9 @@ impl Jobs {
         info!(status = run.status.as_str(), rows = run.rows, "run finished");
         if let Some(kind) = RunEventKind::terminal_for(&run) {
             self.hub.emit(&run.id, kind);
+        }
+        if let Some(observer) = self.observer.get() {
+            observer.finished(&run).await;
         }
     }
 
@@ -526,6 +552,54 @@ mod tests {
         assert_eq!(
             jobs.get(&p, "bad id!", RunKind::Query).await.unwrap_err().kind(),
             crate::ErrorKind::Invalid
+        );
+    }
+
+    struct Recording(Arc<StdMutex<Vec<(&'static str, RunStatus)>>>);
+
+    #[async_trait]
+    impl RunObserver for Recording {
+        async fn started(&self, run: &Run) {
+            self.0.lock().unwrap().push(("started", run.status));
+        }
+        async fn finished(&self, run: &Run) {
+            self.0.lock().unwrap().push(("finished", run.status));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_observer_sees_every_run_start_and_end() {
+        let (md, _) = store();
+        let jobs = Jobs::new(Arc::new(md), Arc::new(RunHub::new(10)));
+        let seen = Arc::new(StdMutex::new(Vec::new()));
+        jobs.observe(Arc::new(Recording(seen.clone()))).unwrap();
+        assert_eq!(
+            jobs.observe(Arc::new(Recording(seen.clone()))).unwrap_err().kind(),
+            crate::ErrorKind::Conflict
+        );
+        let p = ProjectId::default_project();
+        let ok = jobs.submit(spec(None), Sleepy(Duration::from_millis(1))).unwrap();
+        jobs.wait(&p, ok.id.as_str(), RunKind::Query, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let slow = jobs
+            .submit(spec(Some(Duration::from_millis(10))), Sleepy(Duration::from_secs(60)))
+            .unwrap();
+        jobs.wait(&p, slow.id.as_str(), RunKind::Query, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while seen.lock().unwrap().len() < 4 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                ("started", RunStatus::Running),
+                ("finished", RunStatus::Succeeded),
+                ("started", RunStatus::Running),
+                ("finished", RunStatus::TimedOut)
+            ]
         );
     }
 

@@ -28,7 +28,7 @@ pub use dbt::{
     GENERATED_SOURCES_HEADER,
 };
 pub use ingest::{IngestRequest, IngestService, IngestSource, MAX_SAMPLE_ROWS};
-pub use jobs::{job_wait, JobContext, JobSpec, Jobs, Outcome, Work, MAX_JOB_WAIT};
+pub use jobs::{job_wait, JobContext, JobSpec, Jobs, Outcome, RunObserver, Work, MAX_JOB_WAIT};
 pub use project_data::{ProjectData, Removed, MAX_SETTINGS_BYTES};
 pub use projects::ProjectService;
 pub use query::{QueryLimits, QueryService, QuerySubmission, Submitted, MAX_PAGE_ROWS, MAX_SUBMIT_WAIT};
@@ -55,4 +55,7 @@ pub struct App {
     pub agent: Arc<crate::agent::AgentService>,
     pub eval: Arc<crate::agent::eval::EvalService>,
     pub dbt: Arc<DbtService>,
+    pub datasets: Arc<DatasetService>,
+    /// Reports every run as OpenLineage (through an emitter that drops everything when lineage is off).
+    pub lineage: Arc<LineageService>,
 }

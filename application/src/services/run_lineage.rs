@@ -96,6 +96,19 @@ impl LineageService {
     }
 }
 
+/// Every run the jobs machine runs is reported, with the datasets its kind does not (yet) tell: the job is the
+/// run kind in the run's project, a query's SQL rides along.
+#[async_trait::async_trait]
+impl super::jobs::RunObserver for LineageService {
+    async fn started(&self, run: &Run) {
+        LineageService::started(self, run, &RunDatasets::default()).await;
+    }
+
+    async fn finished(&self, run: &Run) {
+        LineageService::finished(self, run, &RunDatasets::default()).await;
+    }
+}
+
 fn with_datasets(mut event: LineageEvent, datasets: &RunDatasets) -> LineageEvent {
     event.inputs = datasets.inputs.clone();
     event.outputs = datasets.outputs.clone();

@@ -1,3 +1,4 @@
+mod agent;
 mod analysis;
 mod api_client;
 mod board;
@@ -11,6 +12,7 @@ mod serve;
 mod source;
 mod sql;
 
+pub use agent::{ask, eval};
 pub use analysis::analysis;
 pub use board::board;
 pub use doctor::doctor;

@@ -931,3 +931,53 @@ async fn over_http_a_question_is_a_job_with_the_same_links_events_and_approvals(
         .iter()
         .any(|s| s["name"] == "chinook" && s["questions"].as_u64() >= Some(40)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_asks_streams_the_answer_and_prints_sql_and_a_table() {
+    let sandbox = Sandbox::new();
+    let llm = FakeLlmServer::start().await.unwrap();
+    llm.push(call("q", "query_run", json!({"sql": "SELECT 6 * 7 AS answer"})))
+        .push(Behavior::text(&["The answer ", "is 42."]));
+    let base = llm.openai_base_url();
+    let out = tokio::task::spawn_blocking({
+        let cmd = sandbox.cmd();
+        move || {
+            let mut cmd = cmd;
+            cmd.env("PLUTODUCK_LLM__PROVIDER", "openai")
+                .env("PLUTODUCK_LLM__MODEL", "fake-model")
+                .env("PLUTODUCK_LLM__BASE_URL", base)
+                .args(["ask", "What is six times seven?", "--yes"])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("The answer is 42."), "{stdout}");
+    assert!(stdout.contains("SELECT 6 * 7 AS answer"), "{stdout}");
+    assert!(
+        stdout.contains("answer") && stdout.contains("42"),
+        "the table: {stdout}"
+    );
+    assert!(stdout.contains("--conversation"), "{stdout}");
+
+    // No model: one line and the exit code of `unavailable`.
+    let out = tokio::task::spawn_blocking({
+        let cmd = sandbox.cmd();
+        move || {
+            let mut cmd = cmd;
+            cmd.args(["ask", "Anything?"]).output().unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no language model is configured"), "{stderr}");
+}

@@ -10,6 +10,7 @@ pub mod agent;
 pub mod analyses;
 pub mod boards;
 pub mod caches;
+pub mod datasets;
 pub mod dbt;
 pub mod ingest;
 pub mod projects;
@@ -34,4 +35,5 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(boards::routes())
         .merge(agent::routes())
         .merge(dbt::routes())
+        .merge(datasets::routes())
 }
