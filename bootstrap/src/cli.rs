@@ -417,6 +417,15 @@ pub struct EvalArgs {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Evaluate another model than the configured one: openai, ollama or scripted.
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// With --provider: the model.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// With --provider: the server's base URL.
+    #[arg(long)]
+    pub base_url: Option<String>,
     /// Project (default: the one in use).
     #[arg(long)]
     pub project: Option<String>,

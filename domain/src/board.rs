@@ -144,7 +144,8 @@ impl BoardItem {
     pub fn next_refresh(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let secs = i64::try_from(self.refresh_secs?).ok()?;
         Some(match &self.snapshot {
-            Some(s) => s.ran_at + chrono::Duration::seconds(secs),
+            // An interval past the calendar's end is never due (and must not overflow).
+            Some(s) => s.ran_at.checked_add_signed(chrono::Duration::try_seconds(secs)?)?,
             None => now,
         })
     }

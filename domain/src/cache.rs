@@ -34,7 +34,9 @@ impl CachedTable {
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.ttl_secs
             .and_then(|t| i64::try_from(t).ok())
-            .map(|t| self.refreshed_at + Duration::seconds(t))
+            // A TTL past the calendar's end never expires (and must not overflow).
+            .and_then(Duration::try_seconds)
+            .and_then(|d| self.refreshed_at.checked_add_signed(d))
     }
 
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
@@ -81,6 +83,11 @@ mod tests {
         assert!(c.is_expired(t0 + Duration::seconds(60)));
         c.ttl_secs = None;
         assert!(!c.is_expired(t0 + Duration::days(999)));
+        // A TTL beyond what a timestamp can hold never expires, and does not panic.
+        c.ttl_secs = Some(u64::MAX / 2);
+        assert_eq!(c.expires_at(), None);
+        c.ttl_secs = Some(9_000_000_000_000_000);
+        assert!(!c.is_expired(t0));
         assert_eq!(c.relation().to_string(), "cache.orders");
     }
 }

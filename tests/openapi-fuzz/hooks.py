@@ -59,6 +59,8 @@ def before_call(context, case, kwargs):
         case.body = _pin(case.body)
     # A model's default server is a public one: the settings always name the closed port instead.
     # Nor does it unconfigure the model, so questions stay answerable.
+    if case.operation.path.endswith("/eval/runs") and isinstance(case.body, dict) and "provider" in case.body:
+        case.body["base_url"] = f"http://{CLOSED}/v1"
     if case.operation.path.endswith("/settings/llm") and isinstance(case.body, dict):
         case.body["base_url"] = f"http://{CLOSED}/v1"
         if case.body.get("provider") == "none":

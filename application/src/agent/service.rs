@@ -293,6 +293,30 @@ impl AgentService {
         Ok(built)
     }
 
+    /// A model other than the configured one, for one evaluation: the settings with `provider`, `model` and
+    /// `base_url` replaced (the key stays the configured one).
+    pub async fn provider_with(
+        &self,
+        provider: &str,
+        model: Option<String>,
+        base_url: Option<String>,
+    ) -> Result<Arc<dyn LlmProvider>, AppError> {
+        if !matches!(provider, "openai" | "ollama" | "scripted") {
+            return Err(AppError::Invalid(format!(
+                "provider must be openai, ollama or scripted, not {provider:?}"
+            )));
+        }
+        let (mut settings, _) = self.settings().await?;
+        settings.provider = provider.to_owned();
+        if let Some(m) = model {
+            settings.model = m;
+        }
+        if base_url.is_some() {
+            settings.base_url = base_url;
+        }
+        Ok(self.providers.build(&settings)?)
+    }
+
     fn pipeline_for(&self, llm: &dyn LlmProvider) -> Vec<String> {
         if let Some(p) = &self.config.pipeline {
             return p.clone();
@@ -395,12 +419,16 @@ impl AgentService {
         &self,
         project: &ProjectId,
         question: &str,
+        llm: Option<Arc<dyn LlmProvider>>,
         cancel: CancellationToken,
     ) -> Result<Turn, (AppError, Turn)> {
         let mut turn = Turn::new(question);
-        let llm = match self.provider().await {
-            Ok(l) => l,
-            Err(e) => return Err((e, turn)),
+        let llm = match llm {
+            Some(l) => l,
+            None => match self.provider().await {
+                Ok(l) => l,
+                Err(e) => return Err((e, turn)),
+            },
         };
         let pipeline = match self.steps.pipeline(&self.pipeline_for(llm.as_ref())) {
             Ok(p) => p,

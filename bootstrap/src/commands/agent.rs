@@ -255,6 +255,15 @@ pub async fn eval(config: &Config, args: EvalArgs) -> CliResult<ExitCode> {
     if let Some(n) = args.limit {
         body["limit"] = json!(n);
     }
+    for (key, value) in [
+        ("provider", &args.provider),
+        ("model", &args.model),
+        ("base_url", &args.base_url),
+    ] {
+        if let Some(v) = value {
+            body[key] = json!(v);
+        }
+    }
     let run = api.call("POST", "/api/v1/eval/runs", project, Some(body)).await?;
     let id = run["id"].as_str().unwrap_or_default().to_owned();
     let bar = ProgressBar::new(0);

@@ -667,6 +667,7 @@ async fn an_evaluation_run_loads_the_dataset_asks_the_agent_and_judges_each_answ
                 set: "chinook".into(),
                 limit: Some(8),
                 actor: "test".into(),
+                model: None,
             },
         )
         .await
@@ -980,4 +981,53 @@ async fn the_cli_asks_streams_the_answer_and_prints_sql_and_a_table() {
     assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no language model is configured"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_evaluates_another_model_than_the_configured_one() {
+    let sandbox = Sandbox::new();
+    let llm = FakeLlmServer::start().await.unwrap();
+    // A model that never writes SQL: every question is an error of generation, none is asked twice.
+    llm.always(Behavior::text(&["I do not know."]));
+    let base = llm.openai_base_url();
+    let datasets = crate::helpers::required_env("PLUTODUCK_TEST_DATASETS");
+    let out = tokio::task::spawn_blocking({
+        let cmd = sandbox.cmd();
+        move || {
+            let mut cmd = cmd;
+            cmd.env("PLUTODUCK_EVAL__DATASETS_DIR", datasets)
+                .args([
+                    "eval",
+                    "chinook",
+                    "--limit",
+                    "3",
+                    "--json",
+                    "--provider",
+                    "openai",
+                    "--model",
+                    "fake-model",
+                ])
+                .args(["--base-url", &base])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(report["set"], "chinook");
+    assert_eq!(report["totals"]["questions"], 3);
+    assert_eq!(report["totals"]["correct"], 0);
+    assert_eq!(report["totals"]["errors"], 3);
+    assert_eq!(
+        llm.chat_requests().len(),
+        3,
+        "the overriding model was asked each question once"
+    );
 }

@@ -80,6 +80,7 @@ async fn contract(store: Arc<dyn MetadataStore>, prefix: &str) {
     ingest_and_analysis_contract(store.as_ref(), &a.id, &b.id).await;
     caches_contract(store.as_ref(), &a.id, &b.id).await;
     boards_contract(store.as_ref(), &a.id, &b.id).await;
+    conversations_contract(store.as_ref(), &a.id, &b.id).await;
 
     let key = format!("{prefix}.theme");
     assert_eq!(store.get_setting(&key).await.unwrap(), None);
@@ -547,6 +548,104 @@ async fn caches_contract(store: &dyn MetadataStore, project: &ProjectId, other: 
 
 /// A reset keeps the project and drops what it owns; a delete drops the project too. Other projects and
 /// global settings stay.
+async fn conversations_contract(store: &dyn MetadataStore, project: &ProjectId, other: &ProjectId) {
+    use pluto_duck_domain::{
+        Conversation, ConversationId, ConversationMessage, MessageRole, RunEvent, RunEventKind, RunId,
+    };
+    let at = |s: i64| Utc.timestamp_opt(1_700_000_000 + s, 250_000_000).unwrap();
+    let id = ConversationId::parse("0190f0d5-aaaa-7000-8000-000000000001").unwrap();
+    let c = Conversation {
+        id: id.clone(),
+        project: project.clone(),
+        title: "Orders by month".into(),
+        privacy: true,
+        created_at: at(1),
+        updated_at: at(2),
+    };
+    store.put_conversation(&c).await.unwrap();
+    let newer = Conversation {
+        id: ConversationId::parse("0190f0d5-aaaa-7000-8000-000000000002").unwrap(),
+        title: "Later".into(),
+        privacy: false,
+        updated_at: at(9),
+        ..c.clone()
+    };
+    store.put_conversation(&newer).await.unwrap();
+    assert_eq!(store.get_conversation(project, &id).await.unwrap(), Some(c.clone()));
+    assert_eq!(
+        store.get_conversation(other, &id).await.unwrap(),
+        None,
+        "another project's"
+    );
+    let listed = store.list_conversations(project).await.unwrap();
+    assert_eq!(listed, vec![newer.clone(), c.clone()], "most recently updated first");
+    assert!(store.list_conversations(other).await.unwrap().is_empty());
+
+    let run = RunId::parse("0190f0d5-bbbb-7000-8000-000000000001").unwrap();
+    let message = |n: i64, role, content: &str| ConversationMessage {
+        id: format!("m{n}"),
+        conversation: id.clone(),
+        project: project.clone(),
+        role,
+        content: content.into(),
+        run: Some(run.clone()),
+        sql: (role == MessageRole::Assistant).then(|| "SELECT 1".to_owned()),
+        data: Some("{\"chart\":null}".into()),
+        created_at: at(n),
+    };
+    store
+        .put_message(&message(3, MessageRole::User, "How many?"))
+        .await
+        .unwrap();
+    store
+        .put_message(&message(4, MessageRole::Assistant, "One."))
+        .await
+        .unwrap();
+    let messages = store.list_messages(project, &id).await.unwrap();
+    assert_eq!(
+        messages,
+        vec![
+            message(3, MessageRole::User, "How many?"),
+            message(4, MessageRole::Assistant, "One.")
+        ]
+    );
+    assert!(store.list_messages(other, &id).await.unwrap().is_empty());
+
+    let events = vec![
+        RunEvent {
+            seq: 1,
+            at: at(5),
+            kind: RunEventKind::Queued,
+        },
+        RunEvent {
+            seq: 2,
+            at: at(6),
+            kind: RunEventKind::Custom {
+                name: "tool_call".into(),
+                data: "{\"action\":\"query.run\"}".into(),
+            },
+        },
+        RunEvent {
+            seq: 3,
+            at: at(7),
+            kind: RunEventKind::Failed { message: "no".into() },
+        },
+    ];
+    store.put_run_events(&run, &events).await.unwrap();
+    // Storing again keeps what is stored.
+    store.put_run_events(&run, &events[..1]).await.unwrap();
+    assert_eq!(store.list_run_events(&run).await.unwrap(), events);
+
+    assert!(!store.delete_conversation(other, &id).await.unwrap());
+    assert!(store.delete_conversation(project, &id).await.unwrap());
+    assert_eq!(store.get_conversation(project, &id).await.unwrap(), None);
+    assert!(
+        store.list_messages(project, &id).await.unwrap().is_empty(),
+        "its messages go with it"
+    );
+    assert_eq!(store.list_conversations(project).await.unwrap(), vec![newer]);
+}
+
 async fn clear_contract(store: &dyn MetadataStore, a: &Project, b: &Project, c: &Project) {
     let settings = |p: &Project| format!("project.{}.settings", p.id);
     store.put_setting(&settings(a), "{}").await.unwrap();

@@ -27,6 +27,8 @@ pub struct EvalRequest {
     /// Only the first questions.
     pub limit: Option<usize>,
     pub actor: String,
+    /// Another model than the configured one: (provider, model, base URL).
+    pub model: Option<(String, Option<String>, Option<String>)>,
 }
 
 pub struct EvalService {
@@ -100,8 +102,12 @@ impl EvalService {
             set.questions.truncate(n);
         }
         // Fail before the run when no model is set: an evaluation without one means nothing.
-        self.agent.provider().await?;
+        let llm = match request.model {
+            Some((provider, model, base_url)) => self.agent.provider_with(&provider, model, base_url).await?,
+            None => self.agent.provider().await?,
+        };
         let work = EvalWork {
+            llm,
             set,
             project: project.clone(),
             agent: self.agent.clone(),
@@ -193,6 +199,8 @@ impl Executor for ProjectExecutor {
 /// The agent as a contestant: its steps, driven in-process, without HTTP or a conversation.
 pub struct AgentContestant {
     pub agent: Arc<AgentService>,
+    /// The model to ask; the configured one when `None`.
+    pub llm: Option<Arc<dyn crate::ports::LlmProvider>>,
     pub project: ProjectId,
     pub cancel: CancellationToken,
 }
@@ -212,7 +220,7 @@ impl Contestant for AgentContestant {
         };
         match self
             .agent
-            .answer(&self.project, &question.question, self.cancel.clone())
+            .answer(&self.project, &question.question, self.llm.clone(), self.cancel.clone())
             .await
         {
             Ok(turn) => match turn.sql.clone() {
@@ -234,6 +242,7 @@ impl Contestant for AgentContestant {
 }
 
 struct EvalWork {
+    llm: Arc<dyn crate::ports::LlmProvider>,
     set: QuestionSet,
     project: ProjectId,
     agent: Arc<AgentService>,
@@ -324,6 +333,7 @@ impl Work for EvalWork {
         check.into_result().map_err(eval_error)?;
         let contestant = AgentContestant {
             agent: self.agent.clone(),
+            llm: Some(self.llm.clone()),
             project: self.project.clone(),
             cancel: ctx.cancel.clone(),
         };

@@ -299,6 +299,13 @@ pub struct EvalBody {
     /// Only the first questions.
     #[schema(minimum = 1)]
     pub limit: Option<usize>,
+    /// Evaluate another model than the configured one (the configured key is used).
+    #[schema(value_type = Option<ProviderName>)]
+    pub provider: Option<String>,
+    /// With `provider`: its model.
+    pub model: Option<String>,
+    /// With `provider`: its server.
+    pub base_url: Option<String>,
 }
 
 impl EvalBody {
@@ -313,10 +320,16 @@ impl EvalBody {
                 "set is the name of an offered question set, not a path",
             ));
         }
+        let model = match (self.provider, self.model, self.base_url) {
+            (Some(p), model, base_url) => Some((p, model, base_url)),
+            (None, None, None) => None,
+            _ => return Err(ApiError::invalid("model and base_url go with provider")),
+        };
         Ok(EvalRequest {
             set: self.set,
             limit: self.limit,
             actor,
+            model,
         })
     }
 }

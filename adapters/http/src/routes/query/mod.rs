@@ -47,7 +47,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         (status = 403, description = "The SQL reaches outside the project's sandbox"),
         (status = 406, description = "`Accept` names no result format"),
         (status = 409, description = "Cancelled within the wait"),
-        (status = 404, description = "Unknown conversation"),
+        (status = 404, description = "Unknown project (`X-Pluto-Project`) or conversation"),
         (status = 422, description = "Invalid SQL (with `position`), a write in a read-only query, bad limits, a failure within the wait, neither or both of `sql` and `question`"),
         (status = 503, description = "A question, and no language model is configured"),
         (status = 504, description = "Timed out within the wait"),
