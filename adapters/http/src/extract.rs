@@ -79,6 +79,15 @@ impl IntoParams for ProjectScope {
     }
 }
 
+/// Who a request acts for: the `X-Pluto-Actor` header, when given and not empty.
+pub fn actor(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get("x-pluto-actor")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
 /// An optional text header, for the document.
 pub fn text_header(name: &str, description: &str) -> Parameter {
     ParameterBuilder::new()

@@ -44,12 +44,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 fn actor(headers: &HeaderMap, default: &str) -> String {
-    headers
-        .get("x-pluto-actor")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .unwrap_or(default)
-        .to_owned()
+    crate::extract::actor(headers).unwrap_or_else(|| default.to_owned())
 }
 
 /// The project's conversations, most recently active first.

@@ -14,7 +14,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use crate::extract::text_header;
+use crate::extract::{actor, text_header};
 use crate::formats::{page_json, ColumnDto};
 use crate::openapi::{text_enum, ResultFormat};
 use crate::problem::ApiError;
@@ -177,13 +177,6 @@ pub struct QueryBody {
 pub enum Request {
     Sql(QuerySubmission),
     Question(Ask),
-}
-
-fn actor(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-pluto-actor")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 impl QueryBody {
