@@ -295,13 +295,17 @@ impl Default for QuerySection {
     }
 }
 
-/// Retention of stored query results (`<data_dir>/artifacts/results`).
+/// Retention of stored query results (`<data_dir>/artifacts/results`), and which stay in memory.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResultsSection {
     pub max_age_hours: u64,
     pub max_total_mb: u64,
     pub sweep_interval_secs: u64,
+    /// A result up to this size (Arrow buffers) is held in memory instead of written to files; 0 turns it off.
+    pub memory_result_kb: u64,
+    /// All held results together; past it the oldest are written to files.
+    pub memory_mb: u64,
 }
 
 impl Default for ResultsSection {
@@ -310,6 +314,8 @@ impl Default for ResultsSection {
             max_age_hours: 7 * 24,
             max_total_mb: 4096,
             sweep_interval_secs: 600,
+            memory_result_kb: 1024,
+            memory_mb: 256,
         }
     }
 }

@@ -15,7 +15,7 @@ use pluto_duck_application::{
     DbtService, DbtSettings, IngestService, Jobs, LineageService, PathPolicy, ProjectData, ProjectService, QueryLimits,
     QueryService, RunHub, SourceService, SystemService,
 };
-use pluto_duck_arrow_results::ArrowIpcResultStore;
+use pluto_duck_arrow_results::{ArrowIpcResultStore, MemoryTier};
 use pluto_duck_domain::Profile;
 use pluto_duck_duckdb::{DuckDbConfig, DuckDbWarehouse};
 use pluto_duck_sqlx_metadata::{PgMetadataStore, SqliteMetadataStore};
@@ -90,8 +90,14 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         DuckDbWarehouse::open(&duckdb_config(config, false)).map_err(|e| CliError::new(e.kind(), e.to_string()))?;
     let warehouse = Arc::new(duck.clone());
     let metadata = metadata_store(config, secrets.as_ref()).await?;
-    let results: Arc<dyn ResultStore> =
-        Arc::new(ArrowIpcResultStore::new(config.results_dir()).map_err(|e| CliError::new(e.kind(), e.to_string()))?);
+    let results: Arc<dyn ResultStore> = Arc::new(
+        ArrowIpcResultStore::new(config.results_dir())
+            .map_err(|e| CliError::new(e.kind(), e.to_string()))?
+            .with_memory(MemoryTier {
+                max_result_bytes: config.results.memory_result_kb.saturating_mul(1024),
+                budget_bytes: config.results.memory_mb.saturating_mul(1024 * 1024),
+            }),
+    );
     let projects = Arc::new(ProjectService::new(metadata.clone()));
     projects.ensure_default().await?;
     let jobs = Jobs::new(metadata.clone(), Arc::new(RunHub::new(10_000)));
@@ -140,6 +146,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         metadata.clone(),
         sources.clone(),
         changes.clone(),
+        jobs.clone(),
     ));
     let ingest = Arc::new(IngestService::new(
         warehouse.clone(),

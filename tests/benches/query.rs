@@ -181,7 +181,63 @@ fn main() {
     }
     println!();
 
-    // 4. Compression: never slower than plain on loopback.
+    // 4. CSV end to end against DuckDB's own CSV writer.
+    let csv_file = dir.path().join("copy.csv");
+    let t = Instant::now();
+    conn.execute_batch(&format!("COPY ({stream_sql}) TO '{}' (HEADER)", csv_file.display()))
+        .unwrap();
+    let copy_time = t.elapsed();
+    let (http_csv, _) = rt.block_on(fetch_encoded(
+        &client,
+        &url,
+        &stream_sql,
+        "text/csv",
+        "identity",
+        "identity",
+    ));
+    println!(
+        "CSV {rows} rows       DuckDB COPY TO file {:>7.2} s   HTTP API as CSV {:>7.2} s   ratio {:.2}x\n",
+        copy_time.as_secs_f64(),
+        http_csv.as_secs_f64(),
+        http_csv.as_secs_f64() / copy_time.as_secs_f64()
+    );
+
+    // 5. What many small queries leave behind: held in memory, they write no files.
+    let small = env_u64("BENCH_SMALL_FILES", 10_000);
+    let results_dir = config.results_dir();
+    let files = || std::fs::read_dir(&results_dir).map(|d| d.count()).unwrap_or(0);
+    let before = files();
+    let t = Instant::now();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| {
+                let (client, url) = (client.clone(), url.clone());
+                tokio::spawn(async move {
+                    for _ in 0..small / clients {
+                        let r = client
+                            .post(format!("{url}/api/v1/query?wait=10"))
+                            .json(&serde_json::json!({"sql": "SELECT 42 AS answer"}))
+                            .send()
+                            .await
+                            .unwrap();
+                        assert!(r.status().is_success());
+                        let _ = r.bytes().await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    println!(
+        "{small} small queries      {:>7.2} s; result files before {before}, after {} (the streamed results above \
+         are files)\n",
+        t.elapsed().as_secs_f64(),
+        files()
+    );
+
+    // 6. Compression: never slower than plain on loopback.
     compression(&rt, &client, &url, env_u64("BENCH_COMPRESS_ROWS", 1_000_000));
 }
 

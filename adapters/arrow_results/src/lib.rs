@@ -1,12 +1,19 @@
 //! Finished query results as Arrow IPC files (`<run>.arrows`) plus a small index of batch sizes
 //! (`<run>.idx.json`) for paging without reading what is skipped. Arrow keeps every type DuckDB produced
 //! exactly, and reading back is a copy, not a decode.
+//!
+//! Small results stay in memory (a [`MemoryTier`]): most interactive queries answer a few rows, and two files
+//! per query were most of their cost. The oldest held results spill to files when the memory budget is
+//! exceeded, and [`ResultStore::persist`] writes the rest out at shutdown, so a result lives as long as a file
+//! result would (a crash loses only the held ones).
 
 mod profile;
 
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use arrow::datatypes::SchemaRef;
@@ -21,8 +28,36 @@ use pluto_duck_application::ports::{
 use pluto_duck_domain::RunId;
 use tokio::sync::mpsc;
 
+/// Which results stay in memory: each at most `max_result_bytes` (Arrow buffer sizes), all together at most
+/// `budget_bytes`. Zero for either keeps every result in files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemoryTier {
+    pub max_result_bytes: u64,
+    pub budget_bytes: u64,
+}
+
+struct Held {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    rows: u64,
+    bytes: u64,
+    at: SystemTime,
+    /// Being written to a file; still served from here until the file is in place.
+    spilling: bool,
+}
+
+#[derive(Default)]
+struct Memory {
+    held: HashMap<RunId, Held>,
+    /// Oldest first; may name runs no longer held.
+    order: VecDeque<RunId>,
+    total: u64,
+}
+
 pub struct ArrowIpcResultStore {
     dir: PathBuf,
+    tier: MemoryTier,
+    memory: Mutex<Memory>,
 }
 
 impl ArrowIpcResultStore {
@@ -30,7 +65,103 @@ impl ArrowIpcResultStore {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)
             .map_err(|e| ResultError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            tier: MemoryTier::default(),
+            memory: Mutex::default(),
+        })
+    }
+
+    /// Keeps results within the tier in memory.
+    pub fn with_memory(mut self, tier: MemoryTier) -> Self {
+        self.tier = tier;
+        self
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes batches to the run's file (atomically: a failure leaves no file).
+    async fn write_to_file(
+        &self,
+        run: &RunId,
+        schema: SchemaRef,
+        batches: BatchStream,
+    ) -> Result<StoredResult, ResultError> {
+        let (data, index) = (self.data_path(run), self.index_path(run));
+        let tmp = data.with_extension("arrows.tmp");
+        blocking(move || {
+            let result = write_file(&tmp, &data, &index, schema, batches);
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+                let _ = std::fs::remove_file(&index);
+            }
+            result
+        })
+        .await
+    }
+
+    /// Holds a finished small result, then spills the oldest ones while the budget is exceeded.
+    async fn hold(&self, run: &RunId, schema: SchemaRef, batches: Vec<RecordBatch>, bytes: u64) -> u64 {
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let victims: Vec<(RunId, SchemaRef, Vec<RecordBatch>)> = {
+            let mut m = self.memory();
+            let held = Held {
+                schema,
+                batches,
+                rows,
+                bytes,
+                at: SystemTime::now(),
+                spilling: false,
+            };
+            if let Some(old) = m.held.insert(run.clone(), held) {
+                m.total = m.total.saturating_sub(old.bytes);
+            }
+            m.order.push_back(run.clone());
+            m.total += bytes;
+            let mut over = m.total.saturating_sub(self.tier.budget_bytes);
+            let mut victims = Vec::new();
+            let mut i = 0;
+            while over > 0 && i < m.order.len() {
+                let id = m.order[i].clone();
+                i += 1;
+                if let Some(h) = m.held.get_mut(&id).filter(|h| !h.spilling) {
+                    h.spilling = true;
+                    over = over.saturating_sub(h.bytes);
+                    victims.push((id, h.schema.clone(), h.batches.clone()));
+                }
+            }
+            victims
+        };
+        for (id, schema, batches) in victims {
+            let stream: BatchStream = Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
+            if let Err(e) = self.write_to_file(&id, schema, stream).await {
+                tracing::warn!(run = %id, error = %e, "result not spilled; kept in memory");
+                if let Some(h) = self.memory().held.get_mut(&id) {
+                    h.spilling = false;
+                }
+                continue;
+            }
+            self.forget(&id);
+        }
+        rows
+    }
+
+    /// Drops a held result; true when there was one.
+    fn forget(&self, run: &RunId) -> bool {
+        let mut m = self.memory();
+        let Some(h) = m.held.remove(run) else { return false };
+        m.total = m.total.saturating_sub(h.bytes);
+        if let Some(pos) = m.order.iter().position(|id| id == run) {
+            m.order.remove(pos);
+        }
+        true
+    }
+
+    fn held(&self, run: &RunId) -> Option<(SchemaRef, Vec<RecordBatch>, u64)> {
+        let m = self.memory();
+        m.held.get(run).map(|h| (h.schema.clone(), h.batches.clone(), h.rows))
     }
 
     fn data_path(&self, run: &RunId) -> PathBuf {
@@ -97,21 +228,61 @@ fn open(data: &Path, run: &RunId) -> Result<FileReader<BufReader<File>>, ResultE
 
 #[async_trait]
 impl ResultStore for ArrowIpcResultStore {
-    async fn write(&self, run: &RunId, schema: SchemaRef, batches: BatchStream) -> Result<StoredResult, ResultError> {
-        let (data, index) = (self.data_path(run), self.index_path(run));
-        let tmp = data.with_extension("arrows.tmp");
-        blocking(move || {
-            let result = write_file(&tmp, &data, &index, schema, batches);
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-                let _ = std::fs::remove_file(&index);
+    async fn write(
+        &self,
+        run: &RunId,
+        schema: SchemaRef,
+        mut batches: BatchStream,
+    ) -> Result<StoredResult, ResultError> {
+        let mut taken = Vec::new();
+        if self.tier.max_result_bytes > 0 && self.tier.budget_bytes > 0 {
+            let mut bytes = 0u64;
+            loop {
+                match batches.next().await {
+                    None => {
+                        let rows = self.hold(run, schema, taken, bytes).await;
+                        return Ok(StoredResult { rows, bytes });
+                    }
+                    Some(Err(e)) => return Err(e.into()),
+                    Some(Ok(b)) if b.num_rows() == 0 => {}
+                    Some(Ok(b)) => {
+                        bytes += b.get_array_memory_size() as u64;
+                        taken.push(b);
+                        if bytes > self.tier.max_result_bytes {
+                            break;
+                        }
+                    }
+                }
             }
-            result
-        })
-        .await
+        }
+        // Too big to hold: what was taken goes first, then the rest of the stream.
+        let rest: BatchStream = Box::pin(futures::stream::iter(taken.into_iter().map(Ok)).chain(batches));
+        self.write_to_file(run, schema, rest).await
     }
 
     async fn read(&self, run: &RunId, offset: u64, limit: Option<u64>) -> Result<ResultPage, ResultError> {
+        if let Some((schema, batches, total)) = self.held(run) {
+            let end = limit.map_or(total, |l| offset.saturating_add(l).min(total));
+            let mut page = Vec::new();
+            let mut row = 0u64;
+            for b in batches {
+                let n = b.num_rows() as u64;
+                let from = offset.saturating_sub(row).min(n);
+                let to = end.saturating_sub(row).min(n);
+                if to > from {
+                    page.push(Ok(b.slice(from as usize, (to - from) as usize)));
+                }
+                row += n;
+                if row >= end {
+                    break;
+                }
+            }
+            return Ok(ResultPage {
+                schema,
+                total_rows: total,
+                batches: Box::pin(futures::stream::iter(page)),
+            });
+        }
         let (data, index, run) = (self.data_path(run), self.index_path(run), run.clone());
         let (schema, total_rows, rx) = blocking(move || {
             let mut reader = open(&data, &run)?;
@@ -173,6 +344,13 @@ impl ResultStore for ArrowIpcResultStore {
     }
 
     async fn profile(&self, run: &RunId) -> Result<Vec<ColumnProfile>, ResultError> {
+        if let Some((schema, batches, _)) = self.held(run) {
+            return blocking(move || {
+                profile::profile_batches(&schema, batches.into_iter().map(Ok))
+                    .map_err(|e| ResultError::Internal(format!("cannot profile: {e}")))
+            })
+            .await;
+        }
         let (data, run) = (self.data_path(run), run.clone());
         blocking(move || {
             let reader = open(&data, &run)?;
@@ -182,11 +360,13 @@ impl ResultStore for ArrowIpcResultStore {
     }
 
     async fn delete(&self, run: &RunId) -> Result<bool, ResultError> {
+        let was_held = self.forget(run);
         let (data, index) = (self.data_path(run), self.index_path(run));
         blocking(move || {
             let _ = std::fs::remove_file(&index);
             match std::fs::remove_file(&data) {
                 Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && was_held => Ok(true),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
                 Err(e) => Err(io("cannot delete", &data, e)),
             }
@@ -195,8 +375,18 @@ impl ResultStore for ArrowIpcResultStore {
     }
 
     async fn sweep(&self, policy: RetentionPolicy) -> Result<Vec<RunId>, ResultError> {
+        let cutoff = SystemTime::now() - Duration::from_secs(policy.max_age_secs);
+        let expired: Vec<RunId> = {
+            let m = self.memory();
+            m.held
+                .iter()
+                .filter(|(_, h)| h.at < cutoff && !h.spilling)
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        let mut held_removed: Vec<RunId> = expired.into_iter().filter(|id| self.forget(id)).collect();
         let dir = self.dir.clone();
-        blocking(move || {
+        let mut removed = blocking(move || {
             let mut files: Vec<(SystemTime, u64, PathBuf)> = std::fs::read_dir(&dir)
                 .map_err(|e| io("cannot list", &dir, e))?
                 .filter_map(Result::ok)
@@ -229,7 +419,24 @@ impl ResultStore for ArrowIpcResultStore {
             }
             Ok(removed)
         })
-        .await
+        .await?;
+        removed.append(&mut held_removed);
+        Ok(removed)
+    }
+
+    async fn persist(&self) -> Result<u64, ResultError> {
+        let all: Vec<RunId> = self.memory().order.iter().cloned().collect();
+        let mut written = 0;
+        for id in all {
+            let Some((schema, batches, _)) = self.held(&id) else {
+                continue;
+            };
+            let stream: BatchStream = Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
+            self.write_to_file(&id, schema, stream).await?;
+            self.forget(&id);
+            written += 1;
+        }
+        Ok(written)
     }
 }
 
@@ -355,5 +562,118 @@ mod tests {
         let p = store.profile(&id).await.unwrap();
         assert_eq!((p[0].count, p[0].nulls, p[0].distinct_estimate), (10, 0, 10));
         assert_eq!((p[0].min.as_deref(), p[0].max.as_deref()), (Some("0"), Some("9")));
+    }
+
+    fn files(dir: &Path) -> usize {
+        std::fs::read_dir(dir).unwrap().count()
+    }
+
+    fn tiered(dir: &Path, max_result_bytes: u64, budget_bytes: u64) -> ArrowIpcResultStore {
+        ArrowIpcResultStore::new(dir).unwrap().with_memory(MemoryTier {
+            max_result_bytes,
+            budget_bytes,
+        })
+    }
+
+    #[tokio::test]
+    async fn small_results_are_held_in_memory_and_served_like_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tiered(dir.path(), 1 << 20, 64 << 20);
+        let id = RunId::parse("m1").unwrap();
+        let stored = store
+            .write(&id, schema(), batches([0..10, 10..20, 20..25], false))
+            .await
+            .unwrap();
+        assert_eq!(stored.rows, 25);
+        assert_eq!(files(dir.path()), 0, "a small result writes no file");
+        let page = store.read(&id, 8, Some(5)).await.unwrap();
+        assert_eq!(page.total_rows, 25);
+        assert_eq!(values(page).await, vec![8, 9, 10, 11, 12]);
+        assert_eq!(
+            values(store.read(&id, 19, None).await.unwrap()).await,
+            (19..25).collect::<Vec<_>>()
+        );
+        assert_eq!(store.profile(&id).await.unwrap()[0].count, 25);
+        assert!(store.delete(&id).await.unwrap());
+        assert!(matches!(store.read(&id, 0, None).await, Err(ResultError::NotFound(_))));
+        // A failed write holds nothing either.
+        let bad = RunId::parse("m2").unwrap();
+        assert!(store
+            .write(&bad, schema(), batches(std::iter::once(0..10), true))
+            .await
+            .is_err());
+        assert!(matches!(store.read(&bad, 0, None).await, Err(ResultError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn a_result_past_the_size_limit_goes_to_a_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tiered(dir.path(), 1000, 64 << 20);
+        let id = RunId::parse("big").unwrap();
+        let stored = store
+            .write(&id, schema(), batches([0..100, 100..200, 200..300, 300..400], false))
+            .await
+            .unwrap();
+        assert_eq!(stored.rows, 400);
+        assert!(dir.path().join("big.arrows").exists());
+        assert_eq!(
+            values(store.read(&id, 0, None).await.unwrap()).await,
+            (0..400).collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test]
+    async fn past_the_budget_the_oldest_spill_to_files_and_persist_writes_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = RecordBatch::try_new(schema(), vec![Arc::new(Int64Array::from_iter_values(0..100))])
+            .unwrap()
+            .get_array_memory_size() as u64;
+        // Room for two results.
+        let store = tiered(dir.path(), one * 2, one * 2);
+        for i in 0..3 {
+            let id = RunId::parse(format!("r{i}")).unwrap();
+            store
+                .write(&id, schema(), batches(std::iter::once(0..100), false))
+                .await
+                .unwrap();
+        }
+        assert!(dir.path().join("r0.arrows").exists(), "the oldest spilled");
+        assert!(!dir.path().join("r2.arrows").exists(), "the newest held");
+        for i in 0..3 {
+            let id = RunId::parse(format!("r{i}")).unwrap();
+            assert_eq!(store.read(&id, 0, None).await.unwrap().total_rows, 100);
+        }
+        assert_eq!(store.persist().await.unwrap(), 2);
+        let reopened = ArrowIpcResultStore::new(dir.path()).unwrap();
+        for i in 0..3 {
+            let id = RunId::parse(format!("r{i}")).unwrap();
+            assert_eq!(reopened.read(&id, 0, None).await.unwrap().total_rows, 100);
+        }
+    }
+
+    #[tokio::test]
+    async fn sweep_forgets_held_results_past_their_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tiered(dir.path(), 1 << 20, 64 << 20);
+        let id = RunId::parse("old").unwrap();
+        store
+            .write(&id, schema(), batches(std::iter::once(0..10), false))
+            .await
+            .unwrap();
+        let keep = RetentionPolicy {
+            max_age_secs: 3600,
+            max_total_bytes: u64::MAX,
+        };
+        assert!(store.sweep(keep).await.unwrap().is_empty());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let removed = store
+            .sweep(RetentionPolicy {
+                max_age_secs: 0,
+                max_total_bytes: u64::MAX,
+            })
+            .await
+            .unwrap();
+        assert_eq!(removed, vec![id.clone()]);
+        assert!(matches!(store.read(&id, 0, None).await, Err(ResultError::NotFound(_))));
     }
 }

@@ -7,9 +7,10 @@ use std::io::{Read, Seek};
 
 use arrow::array::{Array, ArrayRef, StringArray};
 use arrow::compute::{cast, concat, sort_to_indices, take, SortOptions};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::ipc::reader::FileReader;
+use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use arrow_row::{RowConverter, SortField};
 use pluto_duck_application::ports::ColumnProfile;
@@ -86,6 +87,13 @@ fn format_one(a: &ArrayRef) -> Option<String> {
 
 pub(crate) fn profile<R: Read + Seek>(reader: FileReader<R>) -> Result<Vec<ColumnProfile>, ArrowError> {
     let schema = reader.schema();
+    profile_batches(&schema, reader)
+}
+
+pub(crate) fn profile_batches(
+    schema: &SchemaRef,
+    batches: impl IntoIterator<Item = Result<RecordBatch, ArrowError>>,
+) -> Result<Vec<ColumnProfile>, ArrowError> {
     let hasher = std::collections::hash_map::RandomState::new();
     let mut cols: Vec<Col> = schema
         .fields()
@@ -110,7 +118,7 @@ pub(crate) fn profile<R: Read + Seek>(reader: FileReader<R>) -> Result<Vec<Colum
             }
         })
         .collect();
-    for batch in reader {
+    for batch in batches {
         let batch = batch?;
         for (col, array) in cols.iter_mut().zip(batch.columns()) {
             col.count += array.len() as u64;

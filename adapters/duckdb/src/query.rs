@@ -72,7 +72,11 @@ pub(crate) fn run(
         None => !stream_last(conn, last, &request.params, meta, &tx, &err),
     };
     if wrap {
-        let _ = conn.execute_batch(if failed { "ROLLBACK" } else { "COMMIT" });
+        let end = conn.execute_batch(if failed { "ROLLBACK" } else { "COMMIT" });
+        if let (false, Err(e)) = (failed, end) {
+            // The statements ran but did not commit: the run must fail, not report their result.
+            let _ = tx.blocking_send(Err(err(e, last)));
+        }
     }
     // Never hand a connection with an open transaction back to the pool.
     if !conn.is_autocommit() {

@@ -63,7 +63,8 @@ pub struct RetentionPolicy {
     pub max_total_bytes: u64,
 }
 
-/// Finished results, kept as files in the artifacts folder (never as tables in the warehouse).
+/// Finished results, kept in memory when small and as files in the artifacts folder otherwise (never as tables
+/// in the warehouse).
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
 pub trait ResultStore: Send + Sync {
@@ -75,4 +76,7 @@ pub trait ResultStore: Send + Sync {
     async fn delete(&self, run: &RunId) -> Result<bool, ResultError>;
     /// Deletes results past the policy, oldest first; returns the runs whose results went.
     async fn sweep(&self, policy: RetentionPolicy) -> Result<Vec<RunId>, ResultError>;
+    /// Makes every result durable (a store that holds some in memory writes them out); returns how many were
+    /// written. Called at shutdown.
+    async fn persist(&self) -> Result<u64, ResultError>;
 }

@@ -498,3 +498,314 @@ fn serde_json_params(text: &str) -> Result<BTreeMap<String, String>, AppError> {
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use arrow_array::{Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use pluto_duck_domain::Column;
+
+    use super::*;
+    use crate::ports::{
+        MockAnalysisStore, MockBlobStore, MockMetadataStore, MockResultStore, MockSourceCatalog, MockWarehouse,
+        QueryStream, ResultPage, StoredResult, WarehouseError,
+    };
+    use crate::services::{AnalysisService, ChangeLog, Jobs, QueryLimits, RunHub};
+    use crate::ErrorKind;
+
+    /// Boards and items kept in shared vectors, so a test can see what the service stored.
+    #[derive(Default, Clone)]
+    struct Stored {
+        boards: Arc<StdMutex<Vec<Board>>>,
+        items: Arc<StdMutex<Vec<BoardItem>>>,
+    }
+
+    fn metadata(stored: &Stored) -> MockMetadataStore {
+        let mut md = MockMetadataStore::new();
+        let b = stored.boards.clone();
+        md.expect_list_boards()
+            .returning(move |_| Ok(b.lock().unwrap().clone()));
+        let b = stored.boards.clone();
+        md.expect_put_board().returning(move |board| {
+            let mut all = b.lock().unwrap();
+            all.retain(|x| x.id != board.id);
+            all.push(board.clone());
+            Ok(())
+        });
+        let i = stored.items.clone();
+        md.expect_list_items().returning(move |_, board| {
+            Ok(i.lock()
+                .unwrap()
+                .iter()
+                .filter(|x| board.as_ref().is_none_or(|b| &x.board == b))
+                .cloned()
+                .collect())
+        });
+        let i = stored.items.clone();
+        md.expect_put_item().returning(move |item| {
+            let mut all = i.lock().unwrap();
+            all.retain(|x| x.id != item.id);
+            all.push(item.clone());
+            Ok(())
+        });
+        let (b, i) = (stored.boards.clone(), stored.items.clone());
+        md.expect_delete_board().returning(move |_, id| {
+            b.lock().unwrap().retain(|x| x.id != id);
+            i.lock().unwrap().retain(|x| x.board != id);
+            Ok(true)
+        });
+        // Run state of the board's queries.
+        md.expect_insert_run().returning(|_| Ok(()));
+        md.expect_update_run().returning(|_| Ok(()));
+        md.expect_get_setting().returning(|_| Ok(None));
+        md.expect_put_setting().returning(|_, _| Ok(()));
+        md
+    }
+
+    fn service(
+        md: MockMetadataStore,
+        blobs: MockBlobStore,
+        wh: MockWarehouse,
+        results: MockResultStore,
+    ) -> BoardService {
+        let md: Arc<dyn MetadataStore> = Arc::new(md);
+        let wh: Arc<dyn crate::ports::Warehouse> = Arc::new(wh);
+        let jobs = Jobs::new(md.clone(), Arc::new(RunHub::new(100)));
+        let changes = Arc::new(ChangeLog::new(md.clone()));
+        let queries = Arc::new(QueryService::new(
+            wh.clone(),
+            Arc::new(results),
+            jobs.clone(),
+            changes.clone(),
+            QueryLimits::default(),
+        ));
+        let analyses = Arc::new(AnalysisRunner::new(
+            Arc::new(AnalysisService::new(Arc::new(MockAnalysisStore::new()))),
+            wh,
+            Arc::new(MockSourceCatalog::new()),
+            md.clone(),
+            jobs,
+            changes,
+            queries.clone(),
+        ));
+        BoardService::new(md, Arc::new(blobs), queries, analyses)
+    }
+
+    fn plain(stored: &Stored) -> BoardService {
+        service(
+            metadata(stored),
+            MockBlobStore::new(),
+            MockWarehouse::new(),
+            MockResultStore::new(),
+        )
+    }
+
+    fn p() -> ProjectId {
+        ProjectId::default_project()
+    }
+
+    fn board_named(name: &str) -> BoardDraft {
+        BoardDraft {
+            name: Some(name.into()),
+            ..Default::default()
+        }
+    }
+
+    fn sql_item(sql: &str) -> ItemDraft {
+        ItemDraft {
+            kind: Some(ItemKind::Table),
+            source: Some(Some(ItemSource::Sql(sql.into()))),
+            ..Default::default()
+        }
+    }
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![7, 8]))]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn new_boards_go_last_and_names_are_checked_before_anything_is_stored() {
+        let stored = Stored::default();
+        let svc = plain(&stored);
+        let a = svc.create(&p(), board_named("  Sales  ")).await.unwrap();
+        let b = svc.create(&p(), board_named("Ops")).await.unwrap();
+        assert_eq!((a.name.as_str(), a.position, b.position), ("Sales", 0, 1));
+        for bad in ["", "   ", &"x".repeat(201)] {
+            let err = svc.create(&p(), board_named(bad)).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Invalid);
+        }
+        assert_eq!(stored.boards.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn reorder_takes_every_board_exactly_once() {
+        let stored = Stored::default();
+        let svc = plain(&stored);
+        let a = svc.create(&p(), board_named("a")).await.unwrap();
+        let b = svc.create(&p(), board_named("b")).await.unwrap();
+        let err = svc.reorder(&p(), std::slice::from_ref(&b.id)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        let err = svc.reorder(&p(), &[b.id.clone(), b.id.clone()]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        let boards = svc.reorder(&p(), &[b.id.clone(), a.id.clone()]).await.unwrap();
+        let pos = |id: &str| boards.iter().find(|x| x.id == id).unwrap().position;
+        assert_eq!((pos(&b.id), pos(&a.id)), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn items_with_a_write_query_or_a_bad_chart_are_refused_and_not_stored() {
+        let stored = Stored::default();
+        let svc = plain(&stored);
+        let board = svc.create(&p(), board_named("b")).await.unwrap();
+        let err = svc
+            .add_item(&p(), &board.id, sql_item("DELETE FROM t"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("must read"), "{err}");
+        let err = svc
+            .add_item(&p(), &board.id, sql_item("SELECT 1; SELECT 2"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("one statement"), "{err}");
+        let chart = ItemDraft {
+            kind: Some(ItemKind::Chart),
+            config: Some(r#"{"type": "donut", "x": "a", "y": "b"}"#.into()),
+            ..Default::default()
+        };
+        let err = svc.add_item(&p(), &board.id, chart).await.unwrap_err();
+        assert!(err.to_string().contains("chart config"), "{err}");
+        let err = svc
+            .add_item(&p(), "no-such-board", sql_item("SELECT 1"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(stored.items.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refresh_stores_the_rows_and_a_failed_one_keeps_them_with_the_error() {
+        let stored = Stored::default();
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut wh = MockWarehouse::new();
+        let f = fail.clone();
+        wh.expect_query().returning(move |_, _, _| {
+            if f.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(WarehouseError::Sql {
+                    message: "Catalog Error: Table t does not exist".into(),
+                    position: None,
+                });
+            }
+            Ok(QueryStream {
+                schema: batch().schema(),
+                columns: vec![Column {
+                    name: "n".into(),
+                    data_type: "BIGINT".into(),
+                }],
+                batches: Box::pin(futures::stream::iter(vec![Ok(batch())])),
+            })
+        });
+        let mut results = MockResultStore::new();
+        results.expect_write().returning(|_, _, batches| {
+            let n = futures::executor::block_on(batches.collect::<Vec<_>>()).len() as u64;
+            Ok(StoredResult { rows: n * 2, bytes: 16 })
+        });
+        results.expect_read().returning(|_, _, _| {
+            Ok(ResultPage {
+                schema: batch().schema(),
+                total_rows: 2,
+                batches: Box::pin(futures::stream::iter(vec![Ok(batch())])),
+            })
+        });
+        let svc = service(metadata(&stored), MockBlobStore::new(), wh, results);
+        let board = svc.create(&p(), board_named("b")).await.unwrap();
+        let item = svc
+            .add_item(&p(), &board.id, sql_item("SELECT n FROM t"))
+            .await
+            .unwrap();
+        let done = svc.execute(&p(), &board.id, &item.id).await.unwrap();
+        let snapshot = done.snapshot.clone().expect("a snapshot");
+        let data: serde_json::Value = serde_json::from_str(&snapshot.data).unwrap();
+        assert_eq!(data["rows"], serde_json::json!([{"n": 7}, {"n": 8}]));
+        assert_eq!(data["columns"][0]["type"], "BIGINT");
+        assert!(done.last_error.is_none());
+
+        fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        let failed = svc.execute(&p(), &board.id, &item.id).await.unwrap();
+        assert_eq!(failed.snapshot, Some(snapshot), "the previous rows are kept");
+        assert!(failed
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("does not exist"));
+        let kept = stored
+            .items
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|i| i.id == item.id)
+            .cloned()
+            .unwrap();
+        assert_eq!(kept.last_error, failed.last_error);
+    }
+
+    #[tokio::test]
+    async fn only_items_whose_interval_has_passed_are_refreshed() {
+        let stored = Stored::default();
+        let svc = plain(&stored);
+        let board = svc.create(&p(), board_named("b")).await.unwrap();
+        let mut never = svc.add_item(&p(), &board.id, sql_item("SELECT 1")).await.unwrap();
+        never.refresh_secs = None;
+        let mut later = svc.add_item(&p(), &board.id, sql_item("SELECT 2")).await.unwrap();
+        later.refresh_secs = Some(3600);
+        later.snapshot = Some(Snapshot {
+            ran_at: Utc::now(),
+            data: "{}".into(),
+        });
+        stored
+            .items
+            .lock()
+            .unwrap()
+            .retain(|i| i.id != never.id && i.id != later.id);
+        stored.items.lock().unwrap().extend([never, later]);
+        // Neither is due: the warehouse mock has no expectations and would panic if asked.
+        assert_eq!(svc.refresh_due().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn images_are_checked_by_their_bytes_and_kept_in_the_blob_store() {
+        let stored = Stored::default();
+        let mut blobs = MockBlobStore::new();
+        blobs
+            .expect_put()
+            .withf(|key, bytes| key.starts_with("default/boards/") && bytes.starts_with(b"\x89PNG"))
+            .times(1)
+            .returning(|_, _| Ok(()));
+        blobs
+            .expect_delete_prefix()
+            .withf(|prefix| prefix.starts_with("default/boards/"))
+            .times(1)
+            .returning(|_| Ok(1));
+        let svc = service(metadata(&stored), blobs, MockWarehouse::new(), MockResultStore::new());
+        let board = svc.create(&p(), board_named("b")).await.unwrap();
+        let image = ItemDraft {
+            kind: Some(ItemKind::Image),
+            ..Default::default()
+        };
+        let item = svc.add_item(&p(), &board.id, image).await.unwrap();
+        let err = svc
+            .put_image(&p(), &board.id, &item.id, b"GIF? no, text".to_vec())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not an image"), "{err}");
+        let png = b"\x89PNG\r\n\x1a\n0000IHDR".to_vec();
+        let item = svc.put_image(&p(), &board.id, &item.id, png).await.unwrap();
+        assert!(item.config.contains("image/png"), "{}", item.config);
+        // Deleting the board removes its items and their images (one prefix).
+        svc.delete(&p(), &board.id).await.unwrap();
+        assert!(stored.boards.lock().unwrap().is_empty());
+        assert!(stored.items.lock().unwrap().is_empty());
+    }
+}

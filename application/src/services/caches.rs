@@ -1,17 +1,20 @@
 //! Local copies of remote tables. A build writes a new table aside and swaps it in inside one transaction, so a
 //! failed load or refresh leaves the previous copy untouched. Incremental refresh appends rows past the cursor.
+//! Every build and refresh is a `cache_refresh` run through [`Jobs`]: events, cancellation, history, lineage.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::Utc;
-use pluto_duck_domain::{parse_condition, CachedTable, Identifier, ProjectId, Source};
-use tokio_util::sync::CancellationToken;
+use pluto_duck_domain::{parse_condition, CachedTable, Identifier, ProjectId, Run, RunKind, Source};
+use tokio::sync::oneshot;
 use tracing::{info, instrument};
 
 use super::changes::ChangeLog;
+use super::jobs::{JobContext, JobSpec, Jobs, Outcome, Work};
 use super::sources::SourceService;
 use crate::connectors::quote;
-use crate::ports::{CsvStrictness, Load, LoadFrom, LoadMode, LoadPart, MetadataStore, PartRead, Warehouse};
+use crate::ports::{CsvStrictness, Load, LoadFrom, LoadMode, LoadPart, MetadataStore, PartRead, RunFilter, Warehouse};
 use crate::AppError;
 
 #[derive(Debug, Clone, Default)]
@@ -30,6 +33,67 @@ pub struct CacheService {
     metadata: Arc<dyn MetadataStore>,
     sources: Arc<SourceService>,
     changes: Arc<ChangeLog>,
+    jobs: Arc<Jobs>,
+}
+
+/// One build or refresh of a copy. The copy's catalog entry is written by the run itself, so a caller that stops
+/// waiting loses nothing; the caller gets the typed error through `done`, the run keeps its message.
+struct CacheWork {
+    warehouse: Arc<dyn Warehouse>,
+    metadata: Arc<dyn MetadataStore>,
+    changes: Arc<ChangeLog>,
+    remote: String,
+    cache: CachedTable,
+    mode: LoadMode,
+    done: Option<oneshot::Sender<Result<CachedTable, AppError>>>,
+}
+
+impl CacheWork {
+    async fn build(&mut self, ctx: &JobContext) -> Result<CachedTable, AppError> {
+        let load = Load {
+            from: LoadFrom::Sandbox,
+            parts: vec![LoadPart {
+                read: PartRead::Relation(self.remote.clone()),
+                bytes: None,
+            }],
+            target: self.cache.relation(),
+            mode: self.mode.clone(),
+            filter: self.cache.filter.clone(),
+            csv: CsvStrictness::Strict,
+            tag: format!("cache_{}", self.cache.name),
+        };
+        let outcome = self
+            .warehouse
+            .load(&self.cache.project, load, ctx.load_progress(), ctx.cancel.clone())
+            .await?;
+        self.changes
+            .record(&self.cache.project, &[self.cache.relation().to_string()], "cache")
+            .await;
+        let mut cache = self.cache.clone();
+        cache.rows = outcome.rows;
+        cache.refreshed_at = Utc::now();
+        self.metadata.put_cache(&cache).await?;
+        Ok(cache)
+    }
+}
+
+#[async_trait]
+impl Work for CacheWork {
+    async fn run(&mut self, ctx: JobContext) -> Result<Outcome, AppError> {
+        let result = self.build(&ctx).await;
+        let outcome = match &result {
+            Ok(cache) => Ok(Outcome {
+                rows: cache.rows,
+                ..Outcome::default()
+            }),
+            // The run records the message; the waiting caller gets the error itself.
+            Err(e) => Err(AppError::Invalid(e.to_string())),
+        };
+        if let Some(done) = self.done.take() {
+            let _ = done.send(result);
+        }
+        outcome
+    }
 }
 
 impl CacheService {
@@ -38,44 +102,68 @@ impl CacheService {
         metadata: Arc<dyn MetadataStore>,
         sources: Arc<SourceService>,
         changes: Arc<ChangeLog>,
+        jobs: Arc<Jobs>,
     ) -> Self {
         Self {
             warehouse,
             metadata,
             sources,
             changes,
+            jobs,
         }
     }
 
-    /// Copies the remote table into `cache.<name>`: rebuilt aside and swapped in, or only the rows past the
-    /// cursor appended. A failure leaves the previous copy as it was.
-    async fn load(&self, source: &Source, cache: &CachedTable, mode: LoadMode) -> Result<u64, AppError> {
+    /// Copies the remote table into `cache.<name>` as a `cache_refresh` run and waits for it: rebuilt aside and
+    /// swapped in, or only the rows past the cursor appended. A failure leaves the previous copy as it was.
+    async fn load(&self, source: &Source, cache: CachedTable, mode: LoadMode) -> Result<CachedTable, AppError> {
         let remote = format!(
             "SELECT * FROM {}.{}.{}",
             quote(&source.catalog_alias()),
             quote(&cache.remote_schema),
             quote(&cache.remote_table)
         );
-        let load = Load {
-            from: LoadFrom::Sandbox,
-            parts: vec![LoadPart {
-                read: PartRead::Relation(remote),
-                bytes: None,
-            }],
-            target: cache.relation(),
-            mode,
-            filter: cache.filter.clone(),
-            csv: CsvStrictness::Strict,
-            tag: format!("cache_{}", cache.name),
+        let (tx, rx) = oneshot::channel();
+        let spec = JobSpec {
+            project: cache.project.clone(),
+            kind: RunKind::CacheRefresh,
+            input: cache.relation().to_string(),
+            actor: None,
+            timeout: None,
         };
-        let outcome = self
-            .warehouse
-            .load(&cache.project, load, Arc::new(|_| {}), CancellationToken::new())
-            .await?;
-        self.changes
-            .record(&cache.project, &[cache.relation().to_string()], "cache")
-            .await;
-        Ok(outcome.rows)
+        let work = CacheWork {
+            warehouse: self.warehouse.clone(),
+            metadata: self.metadata.clone(),
+            changes: self.changes.clone(),
+            remote,
+            cache,
+            mode,
+            done: Some(tx),
+        };
+        let run = self.jobs.submit(spec, work)?;
+        rx.await.unwrap_or_else(|_| {
+            Err(AppError::Unavailable(format!(
+                "cache refresh run {} ended before it finished (the server is stopping)",
+                run.id
+            )))
+        })
+    }
+
+    /// The build and refresh runs of one copy, newest first.
+    pub async fn runs(&self, project: &ProjectId, name: &str, limit: u32) -> Result<Vec<Run>, AppError> {
+        if !(1..=1000).contains(&limit) {
+            return Err(AppError::Invalid("limit must be between 1 and 1000".into()));
+        }
+        let cache = self.get(project, name).await?;
+        self.jobs
+            .list(&RunFilter {
+                project: project.clone(),
+                kind: Some(RunKind::CacheRefresh),
+                status: None,
+                input: Some(cache.relation().to_string()),
+                limit,
+                offset: 0,
+            })
+            .await
     }
 
     #[instrument(skip_all, fields(project = %project, source = %source_name))]
@@ -97,7 +185,7 @@ impl CacheService {
             parse_condition(f)?;
         }
         let now = Utc::now();
-        let mut cache = CachedTable {
+        let cache = CachedTable {
             name,
             project: project.clone(),
             source: source.name.clone(),
@@ -111,8 +199,7 @@ impl CacheService {
             created_at: now,
         };
         cache.validate()?;
-        cache.rows = self.load(&source, &cache, LoadMode::Replace).await?;
-        self.metadata.put_cache(&cache).await?;
+        let cache = self.load(&source, cache, LoadMode::Replace).await?;
         info!(table = %cache.name, rows = cache.rows, "table cached");
         Ok(cache)
     }
@@ -120,16 +207,13 @@ impl CacheService {
     /// Rebuilds the copy, or with a cursor column and `full = false` appends only newer rows.
     #[instrument(skip_all, fields(project = %project, cache = %name))]
     pub async fn refresh(&self, project: &ProjectId, name: &str, full: bool) -> Result<CachedTable, AppError> {
-        let mut cache = self.get(project, name).await?;
+        let cache = self.get(project, name).await?;
         let source = self.sources.attached(project, cache.source.as_str()).await?;
         let mode = match (&cache.cursor_column, full) {
             (Some(cursor), false) => LoadMode::AppendAfter { cursor: cursor.clone() },
             _ => LoadMode::Replace,
         };
-        cache.rows = self.load(&source, &cache, mode).await?;
-        cache.refreshed_at = Utc::now();
-        self.metadata.put_cache(&cache).await?;
-        Ok(cache)
+        self.load(&source, cache, mode).await
     }
 
     pub async fn get(&self, project: &ProjectId, name: &str) -> Result<CachedTable, AppError> {

@@ -13,7 +13,7 @@ use arrow_array::RecordBatch;
 use async_trait::async_trait;
 use chrono::Utc;
 use futures::StreamExt;
-use pluto_duck_domain::{IngestMode, Ingestion, ProjectId, Run, RunEventKind, RunKind, RunStatus, TargetTable};
+use pluto_duck_domain::{IngestMode, Ingestion, ProjectId, Run, RunKind, RunStatus, TargetTable};
 use tracing::{instrument, warn};
 
 use super::changes::ChangeLog;
@@ -80,7 +80,6 @@ impl Work for IngestWork {
         let Some(session) = &self.session else {
             return Err(AppError::Invalid("the ingest's source is closed".into()));
         };
-        let progress_ctx = ctx.clone();
         let load = Load {
             from: session.load_from(),
             parts: self.parts.clone(),
@@ -92,19 +91,7 @@ impl Work for IngestWork {
         };
         let outcome = self
             .warehouse
-            .load(
-                &ctx.project,
-                load,
-                Arc::new(move |p| {
-                    progress_ctx.emit(RunEventKind::PartProgress {
-                        part: p.part,
-                        parts: p.parts,
-                        rows: p.rows,
-                        bytes: p.bytes,
-                    })
-                }),
-                ctx.cancel.clone(),
-            )
+            .load(&ctx.project, load, ctx.load_progress(), ctx.cancel.clone())
             .await?;
         let detail = (self.csv == CsvStrictness::Lenient).then(|| {
             serde_json::json!({

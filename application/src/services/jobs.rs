@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
 use super::run_hub::{RunHub, Subscription};
-use crate::ports::{MetadataStore, RunFilter};
+use crate::ports::{MetadataStore, ProgressFn, RunFilter};
 use crate::AppError;
 
 /// The longest a request waits for a job it started (ingests, syncs, analysis runs).
@@ -64,6 +64,19 @@ pub struct JobContext {
 impl JobContext {
     pub fn emit(&self, kind: RunEventKind) {
         self.hub.emit(&self.run, kind);
+    }
+
+    /// A load's progress reported as this run's `progress` events.
+    pub fn load_progress(&self) -> ProgressFn {
+        let ctx = self.clone();
+        Arc::new(move |p| {
+            ctx.emit(RunEventKind::PartProgress {
+                part: p.part,
+                parts: p.parts,
+                rows: p.rows,
+                bytes: p.bytes,
+            })
+        })
     }
 }
 
@@ -400,6 +413,7 @@ fn kind_noun(kind: RunKind) -> &'static str {
         RunKind::Dbt => "dbt run",
         RunKind::AgentTurn => "agent run",
         RunKind::Eval => "evaluation",
+        RunKind::CacheRefresh => "cache refresh",
     }
 }
 

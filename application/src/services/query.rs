@@ -93,6 +93,8 @@ struct QueryWork {
     admitted: Option<Admission>,
     /// Relations the statements write, recorded as changed when the run succeeds.
     writes: Vec<String>,
+    /// Some statement writes: the run must not end before the engine has committed.
+    commits: bool,
 }
 
 #[async_trait]
@@ -121,6 +123,7 @@ impl Work for QueryWork {
             rows: 0,
             bytes: 0,
             done: false,
+            drain: self.commits,
             truncated: truncated.clone(),
             progress: Box::new(progress),
         });
@@ -191,6 +194,7 @@ impl QueryService {
             )));
         }
         let writes: Vec<String> = statements.iter().flat_map(written_relations).collect();
+        let commits = statements.iter().any(|s| !s.is_read);
         let (admitted_tx, admitted_rx) = oneshot::channel();
         let work = QueryWork {
             warehouse: self.warehouse.clone(),
@@ -209,6 +213,7 @@ impl QueryService {
             max_rows: sub.max_rows.or(self.limits.default_max_rows),
             admitted: Some(admitted_tx),
             writes,
+            commits,
         };
         let run = self.jobs.submit(
             JobSpec {
@@ -442,6 +447,9 @@ struct Counted {
     rows: u64,
     bytes: u64,
     done: bool,
+    /// Past the limit, read the engine's stream to its end instead of dropping it: the engine commits a write
+    /// after its last statement, and the stream ends only then.
+    drain: bool,
     truncated: Arc<AtomicBool>,
     progress: Box<dyn FnMut(u64, u64) + Send>,
 }
@@ -451,6 +459,17 @@ impl Stream for Counted {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.done {
+            while self.drain {
+                match self.inner.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(Ok(_))) => {}
+                    Poll::Ready(Some(Err(e))) => {
+                        self.drain = false;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    Poll::Ready(None) => self.drain = false,
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
             return Poll::Ready(None);
         }
         let batch = match self.inner.as_mut().poll_next(cx) {
@@ -462,7 +481,7 @@ impl Stream for Counted {
             if batch.num_rows() > 0 {
                 self.truncated.store(true, Ordering::Relaxed);
                 self.done = true;
-                return Poll::Ready(None);
+                return self.poll_next(cx);
             }
             return Poll::Ready(Some(Ok(batch)));
         }
@@ -597,6 +616,37 @@ mod tests {
             let err = svc.submit(&ProjectId::default_project(), sub).await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Invalid);
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_cut_at_its_row_limit_ends_only_when_the_engine_has_committed() {
+        let (commit_tx, commit_rx) = oneshot::channel::<()>();
+        let commit_rx = Arc::new(std::sync::Mutex::new(Some(commit_rx)));
+        let mut wh = MockWarehouse::new();
+        wh.expect_query().returning(move |_, _, _| {
+            let rx = commit_rx.lock().unwrap().take().unwrap();
+            // The engine's stream: the statement's row, then its end once the transaction committed.
+            let commit = futures::stream::once(async move {
+                let _ = rx.await;
+            })
+            .filter_map(|_| async { None });
+            let mut s = stream_of(vec![batch(1)]);
+            s.batches = Box::pin(s.batches.chain(commit));
+            Ok(s)
+        });
+        let svc = service(wh, counting_results());
+        let p = ProjectId::default_project();
+        let sub = QuerySubmission {
+            max_rows: Some(0),
+            ..submission("CREATE TABLE t AS SELECT 1 AS n")
+        };
+        let run = svc.submit(&p, sub).await.unwrap();
+        let r = svc.wait(&p, run.id.as_str(), Duration::from_millis(300)).await.unwrap();
+        assert_eq!(r.status, RunStatus::Running, "not done before the commit");
+        commit_tx.send(()).unwrap();
+        let r = svc.wait(&p, run.id.as_str(), Duration::from_secs(5)).await.unwrap();
+        assert_eq!(r.status, RunStatus::Succeeded);
+        assert!(r.truncated);
     }
 
     #[tokio::test]

@@ -18,6 +18,14 @@ pub async fn build_router(config: &Config) -> CliResult<Router> {
 
 /// The router and the warehouse behind it (closed at shutdown, so every project's file is checkpointed).
 pub async fn build_server(config: &Config) -> CliResult<(Router, pluto_duck_duckdb::DuckDbWarehouse)> {
+    let (router, warehouse, _) = build_parts(config).await?;
+    Ok((router, warehouse))
+}
+
+type Results = std::sync::Arc<dyn pluto_duck_application::ports::ResultStore>;
+
+/// The router, the warehouse and the result store, for what `serve` does at shutdown.
+async fn build_parts(config: &Config) -> CliResult<(Router, pluto_duck_duckdb::DuckDbWarehouse, Results)> {
     let wired = wiring::wire(config).await?;
     let warehouse = wired.warehouse.clone();
     let api_token = match &config.server.api_token {
@@ -40,7 +48,12 @@ pub async fn build_server(config: &Config) -> CliResult<(Router, pluto_duck_duck
     };
     spawn_result_sweeper(config, wired.results.clone());
     spawn_board_scheduler(std::sync::Arc::downgrade(&wired.app.boards));
-    Ok((pluto_duck_http::router(AppState { app: wired.app }, http), warehouse))
+    let results = wired.results.clone();
+    Ok((
+        pluto_duck_http::router(AppState { app: wired.app }, http),
+        warehouse,
+        results,
+    ))
 }
 
 /// Refreshes board items whose interval has passed. The schedule is in the items, so it picks up after a restart.
@@ -101,7 +114,7 @@ pub async fn serve(config: &Config) -> CliResult<ExitCode> {
             "cannot listen on {wanted}: {e} (is another server running? pick another port with --port)"
         ))
     })?;
-    let (router, warehouse) = build_server(config).await?;
+    let (router, warehouse, results) = build_parts(config).await?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
     write_server_file(config, &url)?;
@@ -132,6 +145,12 @@ pub async fn serve(config: &Config) -> CliResult<ExitCode> {
         }
     };
     warehouse.close_all().await;
+    // Results held in memory outlive the process as files, like every other result.
+    match results.persist().await {
+        Ok(n) if n > 0 => tracing::info!(results = n, "results held in memory written out"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "results held in memory not written out"),
+    }
     let _ = std::fs::remove_file(config.server_file());
     result.map(|_| ExitCode::SUCCESS)
 }

@@ -146,6 +146,12 @@ async fn in_process(config: &Config, project: &ProjectId, args: SqlArgs) -> CliR
             .await
             .map_err(|e| CliError::internal(e.to_string()))??;
     }
+    // The run stays in the history; its result must outlive this process like a server's would.
+    wired
+        .results
+        .persist()
+        .await
+        .map_err(|e| CliError::new(e.kind(), e.to_string()))?;
     Ok(ExitCode::SUCCESS)
 }
 

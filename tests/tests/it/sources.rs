@@ -123,6 +123,20 @@ async fn sqlite_file_attach_browse_preview_detach() {
     let (status, refreshed, text) = send(&api, post("/api/v1/cache/orders/refresh", &json!({}))).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(refreshed["rows"], 13);
+    // Each build and refresh is a run with its own history, newest first.
+    let (status, runs, text) = send(&api, get("/api/v1/cache/orders/runs")).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(
+        (runs[0]["status"].as_str(), runs[0]["rows"].as_u64()),
+        (Some("succeeded"), Some(13))
+    );
+    assert_eq!(
+        (runs[1]["status"].as_str(), runs[1]["rows"].as_u64()),
+        (Some("succeeded"), Some(10))
+    );
+    assert!(runs[0]["elapsed_ms"].is_u64());
 
     let (status, _, _) = send(
         &api,
@@ -423,6 +437,13 @@ async fn caching_refresh_incremental_failure_keeps_the_copy_and_ttl_cleanup() {
     assert_eq!(count("SELECT count(*) FROM cache.events").await, 150);
     let (_, cache, _) = send(&api, get("/api/v1/cache/events")).await;
     assert_eq!(cache["rows"], 150);
+    // The failed refresh is in the copy's run history with its error.
+    let (_, runs, _) = send(&api, get("/api/v1/cache/events/runs?limit=1")).await;
+    assert_eq!(runs[0]["status"], "failed", "{runs}");
+    assert!(
+        runs[0]["error"].as_str().unwrap_or_default().contains("events"),
+        "{runs}"
+    );
 
     // Bad inputs change nothing.
     for (body, want) in [

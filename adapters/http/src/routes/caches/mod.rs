@@ -13,7 +13,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, ProjectScope};
 use crate::problem::ApiError;
 use crate::AppState;
 pub use wire::CachedTableDto;
-use wire::{CacheBody, CachePath, CleanupDto, RefreshParams};
+use wire::{CacheBody, CachePath, CacheRunDto, CacheRunsParams, CleanupDto, RefreshParams};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -21,6 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_caches))
         .routes(routes!(get_cache, drop_cache))
         .routes(routes!(refresh_cache))
+        .routes(routes!(cache_runs))
         .routes(routes!(cleanup_caches))
 }
 
@@ -102,6 +103,21 @@ async fn refresh_cache(
 ) -> Result<Json<CachedTableDto>, ApiError> {
     let full = q.full.unwrap_or(false);
     Ok(Json(state.app.caches.refresh(&project, &name, full).await?.into()))
+}
+
+/// The copy's build and refresh runs, newest first: status, rows, duration and error of each.
+#[utoipa::path(
+    get, path = "/cache/{name}/runs", tag = "sources", params(CachePath, CacheRunsParams, ProjectScope),
+    responses((status = 200, body = Vec<CacheRunDto>))
+)]
+async fn cache_runs(
+    State(state): State<AppState>,
+    ProjectScope(project): ProjectScope,
+    ApiPath(CachePath { name }): ApiPath<CachePath>,
+    ApiQuery(q): ApiQuery<CacheRunsParams>,
+) -> Result<Json<Vec<CacheRunDto>>, ApiError> {
+    let runs = state.app.caches.runs(&project, &name, q.limit.unwrap_or(50)).await?;
+    Ok(Json(runs.into_iter().map(Into::into).collect()))
 }
 
 /// Drops every cached table past its TTL.

@@ -1,11 +1,12 @@
 //! Wire types of the cached tables: the copy request and how a copy looks.
 
 use pluto_duck_application::CacheRequest;
-use pluto_duck_domain::CachedTable;
+use pluto_duck_domain::{CachedTable, Run};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::openapi::IdentifierText;
+use crate::routes::query::RunStatusName;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -99,6 +100,47 @@ impl From<Vec<CachedTable>> for CleanupDto {
     fn from(removed: Vec<CachedTable>) -> Self {
         Self {
             removed: removed.into_iter().map(|c| c.name.to_string()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CacheRunsParams {
+    /// At most this many runs, newest first (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// One build or refresh of a copy (a `cache_refresh` run).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CacheRunDto {
+    pub id: String,
+    #[schema(value_type = RunStatusName)]
+    pub status: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub elapsed_ms: Option<u64>,
+    /// Rows the copy held after the run.
+    pub rows: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<Run> for CacheRunDto {
+    fn from(run: Run) -> Self {
+        let elapsed_ms = run.finished_at.and(run.elapsed_ms(chrono::Utc::now()));
+        Self {
+            id: run.id.to_string(),
+            status: run.status.as_str().to_owned(),
+            created_at: run.created_at,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            elapsed_ms,
+            rows: run.rows,
+            error: run.failure.map(|f| f.message),
         }
     }
 }

@@ -206,10 +206,7 @@ pub struct IngestRunDto {
 
 impl From<Run> for IngestRunDto {
     fn from(run: Run) -> Self {
-        let elapsed_ms = match (run.started_at, run.finished_at) {
-            (Some(s), Some(f)) => u64::try_from((f - s).num_milliseconds()).ok(),
-            _ => None,
-        };
+        let elapsed_ms = run.finished_at.and(run.elapsed_ms(chrono::Utc::now()));
         let detail: Option<serde_json::Value> = run.detail.as_deref().and_then(|d| serde_json::from_str(d).ok());
         Self {
             events: format!("/api/v1/ingest/runs/{}/events", run.id),
