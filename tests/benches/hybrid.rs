@@ -71,7 +71,7 @@ fn measure(config: &Config, rows: u64, requests: u64) -> Measured {
 fn main() {
     let rows = env_u64("BENCH_ROWS", 1_000_000);
     let requests = env_u64("BENCH_REQUESTS", 200);
-    let pg = required("TEST_PG_URL");
+    required("TEST_PG_URL");
     let s3 = required("TEST_S3_ENDPOINT");
     let bucket = format!("bench-hybrid-{}", std::process::id());
     reqwest::blocking::Client::new()
@@ -91,20 +91,17 @@ fn main() {
     };
     let local = base("local");
     let mut hybrid = base("hybrid");
-    // SAFETY of set_var: single-threaded here, before any runtime starts.
-    unsafe {
-        std::env::set_var("BENCH_HYBRID_PG_URL", &pg);
-        std::env::set_var("BENCH_HYBRID_S3_SECRET", "test");
-        std::env::set_var("BENCH_HYBRID_KEY", "00".repeat(32));
-    }
+    let key_file = dir.path().join("master.key");
+    std::fs::write(&key_file, "00".repeat(32)).unwrap();
     hybrid.profile = ProfileName::Hybrid;
-    hybrid.hybrid.database_url = Some("env:BENCH_HYBRID_PG_URL".into());
-    hybrid.hybrid.master_key = Some("env:BENCH_HYBRID_KEY".into());
+    hybrid.hybrid.database_url = Some("env:TEST_PG_URL".into());
+    hybrid.hybrid.master_key = Some(format!("file:{}", key_file.display()));
     hybrid.hybrid.lake.data_path = Some(format!("s3://{bucket}/lake"));
     hybrid.hybrid.lake.schema_prefix = format!("bench{}_", std::process::id());
     hybrid.hybrid.lake.s3.endpoint = Some(format!("http://{s3}"));
     hybrid.hybrid.lake.s3.access_key_id = Some("test".into());
-    hybrid.hybrid.lake.s3.secret_access_key = Some("env:BENCH_HYBRID_S3_SECRET".into());
+    // moto takes any secret key: any variable that is set will do.
+    hybrid.hybrid.lake.s3.secret_access_key = Some("env:TEST_S3_ENDPOINT".into());
 
     println!("pluto-duck hybrid vs local ({rows} rows, {requests} small queries)\n");
     let l = measure(&local, rows, requests);

@@ -307,18 +307,6 @@ fn parse_dbt_version(text: &str) -> (Option<String>, Option<String>) {
     (core, duckdb)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_dbt_version;
-
-    #[test]
-    fn reads_dbt_version_output() {
-        let text = "Core:\n  - installed: 1.11.2\n  - latest:    1.11.2 - Up to date!\n\nPlugins:\n  - duckdb: 1.11.1 - Up to date!\n";
-        assert_eq!(parse_dbt_version(text), (Some("1.11.2".into()), Some("1.11.1".into())));
-        assert_eq!(parse_dbt_version("garbage"), (None, None));
-    }
-}
-
 /// The hybrid profile's shared warehouse: its object store answers, and a project's lake attaches (the
 /// catalog in PostgreSQL, through DuckDB's own connection).
 async fn lake_checks(r: &mut Report, config: &Config, store: &dyn pluto_duck_application::ports::SecretStore) {
@@ -373,5 +361,17 @@ async fn lake_checks(r: &mut Report, config: &Config, store: &dyn pluto_duck_app
             e.to_string(),
             Some("check hybrid.database_url (DuckDB's postgres extension connects with it)".into()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_dbt_version;
+
+    #[test]
+    fn reads_dbt_version_output() {
+        let text = "Core:\n  - installed: 1.11.2\n  - latest:    1.11.2 - Up to date!\n\nPlugins:\n  - duckdb: 1.11.1 - Up to date!\n";
+        assert_eq!(parse_dbt_version(text), (Some("1.11.2".into()), Some("1.11.1".into())));
+        assert_eq!(parse_dbt_version("garbage"), (None, None));
     }
 }
