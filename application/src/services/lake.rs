@@ -54,7 +54,14 @@ mod tests {
         let mut lake = MockLake::new();
         lake.expect_snapshots()
             .withf(|_, t| t.as_deref() == Some("main.orders"))
-            .returning(|_, _| Ok(vec![]));
+            .returning(|_, _| {
+                Ok(vec![LakeSnapshot {
+                    id: 1,
+                    committed_at: "2026-01-01 00:00:00+00".into(),
+                    schema_version: 1,
+                    changes: serde_json::json!({"tables_created": ["main.orders"]}),
+                }])
+            });
         let service = LakeService::new(Arc::new(lake));
         service
             .snapshots(&project(), Some("warehouse.main.Orders"))
