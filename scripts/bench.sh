@@ -5,7 +5,8 @@
 # (default 300) for the analyses DAG; BENCH_PROJECTS (default 20) for the sandbox's memory;
 # EXPLORER_BUDGET (default 2000 tokens) for the schema explorer on Spider; BENCH_AGENT_TABLES (default 500) and
 # BENCH_AGENT_TURNS (default 50) for the agent's own overhead per turn.
-# The dbt runner's bench builds the starter dbt project (fixed size).
+# The dbt runner's bench builds the starter dbt project (fixed size). The hybrid bench: BENCH_ROWS (default 1000000
+# in it), BENCH_REQUESTS (default 200), against the services below.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -15,6 +16,7 @@ cargo bench --locked -p pluto-duck-tests --bench query
 cargo bench --locked -p pluto-duck-tests --bench ingest
 cargo bench --locked -p pluto-duck-tests --bench analyses
 cargo bench --locked -p pluto-duck-tests --bench sandbox
+cargo bench --locked -p pluto-duck-tests --bench hybrid
 bash scripts/fetch-spider.sh
 cargo bench --locked -p pluto-duck-tests --bench explorer
 cargo bench --locked -p pluto-duck-tests --bench agent

@@ -245,6 +245,20 @@ pub enum AnalysisCommand {
     },
     /// Up- and downstream analyses and the inputs it reads.
     Lineage { id: String },
+    /// Hybrid profile: copy the project's analyses from the control plane (PostgreSQL) into YAML files, the local
+    /// profile's format (`<root>/<project>/analyses/<id>.yaml`).
+    Export {
+        /// The projects folder to write under (default: this data directory's projects folder).
+        #[arg(long)]
+        root: Option<std::path::PathBuf>,
+    },
+    /// Hybrid profile: copy YAML analysis files (`<root>/<project>/analyses/*.yaml`) into the control plane,
+    /// replacing definitions of the same id.
+    Import {
+        /// The projects folder to read from (default: this data directory's projects folder).
+        #[arg(long)]
+        root: Option<std::path::PathBuf>,
+    },
     /// Run it and its stale upstream (all with --force), with a progress bar; prints each step's outcome.
     Run {
         id: String,

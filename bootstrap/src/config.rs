@@ -364,6 +364,58 @@ pub struct DbtSection {
 pub struct HybridSection {
     /// PostgreSQL URL of the control plane, as a reference: `env:VAR` or `secret:NAME`.
     pub database_url: Option<String>,
+    /// Key of the secrets table in the control plane (64 hex digits): `env:VAR` or `file:/path`, never a literal.
+    pub master_key: Option<String>,
+    /// The shared warehouse: every project's tables in a DuckLake whose catalog is in the control plane.
+    pub lake: LakeSection,
+}
+
+/// The hybrid profile's shared warehouse (DuckLake): the catalog is a schema per project in the control plane's
+/// PostgreSQL, the data files are under `data_path/<project>/`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LakeSection {
+    /// `s3://bucket/prefix` (S3-compatible storage, credentials in `s3`) or a directory every server mounts.
+    pub data_path: Option<String>,
+    /// A project's lake catalog is the PostgreSQL schema `<schema_prefix><project>`.
+    pub schema_prefix: String,
+    pub s3: LakeS3Section,
+}
+
+impl Default for LakeSection {
+    fn default() -> Self {
+        Self {
+            data_path: None,
+            schema_prefix: "lake_".into(),
+            s3: LakeS3Section::default(),
+        }
+    }
+}
+
+/// The object store of an `s3://` lake data path.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LakeS3Section {
+    /// `http://127.0.0.1:9000`, `https://minio.example.com`; unset for AWS.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    /// A reference, never a literal: `env:VAR` or `secret:NAME`.
+    pub secret_access_key: Option<String>,
+    /// Buckets as path segments, as MinIO expects.
+    pub path_style: bool,
+}
+
+impl Default for LakeS3Section {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+            path_style: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -625,6 +677,10 @@ impl Config {
         for (key, value) in [
             ("server.api_token", &self.server.api_token),
             ("hybrid.database_url", &self.hybrid.database_url),
+            (
+                "hybrid.lake.s3.secret_access_key",
+                &self.hybrid.lake.s3.secret_access_key,
+            ),
             ("llm.api_key", &self.llm.api_key),
             ("datasets.s3.secret_access_key", &self.datasets.s3.secret_access_key),
             ("lineage.api_key", &self.lineage.api_key),
@@ -665,6 +721,43 @@ impl Config {
             return Err(CliError::invalid(
                 "profile hybrid needs hybrid.database_url (e.g. env:PLUTODUCK_PG_URL or secret:control_plane)",
             ));
+        }
+        if self.profile == ProfileName::Hybrid {
+            match self.hybrid.master_key.as_deref() {
+                Some(r) if r.starts_with("file:") && r.len() > "file:".len() => {}
+                Some(r) if r.starts_with("env:") && r.len() > "env:".len() => {}
+                _ => {
+                    return Err(CliError::invalid(
+                        "profile hybrid needs hybrid.master_key, the secrets' key: env:VAR or file:/path holding \
+                         64 hex digits (openssl rand -hex 32)",
+                    ))
+                }
+            }
+            let lake = &self.hybrid.lake;
+            let Some(path) = lake.data_path.as_deref().filter(|p| !p.trim().is_empty()) else {
+                return Err(CliError::invalid(
+                    "profile hybrid needs hybrid.lake.data_path (s3://bucket/prefix or a directory every server shares)",
+                ));
+            };
+            if path.contains('\'') {
+                return Err(CliError::invalid("hybrid.lake.data_path must not contain a quote"));
+            }
+            if path.starts_with("s3://") && (lake.s3.access_key_id.is_none() || lake.s3.secret_access_key.is_none()) {
+                return Err(CliError::invalid(
+                    "an s3:// hybrid.lake.data_path needs hybrid.lake.s3.access_key_id and \
+                     hybrid.lake.s3.secret_access_key (a reference such as env:AWS_SECRET_ACCESS_KEY)",
+                ));
+            }
+            let prefix = &lake.schema_prefix;
+            if prefix.is_empty()
+                || !prefix
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                return Err(CliError::invalid(
+                    "hybrid.lake.schema_prefix must be lower-case letters, digits and _",
+                ));
+            }
         }
         Ok(())
     }
@@ -992,6 +1085,41 @@ mod tests {
                 .err()
                 .unwrap();
             assert!(err.to_string().contains("hybrid.database_url"), "{err}");
+            let no_key = [
+                ("PLUTODUCK_PROFILE", "hybrid"),
+                ("PLUTODUCK_HYBRID__DATABASE_URL", "env:PG"),
+            ];
+            let err = load_in(jail, &GlobalArgs::default(), &ServeFlags::default(), &no_key)
+                .err()
+                .unwrap();
+            assert!(err.to_string().contains("hybrid.master_key"), "{err}");
+            let no_lake = [
+                ("PLUTODUCK_PROFILE", "hybrid"),
+                ("PLUTODUCK_HYBRID__DATABASE_URL", "env:PG"),
+                ("PLUTODUCK_HYBRID__MASTER_KEY", "env:KEY"),
+            ];
+            let err = load_in(jail, &GlobalArgs::default(), &ServeFlags::default(), &no_lake)
+                .err()
+                .unwrap();
+            assert!(err.to_string().contains("hybrid.lake.data_path"), "{err}");
+            let s3_without_keys = [
+                ("PLUTODUCK_PROFILE", "hybrid"),
+                ("PLUTODUCK_HYBRID__DATABASE_URL", "env:PG"),
+                ("PLUTODUCK_HYBRID__MASTER_KEY", "file:/etc/pd.key"),
+                ("PLUTODUCK_HYBRID__LAKE__DATA_PATH", "s3://lake/pd"),
+            ];
+            let err = load_in(jail, &GlobalArgs::default(), &ServeFlags::default(), &s3_without_keys)
+                .err()
+                .unwrap();
+            assert!(err.to_string().contains("hybrid.lake.s3.access_key_id"), "{err}");
+            let shared_dir = [
+                ("PLUTODUCK_PROFILE", "hybrid"),
+                ("PLUTODUCK_HYBRID__DATABASE_URL", "env:PG"),
+                ("PLUTODUCK_HYBRID__MASTER_KEY", "env:KEY"),
+                ("PLUTODUCK_HYBRID__LAKE__DATA_PATH", "/srv/lake"),
+            ];
+            let loaded = load_in(jail, &GlobalArgs::default(), &ServeFlags::default(), &shared_dir).unwrap();
+            assert_eq!(loaded.config.hybrid.lake.schema_prefix, "lake_");
             Ok(())
         });
     }

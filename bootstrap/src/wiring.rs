@@ -10,6 +10,7 @@ use pluto_duck_application::agent::{AgentConfig, AgentService, Limits};
 use pluto_duck_application::connectors::ConnectorRegistry;
 use pluto_duck_application::ports::{LineageEmitter, ObjectStore};
 use pluto_duck_application::ports::{LlmSettings, MetadataStore, ResultStore, RetentionPolicy, SecretStore};
+use pluto_duck_application::services::LakeService;
 use pluto_duck_application::{
     AnalysisRunner, AnalysisService, App, BoardService, CacheService, ChangeLog, DatasetLimits, DatasetService,
     DbtService, DbtSettings, IngestService, Jobs, LineageService, PathPolicy, ProjectData, ProjectService, QueryLimits,
@@ -50,6 +51,8 @@ pub fn duckdb_config(config: &Config, in_memory: bool) -> DuckDbConfig {
         allowed_directories: config.sandbox_directories(),
         idle_close: Duration::from_secs(config.sandbox.idle_close_secs.max(1)),
         reopen_wait: Duration::from_secs(config.sandbox.reopen_wait_secs.max(1)),
+        // Set by `wire` from `lake_config` (it resolves secrets).
+        lake: None,
     }
 }
 
@@ -72,6 +75,47 @@ pub async fn metadata_store(config: &Config, secrets: &dyn SecretStore) -> CliRe
     })
 }
 
+/// The hybrid profile's control plane: the metadata store on PostgreSQL and the secret store in its encrypted
+/// table (the master key from `hybrid.master_key`). References in config (`env:`) resolve through `bootstrap`.
+pub struct ControlPlane {
+    /// Metadata and analysis definitions.
+    pub store: Arc<PgMetadataStore>,
+    pub secrets: Arc<dyn SecretStore>,
+}
+
+pub async fn control_plane(config: &Config, bootstrap: &dyn SecretStore) -> CliResult<ControlPlane> {
+    let reference = config.hybrid.database_url.as_deref().unwrap_or_default();
+    let url = secrets::resolve(bootstrap, "hybrid.database_url", reference).await?;
+    let store = PgMetadataStore::connect(secrecy::ExposeSecret::expose_secret(&url))
+        .await
+        .map_err(|e| CliError::new(e.kind(), format!("the control plane (PostgreSQL): {e}")))?;
+    let key = master_key(config, bootstrap).await?;
+    let secrets = store
+        .secret_store(&key)
+        .ok_or_else(|| CliError::internal("the control plane is not PostgreSQL"))?;
+    Ok(ControlPlane {
+        store: Arc::new(store),
+        secrets: Arc::new(secrets),
+    })
+}
+
+/// The master key of the hybrid profile's secrets: `env:VAR` or `file:/path` holding 64 hex digits.
+pub async fn master_key(
+    config: &Config,
+    bootstrap: &dyn SecretStore,
+) -> CliResult<pluto_duck_sqlx_metadata::MasterKey> {
+    let reference = config.hybrid.master_key.as_deref().unwrap_or_default();
+    let text = match reference.split_once(':') {
+        Some(("file", path)) if !path.is_empty() => secrecy::SecretString::from(
+            std::fs::read_to_string(crate::config::expand_home(std::path::Path::new(path)))
+                .map_err(|e| CliError::unavailable(format!("hybrid.master_key: cannot read {path}: {}", e.kind())))?,
+        ),
+        _ => secrets::resolve(bootstrap, "hybrid.master_key", reference).await?,
+    };
+    pluto_duck_sqlx_metadata::MasterKey::from_hex(secrecy::ExposeSecret::expose_secret(&text))
+        .map_err(|e| CliError::invalid(format!("hybrid.master_key: {e}")))
+}
+
 pub fn profile(config: &Config) -> Profile {
     match config.profile {
         ProfileName::Local => Profile::Local,
@@ -86,10 +130,26 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             .map_err(|e| CliError::unavailable(format!("cannot create {}: {e}", dir.display())))?;
     }
     let secrets = secrets::secret_store(config);
-    let duck =
-        DuckDbWarehouse::open(&duckdb_config(config, false)).map_err(|e| CliError::new(e.kind(), e.to_string()))?;
+    let mut duck_config = duckdb_config(config, false);
+    duck_config.lake = lake_config(config, secrets.as_ref()).await?;
+    let duck = DuckDbWarehouse::open(&duck_config).map_err(|e| CliError::new(e.kind(), e.to_string()))?;
     let warehouse = Arc::new(duck.clone());
-    let metadata = metadata_store(config, secrets.as_ref()).await?;
+    // The hybrid profile keeps metadata, secrets and analysis definitions in the control plane.
+    let (metadata, secrets, analysis_store): (_, _, Arc<dyn pluto_duck_application::ports::AnalysisStore>) =
+        match config.profile {
+            ProfileName::Local => (
+                metadata_store(config, secrets.as_ref()).await?,
+                secrets,
+                Arc::new(pluto_duck_analysis_files::AnalysisFiles::new(config.projects_dir())),
+            ),
+            ProfileName::Hybrid => {
+                let plane = control_plane(config, secrets.as_ref()).await?;
+                (plane.store.clone(), plane.secrets, plane.store)
+            }
+        };
+    duck.check_lake()
+        .await
+        .map_err(|e| CliError::new(e.kind(), e.to_string()))?;
     let results: Arc<dyn ResultStore> = Arc::new(
         ArrowIpcResultStore::new(config.results_dir())
             .map_err(|e| CliError::new(e.kind(), e.to_string()))?
@@ -101,6 +161,10 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
     let projects = Arc::new(ProjectService::new(metadata.clone()));
     projects.ensure_default().await?;
     let jobs = Jobs::new(metadata.clone(), Arc::new(RunHub::new(10_000)));
+    if config.profile == ProfileName::Hybrid {
+        // Runs are cancelled and watched through any server of the fleet.
+        jobs.join_fleet(Duration::from_millis(250))?;
+    }
     let lineage = Arc::new(LineageService::new(
         lineage_emitter(config, secrets.as_ref()).await?,
         config.lineage.namespace.clone(),
@@ -157,9 +221,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         jobs.clone(),
         changes.clone(),
     ));
-    let analyses = Arc::new(AnalysisService::new(Arc::new(
-        pluto_duck_analysis_files::AnalysisFiles::new(config.projects_dir()),
-    )));
+    let analyses = Arc::new(AnalysisService::new(analysis_store));
     let blobs: Arc<dyn pluto_duck_application::ports::BlobStore> = Arc::new(
         pluto_duck_analysis_files::FileBlobStore::new(config.data_dir.join("artifacts").join("files")),
     );
@@ -237,7 +299,11 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         );
     }
     let all_projects: Vec<_> = projects.list().await?.into_iter().map(|p| p.id).collect();
-    let orphans = ingest.recover(&all_projects).await?;
+    // In a fleet the staging tables in the shared lake may be another server's loads in progress.
+    let orphans = match config.profile {
+        ProfileName::Local => ingest.recover(&all_projects).await?,
+        ProfileName::Hybrid => 0,
+    };
     if orphans > 0 {
         tracing::warn!(tables = orphans, "staging left by interrupted loads dropped");
     }
@@ -268,6 +334,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             dbt,
             datasets,
             lineage,
+            lake: Arc::new(LakeService::new(Arc::new(duck.clone()))),
         },
         secrets,
         results,
@@ -304,6 +371,88 @@ pub async fn object_store(config: &Config, secrets: &dyn SecretStore) -> CliResu
             )
         }
     })
+}
+
+/// The hybrid profile's shared warehouse: the control plane's PostgreSQL (from `hybrid.database_url`) holds each
+/// project's lake catalog, `hybrid.lake.data_path` its files. `None` in the local profile.
+pub async fn lake_config(
+    config: &Config,
+    secrets: &dyn SecretStore,
+) -> CliResult<Option<pluto_duck_duckdb::LakeConfig>> {
+    use pluto_duck_duckdb::{LakeConfig, LakePostgres, LakeS3};
+    if config.profile != ProfileName::Hybrid {
+        return Ok(None);
+    }
+    let h = &config.hybrid;
+    let reference = h.database_url.as_deref().unwrap_or_default();
+    let url = secrets::resolve(secrets, "hybrid.database_url", reference).await?;
+    let url = reqwest::Url::parse(secrecy::ExposeSecret::expose_secret(&url))
+        .map_err(|e| CliError::invalid(format!("hybrid.database_url is not a PostgreSQL URL: {e}")))?;
+    let postgres = LakePostgres {
+        host: url
+            .host_str()
+            .unwrap_or("localhost")
+            .trim_matches(['[', ']'])
+            .to_owned(),
+        port: url.port().unwrap_or(5432),
+        dbname: percent_decode(url.path().trim_start_matches('/')),
+        user: percent_decode(url.username()),
+        password: url.password().map(|p| secrecy::SecretString::from(percent_decode(p))),
+    };
+    let data_path = h.lake.data_path.clone().unwrap_or_default();
+    let s3 = if data_path.starts_with("s3://") {
+        let s3 = &h.lake.s3;
+        let secret = secrets::resolve(
+            secrets,
+            "hybrid.lake.s3.secret_access_key",
+            s3.secret_access_key.as_deref().unwrap_or_default(),
+        )
+        .await?;
+        let endpoint = s3.endpoint.as_deref();
+        Some(LakeS3 {
+            endpoint: endpoint.map(|e| {
+                e.trim_start_matches("http://")
+                    .trim_start_matches("https://")
+                    .trim_end_matches('/')
+                    .to_owned()
+            }),
+            region: s3.region.clone(),
+            access_key_id: s3.access_key_id.clone().unwrap_or_default(),
+            secret_access_key: secret,
+            path_style: s3.path_style,
+            use_ssl: !endpoint.is_some_and(|e| e.starts_with("http://")),
+        })
+    } else {
+        None
+    };
+    Ok(Some(LakeConfig {
+        postgres,
+        data_path,
+        s3,
+        schema_prefix: h.lake.schema_prefix.clone(),
+    }))
+}
+
+/// `%xx` escapes of a URL part, decoded.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The lineage emitter `lineage.transport` names, started on the current runtime.
@@ -427,4 +576,14 @@ fn shipped_sets() -> CliResult<Vec<pluto_duck_application::agent::eval::Question
         parse_set(text, std::path::Path::new(name)).map_err(|e| CliError::internal(format!("shipped set {name}: {e}")))
     })
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn url_parts_are_percent_decoded() {
+        assert_eq!(super::percent_decode("p%40ss%2Fw"), "p@ss/w");
+        assert_eq!(super::percent_decode("plain%"), "plain%");
+        assert_eq!(super::percent_decode("a%zz"), "a%zz");
+    }
 }

@@ -96,6 +96,12 @@ pub fn sandbox_violation(stmt: &SqlStatement) -> Option<SandboxRule> {
             detail: "COPY ... TO writes files: use the export endpoints (CSV, Parquet) instead".into(),
         });
     }
+    if let Some(name) = internal_catalog(&stmt.text) {
+        return Some(SandboxRule {
+            rule: "catalogs",
+            detail: format!("{name} is the shared warehouse's own catalog database, not the project's"),
+        });
+    }
     for f in function_calls(&stmt.text) {
         if DENIED_FUNCTIONS
             .iter()
@@ -116,6 +122,26 @@ pub fn sandbox_violation(stmt: &SqlStatement) -> Option<SandboxRule> {
         });
     }
     None
+}
+
+/// Catalog databases only Pluto-Duck may read: the hybrid profile's lake catalog (in the control plane's
+/// PostgreSQL). Any identifier naming one counts, quoted or not.
+const INTERNAL_CATALOGS: [&str; 2] = ["__pd_lake_meta", "__ducklake_metadata"];
+
+fn internal_catalog(text: &str) -> Option<String> {
+    let tokens = Tokenizer::new(&sqlparser::dialect::DuckDbDialect {}, text)
+        .tokenize()
+        .ok()?;
+    tokens.iter().find_map(|t| match t {
+        Token::Word(w) => {
+            let v = w.value.to_ascii_lowercase();
+            INTERNAL_CATALOGS
+                .iter()
+                .any(|c| v.starts_with(c))
+                .then_some(w.value.clone())
+        }
+        _ => None,
+    })
 }
 
 /// `COPY ... TO` (or `COPY FROM DATABASE`), told from the top-level tokens after `COPY`.
@@ -256,6 +282,17 @@ mod tests {
     }
 
     #[test]
+    fn the_lake_catalog_database_is_out_of_reach() {
+        for sql in [
+            "SELECT * FROM __pd_lake_meta.lake_other.ducklake_table",
+            "SELECT * FROM \"__PD_LAKE_META\".public.secrets",
+            "CREATE TABLE x AS SELECT * FROM __ducklake_metadata_warehouse.public.runs",
+        ] {
+            assert!(refused(sql).contains("rule: catalogs"), "{sql}");
+        }
+    }
+
+    #[test]
     fn ordinary_sql_passes() {
         for sql in [
             "SELECT * FROM orders WHERE note = 'ATTACH me'",
@@ -270,6 +307,8 @@ mod tests {
             "SELECT count(*) FROM duckdb_tables()",
             "CHECKPOINT",
             "SELECT postgres_like_name FROM t",
+            "SELECT * FROM sales AT (VERSION => 3)",
+            "SELECT * FROM warehouse.main.sales AT (TIMESTAMP => now() - INTERVAL 1 HOUR)",
         ] {
             check_user_sql(sql).unwrap_or_else(|e| panic!("{sql} refused: {e}"));
         }

@@ -18,6 +18,15 @@ pub(crate) fn map_duckdb_error(e: &duckdb::Error, statement: &str, offset: u64, 
     if head.starts_with("FATAL") || head.contains("database has been invalidated") {
         return WarehouseError::Unavailable(head);
     }
+    if lake_unreachable(&head) {
+        return WarehouseError::Unavailable(format!("the shared warehouse is unreachable: {head}"));
+    }
+    if crate::lake::is_commit_conflict(&head) {
+        return WarehouseError::Conflict(format!(
+            "another server changed the same tables at the same moment and this commit was retried and lost; \
+             try again: {head}"
+        ));
+    }
     if let Some(refusal) = sandbox_refusal(&head) {
         return refusal;
     }
@@ -25,6 +34,21 @@ pub(crate) fn map_duckdb_error(e: &duckdb::Error, statement: &str, offset: u64, 
         position: caret_position(&msg, statement).map(|p| p + offset),
         message: head,
     }
+}
+
+/// The lake's catalog (PostgreSQL) or its object store cannot be reached: a 503, which passes once they are back.
+fn lake_unreachable(head: &str) -> bool {
+    [
+        "Unable to connect to Postgres",
+        "Failed to query most recent snapshot for DuckLake",
+        "server closed the connection unexpectedly",
+        "terminating connection due to administrator command",
+        "no connection to the server",
+        "Could not establish connection",
+        "Connection refused",
+    ]
+    .iter()
+    .any(|m| head.contains(m))
 }
 
 /// The engine's own refusals inside a locked sandbox, said in our terms.

@@ -12,6 +12,8 @@ use crate::Settings;
 pub(crate) struct Instance {
     root: Mutex<Connection>,
     idle: Mutex<Vec<Connection>>,
+    /// Run on every new connection (`USE warehouse` when the project's catalog is a lake).
+    on_connect: Mutex<Option<String>>,
 }
 
 impl Instance {
@@ -32,6 +34,7 @@ impl Instance {
         Ok(Self {
             root: Mutex::new(conn),
             idle: Mutex::new(Vec::new()),
+            on_connect: Mutex::new(None),
         })
     }
 
@@ -40,12 +43,27 @@ impl Instance {
         let reused = self.idle.lock().map_err(|_| poisoned())?.pop();
         match reused {
             Some(conn) => Ok(conn),
-            None => self
-                .root
-                .lock()
-                .map_err(|_| poisoned())?
-                .try_clone()
-                .map_err(|e| WarehouseError::Internal(e.to_string())),
+            None => {
+                let conn = self
+                    .root
+                    .lock()
+                    .map_err(|_| poisoned())?
+                    .try_clone()
+                    .map_err(|e| WarehouseError::Internal(e.to_string()))?;
+                let init = self.on_connect.lock().map_err(|_| poisoned())?.clone();
+                if let Some(sql) = init {
+                    conn.execute_batch(&sql)
+                        .map_err(|e| WarehouseError::Internal(format!("cannot prepare a connection: {e}")))?;
+                }
+                Ok(conn)
+            }
+        }
+    }
+
+    /// SQL every connection handed out from now on runs first.
+    pub(crate) fn on_connect(&self, sql: String) {
+        if let Ok(mut slot) = self.on_connect.lock() {
+            *slot = Some(sql);
         }
     }
 

@@ -10,6 +10,7 @@ mod dbt;
 mod errors;
 mod extensions;
 mod instance;
+mod lake;
 mod legacy;
 mod load;
 mod materialize;
@@ -32,6 +33,7 @@ use tokio::sync::Semaphore;
 
 pub use extensions::{install_hint, REQUIRED_EXTENSIONS};
 use instance::Instance;
+pub use lake::{LakeConfig, LakePostgres, LakeS3, LAKE_METADATA_CATALOG};
 use sandbox::Sandbox;
 pub use types::duckdb_type_name;
 
@@ -56,6 +58,9 @@ pub struct DuckDbConfig {
     pub idle_close: Duration,
     /// How long attaching or detaching a source waits for the project's running queries.
     pub reopen_wait: Duration,
+    /// The hybrid profile's shared warehouse: each project's tables in a DuckLake (catalog in PostgreSQL, files
+    /// in object storage); `None` keeps them in the project's local DuckDB file.
+    pub lake: Option<LakeConfig>,
 }
 
 impl DuckDbConfig {
@@ -70,6 +75,7 @@ impl DuckDbConfig {
             allowed_directories: Vec::new(),
             idle_close: Duration::from_secs(600),
             reopen_wait: Duration::from_secs(30),
+            lake: None,
         }
     }
 }
@@ -81,6 +87,7 @@ pub(crate) struct Settings {
     pub memory_limit: Option<String>,
     /// With a trailing `/`: DuckDB matches prefixes.
     pub allowed_directories: Vec<String>,
+    pub lake: Option<LakeConfig>,
 }
 
 /// An inline source opened for one job in an instance of its own.
@@ -127,8 +134,9 @@ impl DuckDbWarehouse {
                     format!("{}/", d.display().to_string().trim_end_matches('/'))
                 })
                 .collect(),
+            lake: config.lake.clone(),
         });
-        if let Some(dir) = &config.data_dir {
+        if let (Some(dir), None) = (&config.data_dir, &config.lake) {
             legacy::migrate(dir, &settings)?;
         }
         Ok(Self {

@@ -46,15 +46,42 @@ fn count(conn: &Connection, rel: &str) -> Result<u64, WarehouseError> {
 }
 
 /// `statements` in one transaction, rolled back when one fails.
+/// Runs `statements` as one transaction; a DuckLake commit that lost a race with another server is rolled back
+/// whole and tried again (a few times, with a growing pause).
 pub(crate) fn transaction(conn: &Connection, statements: &[String]) -> Result<(), WarehouseError> {
-    batch(conn, "BEGIN TRANSACTION")?;
-    for s in statements {
-        if let Err(e) = batch(conn, s) {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(e);
+    let mut attempt = 0;
+    loop {
+        match transaction_once(conn, statements) {
+            Err((e, true)) if attempt + 1 < crate::lake::CONFLICT_ATTEMPTS => {
+                tracing::warn!(attempt, error = %e, "lake commit conflict; transaction tried again");
+                std::thread::sleep(crate::lake::conflict_backoff(attempt));
+                attempt += 1;
+            }
+            other => return other.map_err(|(e, _)| e),
         }
     }
-    batch(conn, "COMMIT")
+}
+
+/// One try; the error says whether it was a commit conflict.
+fn transaction_once(conn: &Connection, statements: &[String]) -> Result<(), (WarehouseError, bool)> {
+    let raw = |e: duckdb::Error, sql: &str| {
+        let conflict = crate::lake::is_commit_conflict(&e.to_string());
+        (engine(e, sql), conflict)
+    };
+    conn.execute_batch("BEGIN TRANSACTION")
+        .map_err(|e| raw(e, "BEGIN TRANSACTION"))?;
+    for s in statements {
+        if let Err(e) = conn.execute_batch(s) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(raw(e, s));
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(|e| {
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        raw(e, "COMMIT")
+    })
 }
 
 pub(crate) fn kind_of(conn: &Connection, r: &Relation) -> Result<Option<RelationKind>, WarehouseError> {

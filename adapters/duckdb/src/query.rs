@@ -55,64 +55,97 @@ pub(crate) fn run(
     // Several statements run as one unit, unless the user manages transactions themselves.
     let manages_tx = request.statements.iter().any(|s| is_transaction_control(&s.text));
     let wrap = !before.is_empty() && !manages_tx;
-    if wrap {
-        if let Err(e) = conn.execute_batch("BEGIN TRANSACTION") {
-            let _ = meta.send(Err(err(e, last)));
-            return;
+    let mut meta = Some(meta);
+    let mut attempt = 0;
+    loop {
+        let outcome = run_once(conn, wrap, before, last, &request.params, &mut meta, &tx, &err);
+        // Never hand a connection with an open transaction back to the pool.
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        match outcome {
+            // A DuckLake commit that lost a race was rolled back whole: nothing was streamed yet, so try again.
+            Err((e, true))
+                if meta.is_some() && attempt + 1 < crate::lake::CONFLICT_ATTEMPTS && !cancel.is_cancelled() =>
+            {
+                tracing::warn!(attempt, error = %e, "lake commit conflict; statements tried again");
+                std::thread::sleep(crate::lake::conflict_backoff(attempt));
+                attempt += 1;
+            }
+            Err((e, _)) => {
+                match meta.take() {
+                    Some(m) => {
+                        let _ = m.send(Err(e));
+                    }
+                    None => {
+                        let _ = tx.blocking_send(Err(e));
+                    }
+                }
+                return;
+            }
+            Ok(()) => return,
         }
     }
-    let failure = before
-        .iter()
-        .find_map(|s| conn.execute_batch(&s.text).err().map(|e| err(e, s)));
-    let failed = match failure {
-        Some(e) => {
-            let _ = meta.send(Err(e));
-            true
-        }
-        None => !stream_last(conn, last, &request.params, meta, &tx, &err),
+}
+
+/// One try of the statements. `Err((error, conflict))` when the error is not yet reported; errors met while
+/// streaming go to the consumer directly.
+#[allow(clippy::too_many_arguments)]
+fn run_once(
+    conn: &Connection,
+    wrap: bool,
+    before: &[StatementText],
+    last: &StatementText,
+    params: &[ParamValue],
+    meta: &mut Option<oneshot::Sender<Meta>>,
+    tx: &BatchTx,
+    err: &dyn Fn(duckdb::Error, &StatementText) -> WarehouseError,
+) -> Result<(), (WarehouseError, bool)> {
+    let fail = |e: duckdb::Error, s: &StatementText| {
+        let conflict = crate::lake::is_commit_conflict(&e.to_string());
+        (err(e, s), conflict)
     };
     if wrap {
-        let end = conn.execute_batch(if failed { "ROLLBACK" } else { "COMMIT" });
-        if let (false, Err(e)) = (failed, end) {
-            // The statements ran but did not commit: the run must fail, not report their result.
-            let _ = tx.blocking_send(Err(err(e, last)));
+        conn.execute_batch("BEGIN TRANSACTION").map_err(|e| fail(e, last))?;
+    }
+    for s in before {
+        conn.execute_batch(&s.text).map_err(|e| fail(e, s))?;
+    }
+    let completed = stream_last(conn, last, params, meta, tx, &fail)?;
+    if wrap && completed {
+        if let Err(e) = conn.execute_batch("COMMIT") {
+            let (e, _) = fail(e, last);
+            // The result already went out: the consumer reads the failure at the end of the stream.
+            let _ = tx.blocking_send(Err(e));
         }
     }
-    // Never hand a connection with an open transaction back to the pool.
-    if !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
+    Ok(())
 }
 
 fn stream_last(
     conn: &Connection,
     s: &StatementText,
     params: &[ParamValue],
-    meta: oneshot::Sender<Meta>,
-    tx: &mpsc::Sender<Result<RecordBatch, WarehouseError>>,
-    err: &dyn Fn(duckdb::Error, &StatementText) -> WarehouseError,
-) -> bool {
-    let mut stmt = match conn.prepare(&s.text) {
-        Ok(stmt) => stmt,
-        Err(e) => {
-            let _ = meta.send(Err(err(e, s)));
-            return false;
-        }
-    };
+    meta: &mut Option<oneshot::Sender<Meta>>,
+    tx: &BatchTx,
+    fail: &dyn Fn(duckdb::Error, &StatementText) -> (WarehouseError, bool),
+) -> Result<bool, (WarehouseError, bool)> {
+    let mut stmt = conn.prepare(&s.text).map_err(|e| fail(e, s))?;
     if stmt.parameter_count() != params.len() {
-        let _ = meta.send(Err(WarehouseError::Invalid(format!(
-            "the statement takes {} parameter(s) but {} were given",
-            stmt.parameter_count(),
-            params.len()
-        ))));
-        return false;
+        return Err((
+            WarehouseError::Invalid(format!(
+                "the statement takes {} parameter(s) but {} were given",
+                stmt.parameter_count(),
+                params.len()
+            )),
+            false,
+        ));
     }
     let values: Vec<Value> = params.iter().map(to_value).collect();
     // `stream_arrow` executes lazily; its iterator panics on a fetch error, so fetch with `step` instead.
-    if let Err(e) = stmt.stream_arrow(duckdb::params_from_iter(values)).map(drop) {
-        let _ = meta.send(Err(err(e, s)));
-        return false;
-    }
+    stmt.stream_arrow(duckdb::params_from_iter(values))
+        .map(drop)
+        .map_err(|e| fail(e, s))?;
     let schema = stmt.schema();
     let columns = schema
         .fields()
@@ -122,8 +155,11 @@ fn stream_last(
             data_type: duckdb_type_name(f.data_type()),
         })
         .collect();
-    if meta.send(Ok((schema.clone(), columns))).is_err() {
-        return true;
+    let Some(m) = meta.take() else {
+        return Ok(true);
+    };
+    if m.send(Ok((schema.clone(), columns))).is_err() {
+        return Ok(true);
     }
     loop {
         match stmt.step() {
@@ -132,13 +168,14 @@ fn stream_last(
                 // Re-attach the schema: the struct array's fields lose the statement's metadata.
                 let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).unwrap_or(batch);
                 if tx.blocking_send(Ok(batch)).is_err() {
-                    return true; // the consumer has all it wants (row limit) or went away
+                    return Ok(true); // the consumer has all it wants (row limit) or went away
                 }
             }
-            Ok(None) => return true,
+            Ok(None) => return Ok(true),
             Err(e) => {
-                let _ = tx.blocking_send(Err(err(e, s)));
-                return false;
+                let (e, _) = fail(e, s);
+                let _ = tx.blocking_send(Err(e));
+                return Ok(false);
             }
         }
     }

@@ -40,6 +40,8 @@ pub(crate) struct Sandbox {
     last_used: AtomicU64,
     /// The dbt database is handed over to a dbt run: the sandbox does not attach it.
     dbt_out: AtomicBool,
+    /// The shared warehouse became unreachable while open: the next use reopens (and re-attaches) it.
+    stale: AtomicBool,
     epoch: Instant,
 }
 
@@ -56,12 +58,19 @@ impl Sandbox {
             slot: Arc::new(RwLock::new(None)),
             last_used: AtomicU64::new(0),
             dbt_out: AtomicBool::new(false),
+            stale: AtomicBool::new(false),
             epoch: Instant::now(),
         }
     }
 
+    /// The project's local DuckDB file: its warehouse, or only its scratch work when the warehouse is a lake.
     pub(crate) fn db_path(&self) -> Option<PathBuf> {
-        self.folder.as_ref().map(|f| f.join("warehouse.duckdb"))
+        let file = if self.settings.lake.is_some() {
+            "scratch.duckdb"
+        } else {
+            "warehouse.duckdb"
+        };
+        self.folder.as_ref().map(|f| f.join(file))
     }
 
     /// The file dbt builds into, attached read-only as catalog `dbt` when it exists.
@@ -153,11 +162,17 @@ impl Sandbox {
     pub(crate) async fn hold(&self) -> Result<Held, WarehouseError> {
         self.touch();
         let held = self.slot.clone().read_owned().await;
-        if held.is_some() {
+        if held.is_some() && !self.stale.load(Ordering::SeqCst) {
             return Ok(held);
         }
         drop(held);
         let mut slot = self.slot.clone().write_owned().await;
+        if self.stale.swap(false, Ordering::SeqCst) {
+            if let Some(old) = slot.take() {
+                close_instance(old).await;
+                tracing::info!(project = %self.project, "sandbox reopened after the shared warehouse was unreachable");
+            }
+        }
         if slot.is_none() {
             *slot = Some(self.open().await?);
         }
@@ -177,7 +192,7 @@ impl Sandbox {
             .await
             .map_err(|_| WarehouseError::Unavailable("warehouse is shutting down".into()))?;
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let instance = held
                 .as_ref()
@@ -191,7 +206,19 @@ impl Sandbox {
         })
         .in_current_span()
         .await
-        .map_err(|e| WarehouseError::Internal(format!("warehouse task failed: {e}")))?
+        .map_err(|e| WarehouseError::Internal(format!("warehouse task failed: {e}")))?;
+        if let Err(e) = &result {
+            self.note_failure(e);
+        }
+        result
+    }
+
+    /// After the shared warehouse was unreachable, the next use reopens the sandbox (fresh connections to the
+    /// lake's catalog), so an outage heals by itself once the service is back.
+    pub(crate) fn note_failure(&self, e: &WarehouseError) {
+        if self.settings.lake.is_some() && matches!(e, WarehouseError::Unavailable(_)) {
+            self.stale.store(true, Ordering::SeqCst);
+        }
     }
 
     async fn open(&self) -> Result<Arc<Instance>, WarehouseError> {
@@ -209,8 +236,8 @@ impl Sandbox {
                 .and_then(|p| p.parent().map(|d| format!("{}/", d.display()))),
         };
         let project = self.project.clone();
-        let (instance, states) =
-            tokio::task::spawn_blocking(move || open_instance(path, files, &settings, sources, dbt))
+        let (instance, states, project) =
+            tokio::task::spawn_blocking(move || open_instance(&project, path, files, &settings, sources, dbt))
                 .await
                 .map_err(|e| WarehouseError::Internal(format!("opening the sandbox failed: {e}")))??;
         for (name, state) in &states {
@@ -296,18 +323,25 @@ pub(crate) fn attach_dbt(conn: &Connection, path: &std::path::Path) -> Result<()
         .map_err(|e| WarehouseError::Unavailable(format!("cannot attach the dbt database: {e}")))
 }
 
+type Opened = (Instance, Vec<(Identifier, SourceState)>, ProjectId);
+
 fn open_instance(
+    project: &ProjectId,
     path: Option<PathBuf>,
     files: Option<PathBuf>,
     settings: &Settings,
     sources: Vec<Registered>,
     dbt: DbtFiles,
-) -> Result<(Instance, Vec<(Identifier, SourceState)>), WarehouseError> {
+) -> Result<Opened, WarehouseError> {
     let instance = Instance::open(path.as_deref(), settings)?;
     let states = instance.with_root(|conn| {
         let mut dirs: Vec<String> = settings.allowed_directories.clone();
         let mut paths: Vec<String> = dbt.allowed.clone();
         dirs.extend(dbt.dir.clone());
+        if let Some(lake) = &settings.lake {
+            crate::lake::attach_lake(conn, lake, project)?;
+            dirs.extend(crate::lake::allowed_directories(lake, project));
+        }
         if let Some(db) = &dbt.attach {
             if let Err(e) = attach_dbt(conn, db) {
                 tracing::warn!(error = %e, "dbt database not attached");
@@ -346,7 +380,10 @@ fn open_instance(
         lock_down(conn, &dirs, &paths)?;
         Ok::<_, WarehouseError>(states)
     })??;
-    Ok((instance, states))
+    if settings.lake.is_some() {
+        instance.on_connect(format!("USE {}", crate::sql::ident(pluto_duck_domain::PROJECT_CATALOG)));
+    }
+    Ok((instance, states, project.clone()))
 }
 
 fn lock_down(conn: &Connection, dirs: &[String], paths: &[String]) -> Result<(), WarehouseError> {

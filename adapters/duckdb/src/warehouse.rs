@@ -40,6 +40,7 @@ impl Warehouse for DuckDbWarehouse {
             extension_directory: self.extension_directory().to_path_buf(),
         };
         let sandbox = self.inner.sandbox(project);
+        let watched = sandbox.clone();
         let permits = self.inner.permits.clone();
         let runtime = tokio::runtime::Handle::current();
         // Detached: the statement keeps streaming after this returns, holding its connection and permit.
@@ -55,7 +56,11 @@ impl Warehouse for DuckDbWarehouse {
                 tracing::warn!(error = %e, "query task failed");
             }
         });
-        query::finish(meta_rx.await, rx)
+        let out = query::finish(meta_rx.await, rx);
+        if let Err(e) = &out {
+            watched.note_failure(e);
+        }
+        out
     }
 
     async fn materialize(

@@ -31,6 +31,7 @@ use crate::problem::{Problem, PROBLEM_JSON};
         (name = "query", description = "Ad-hoc SQL as jobs, and questions for the agent: status, events, results in five formats, profiles"),
         (name = "agent", description = "The AI agent: conversations, approvals of its actions, the action catalog, the model settings, evaluations on question sets"),
         (name = "datasets", description = "Buckets and objects in the object store (a folder, or an S3-compatible server): streamed uploads and ranged downloads with content type and user metadata, change events"),
+        (name = "lake", description = "The hybrid profile's shared warehouse (DuckLake): snapshots for time travel"),
     ),
     components(
         schemas(Problem, IdentifierText, RunIdText, DisplayName, ResultFormat, RowsDocument, Binary),

@@ -13,6 +13,8 @@
 mod dialect;
 mod migrations;
 mod repos;
+mod secrets;
 mod store;
 
+pub use secrets::{MasterKey, PgSecretStore};
 pub use store::{PgMetadataStore, SqliteMetadataStore, SqlxMetadataStore};

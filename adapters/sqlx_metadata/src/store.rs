@@ -36,9 +36,52 @@ impl SqlxMetadataStore {
         Self::migrated(Db::connect_postgres(url).await?).await
     }
 
+    /// The hybrid profile's secret store on this store's PostgreSQL pool; `None` on SQLite (the local profile
+    /// keeps secrets in the OS keyring or its encrypted file).
+    pub fn secret_store(&self, key: &crate::MasterKey) -> Option<crate::PgSecretStore> {
+        match &self.db {
+            Db::Postgres(pool) => Some(crate::PgSecretStore::new(pool.clone(), key)),
+            Db::Sqlite { .. } => None,
+        }
+    }
+
     async fn migrated(db: Db) -> Result<Self, RepoError> {
         migrations::run(&db).await?;
         Ok(Self { db })
+    }
+}
+
+/// The hybrid profile's analysis definitions live beside the rest of the control plane.
+#[async_trait]
+impl pluto_duck_application::ports::AnalysisStore for SqlxMetadataStore {
+    async fn list(
+        &self,
+        project: &ProjectId,
+    ) -> Result<Vec<pluto_duck_domain::Analysis>, pluto_duck_application::ports::AnalysisStoreError> {
+        crate::repos::analyses::list(&self.db, project).await
+    }
+
+    async fn get(
+        &self,
+        project: &ProjectId,
+        id: &Identifier,
+    ) -> Result<Option<pluto_duck_domain::Analysis>, pluto_duck_application::ports::AnalysisStoreError> {
+        crate::repos::analyses::get(&self.db, project, id).await
+    }
+
+    async fn put(
+        &self,
+        analysis: &pluto_duck_domain::Analysis,
+    ) -> Result<(), pluto_duck_application::ports::AnalysisStoreError> {
+        crate::repos::analyses::put(&self.db, analysis).await
+    }
+
+    async fn delete(
+        &self,
+        project: &ProjectId,
+        id: &Identifier,
+    ) -> Result<bool, pluto_duck_application::ports::AnalysisStoreError> {
+        crate::repos::analyses::delete(&self.db, project, id).await
     }
 }
 
@@ -78,6 +121,10 @@ impl MetadataStore for SqlxMetadataStore {
 
     async fn put_setting(&self, key: &str, value: &str) -> Result<(), RepoError> {
         projects::put_setting(&self.db, key, value).await
+    }
+
+    async fn try_lease(&self, name: &str, holder: &str, ttl_secs: u64) -> Result<bool, RepoError> {
+        projects::try_lease(&self.db, name, holder, ttl_secs).await
     }
 
     async fn insert_run(&self, run: &Run) -> Result<(), RepoError> {

@@ -46,6 +46,10 @@ pub trait MetadataStore: Send + Sync {
     async fn clear_project(&self, id: &ProjectId, keep_project: bool) -> Result<(), RepoError>;
     async fn get_setting(&self, key: &str) -> Result<Option<String>, RepoError>;
     async fn put_setting(&self, key: &str, value: &str) -> Result<(), RepoError>;
+    /// A lease for work that must run once across servers sharing this store (board refreshes, schedules):
+    /// true when `holder` holds `name` now, because nobody did, it held it already (renewed), or the last
+    /// holder's lease is older than `ttl_secs`. Atomic: two servers never both get it.
+    async fn try_lease(&self, name: &str, holder: &str, ttl_secs: u64) -> Result<bool, RepoError>;
 
     async fn insert_run(&self, run: &Run) -> Result<(), RepoError>;
     /// Stores the run's current state (status, times, counts, columns, failure).

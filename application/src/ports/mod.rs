@@ -3,6 +3,7 @@
 
 mod analyses;
 mod blobs;
+mod lake;
 mod lineage;
 mod llm;
 mod metadata;
@@ -16,6 +17,7 @@ mod warehouse;
 
 pub use analyses::{AnalysisStore, AnalysisStoreError};
 pub use blobs::{BlobError, BlobStore};
+pub use lake::{Lake, LakeSnapshot};
 pub use lineage::{
     ColumnLineageFacet, DataSourceFacet, ErrorFacet, InputField, JobTypeFacet, LineageDataset, LineageEmitter,
     LineageEvent, LineageJob, LineageStats, ParentRun, ProcessingEngineFacet, RunFacets, RunState, SchemaField,
@@ -49,6 +51,8 @@ pub use warehouse::{
 pub use analyses::MockAnalysisStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use blobs::MockBlobStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use lake::MockLake;
 #[cfg(any(test, feature = "test-util"))]
 pub use lineage::MockLineageEmitter;
 #[cfg(any(test, feature = "test-util"))]

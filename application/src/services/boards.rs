@@ -458,6 +458,15 @@ impl BoardService {
         })
     }
 
+    /// [`Self::refresh_due`] on the one server of a fleet that holds the board-refresh lease (taken over when its
+    /// holder stops renewing it for 15 s), so every refresh runs once; 0 elsewhere.
+    pub async fn refresh_due_leased(&self, holder: &str) -> Result<usize, AppError> {
+        if !self.metadata.try_lease("board-refresh", holder, 15).await? {
+            return Ok(0);
+        }
+        self.refresh_due().await
+    }
+
     /// Refreshes every item whose interval has passed; returns how many. Called by the server's scheduler.
     pub async fn refresh_due(&self) -> Result<usize, AppError> {
         let now = Utc::now();

@@ -133,6 +133,9 @@ pub struct Jobs {
     queued: AtomicU64,
     stored: watch::Receiver<u64>,
     observer: std::sync::OnceLock<Arc<dyn RunObserver>>,
+    /// Set when several servers share the metadata store (the hybrid profile): runs are cancelled and watched
+    /// through it, polled this often.
+    fleet: std::sync::OnceLock<Duration>,
 }
 
 impl Jobs {
@@ -153,7 +156,27 @@ impl Jobs {
             queued: AtomicU64::new(0),
             stored: stored_rx,
             observer: std::sync::OnceLock::new(),
+            fleet: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Several servers share the metadata store: a run started on one can be cancelled and watched through
+    /// another (see `fleet`). Starts the poller that applies cancel requests to this server's runs.
+    pub fn join_fleet(self: &Arc<Self>, poll: Duration) -> Result<(), AppError> {
+        self.fleet
+            .set(poll)
+            .map_err(|_| AppError::Conflict("already in a fleet".into()))?;
+        super::fleet::spawn_cancel_poller(Arc::downgrade(self), self.metadata.clone(), poll);
+        Ok(())
+    }
+
+    /// The cancellation tokens of the runs this server executes now.
+    pub(crate) fn active_tokens(&self) -> Vec<(RunId, CancellationToken)> {
+        self.lock()
+            .active
+            .iter()
+            .map(|(id, a)| (id.clone(), a.token.clone()))
+            .collect()
     }
 
     /// Sets the one observer of every run from now on (bootstrap wires lineage here); `Conflict` when one is set.
@@ -354,8 +377,15 @@ impl Jobs {
                 run.status.as_str()
             )));
         }
-        if let Some(active) = self.lock().active.get(&run.id) {
-            active.token.cancel();
+        let local = self.lock().active.get(&run.id).map(|a| a.token.clone());
+        match (local, self.fleet.get()) {
+            (Some(token), _) => token.cancel(),
+            // Another server runs it: ask it through the shared store and watch the stored state.
+            (None, Some(poll)) => {
+                super::fleet::request_cancel(self.metadata.as_ref(), &run.id).await?;
+                return super::fleet::wait_stored(self.metadata.as_ref(), &run, *poll, Duration::from_secs(30)).await;
+            }
+            (None, None) => {}
         }
         self.wait(project, id, kind, Duration::from_secs(30)).await
     }
@@ -381,6 +411,10 @@ impl Jobs {
             .filter(|e| e.seq > after)
             .collect();
         if stored.is_empty() {
+            if let (Some(poll), false) = (self.fleet.get(), run.status.is_terminal()) {
+                // Another server runs it: its state changes, read from the shared store, are the live tail.
+                return Ok(super::fleet::watch_stored(self.metadata.clone(), &run, after, *poll));
+            }
             return Ok(self.hub.events_of(&run, after));
         }
         Ok(Subscription {
@@ -397,6 +431,10 @@ impl Jobs {
 
     /// Start-up: runs a previous process left queued or running are failed.
     pub async fn recover(&self) -> Result<u64, AppError> {
+        if self.fleet.get().is_some() {
+            // Other servers of the fleet may be running them.
+            return Ok(0);
+        }
         Ok(self
             .metadata
             .fail_unfinished_runs("the server stopped while the run was in progress")

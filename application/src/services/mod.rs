@@ -5,8 +5,10 @@ mod caches;
 mod changes;
 mod datasets;
 mod dbt;
+mod fleet;
 mod ingest;
 mod jobs;
+mod lake;
 mod project_data;
 mod projects;
 mod query;
@@ -29,6 +31,7 @@ pub use dbt::{
 };
 pub use ingest::{IngestRequest, IngestService, IngestSource, MAX_SAMPLE_ROWS};
 pub use jobs::{job_wait, JobContext, JobSpec, Jobs, Outcome, RunObserver, Work, MAX_JOB_WAIT};
+pub use lake::LakeService;
 pub use project_data::{ProjectData, Removed, MAX_SETTINGS_BYTES};
 pub use projects::ProjectService;
 pub use query::{QueryLimits, QueryService, QuerySubmission, Submitted, MAX_PAGE_ROWS, MAX_SUBMIT_WAIT};
@@ -58,4 +61,6 @@ pub struct App {
     pub datasets: Arc<DatasetService>,
     /// Reports every run as OpenLineage (through an emitter that drops everything when lineage is off).
     pub lineage: Arc<LineageService>,
+    /// Time travel over the hybrid profile's shared warehouse.
+    pub lake: Arc<LakeService>,
 }

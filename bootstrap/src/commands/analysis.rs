@@ -25,6 +25,11 @@ fn joined(v: &Value) -> String {
 }
 
 pub async fn analysis(config: &Config, command: AnalysisCommand, project: Option<String>) -> CliResult<ExitCode> {
+    match command {
+        AnalysisCommand::Export { root } => return transfer(config, project, root, Direction::Export).await,
+        AnalysisCommand::Import { root } => return transfer(config, project, root, Direction::Import).await,
+        _ => {}
+    }
     let api = ApiClient::connect(config).await?;
     let p = project.as_deref();
     match command {
@@ -162,6 +167,7 @@ pub async fn analysis(config: &Config, command: AnalysisCommand, project: Option
                 );
             }
         }
+        AnalysisCommand::Export { .. } | AnalysisCommand::Import { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -173,4 +179,52 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Export,
+    Import,
+}
+
+/// Copies every analysis of the project between the control plane and YAML files; prints each id.
+async fn transfer(
+    config: &Config,
+    project: Option<String>,
+    root: Option<std::path::PathBuf>,
+    direction: Direction,
+) -> CliResult<ExitCode> {
+    use pluto_duck_application::ports::AnalysisStore;
+    if config.profile != crate::config::ProfileName::Hybrid {
+        return Err(CliError::invalid(
+            "analysis export|import moves definitions between files and the hybrid profile's control plane: \
+             run it with profile: hybrid (the local profile's analyses are the files already)",
+        ));
+    }
+    let project =
+        pluto_duck_domain::ProjectId::parse(project.as_deref().unwrap_or(pluto_duck_domain::ProjectId::DEFAULT))
+            .map_err(|e| CliError::invalid(e.to_string()))?;
+    let bootstrap = crate::secrets::secret_store(config);
+    let plane = crate::wiring::control_plane(config, bootstrap.as_ref()).await?;
+    let files = pluto_duck_analysis_files::AnalysisFiles::new(root.unwrap_or_else(|| config.projects_dir()));
+    let (from, to): (&dyn AnalysisStore, &dyn AnalysisStore) = match direction {
+        Direction::Export => (plane.store.as_ref(), &files),
+        Direction::Import => (&files, plane.store.as_ref()),
+    };
+    let err = |e: pluto_duck_application::ports::AnalysisStoreError| CliError::new(e.kind(), e.to_string());
+    let analyses = from.list(&project).await.map_err(err)?;
+    for a in &analyses {
+        to.put(a).await.map_err(err)?;
+        println!("{}", a.id);
+    }
+    eprintln!(
+        "{} {} analyses of project {project}",
+        if direction == Direction::Export {
+            "exported"
+        } else {
+            "imported"
+        },
+        analyses.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -100,6 +100,21 @@ pub async fn doctor(loaded: &Loaded, args: &DoctorArgs) -> CliResult<ExitCode> {
                 Some("check hybrid.database_url and that PostgreSQL runs".into()),
             ),
         }
+        match wiring::master_key(config, store.as_ref()).await {
+            Ok(_) => r.add(
+                "master key",
+                true,
+                "the secrets' key is readable (not shown)".into(),
+                None,
+            ),
+            Err(e) => r.add(
+                "master key",
+                false,
+                e.message,
+                Some("set hybrid.master_key to env:VAR or file:/path holding 64 hex digits".into()),
+            ),
+        }
+        lake_checks(&mut r, config, store.as_ref()).await;
     }
 
     if args.json {
@@ -290,6 +305,63 @@ fn parse_dbt_version(text: &str) -> (Option<String>, Option<String>) {
         }
     }
     (core, duckdb)
+}
+
+/// The hybrid profile's shared warehouse: its object store answers, and a project's lake attaches (the
+/// catalog in PostgreSQL, through DuckDB's own connection).
+async fn lake_checks(r: &mut Report, config: &Config, store: &dyn pluto_duck_application::ports::SecretStore) {
+    let lake = match wiring::lake_config(config, store).await {
+        Ok(lake) => lake,
+        Err(e) => {
+            r.add(
+                "lake",
+                false,
+                e.message,
+                Some("check hybrid.lake.* and hybrid.database_url".into()),
+            );
+            return;
+        }
+    };
+    let path = lake.as_ref().map(|l| l.data_path.clone()).unwrap_or_default();
+    let mut duck = wiring::duckdb_config(config, true);
+    duck.lake = lake;
+    let warehouse = match DuckDbWarehouse::open(&duck) {
+        Ok(w) => w,
+        Err(e) => {
+            r.add("lake", false, e.to_string(), None);
+            return;
+        }
+    };
+    match warehouse.check_lake().await {
+        Ok(()) => r.add("object store", true, format!("{path} answers"), None),
+        Err(e) => r.add(
+            "object store",
+            false,
+            e.to_string(),
+            Some("check hybrid.lake.data_path, hybrid.lake.s3.* and that the object store runs".into()),
+        ),
+    }
+    let project = pluto_duck_domain::ProjectId::parse(pluto_duck_domain::ProjectId::DEFAULT);
+    let attached = match project {
+        Ok(p) => pluto_duck_application::ports::Lake::snapshots(&warehouse, &p, None)
+            .await
+            .map(|s| s.len()),
+        Err(e) => Err(pluto_duck_application::ports::WarehouseError::Internal(e.to_string())),
+    };
+    match attached {
+        Ok(n) => r.add(
+            "lake catalog",
+            true,
+            format!("project default's lake attaches ({n} snapshots)"),
+            None,
+        ),
+        Err(e) => r.add(
+            "lake catalog",
+            false,
+            e.to_string(),
+            Some("check hybrid.database_url (DuckDB's postgres extension connects with it)".into()),
+        ),
+    }
 }
 
 #[cfg(test)]

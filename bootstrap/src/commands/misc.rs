@@ -38,6 +38,11 @@ pub fn show_config(loaded: &Loaded) -> CliResult<ExitCode> {
 
 pub async fn secret(config: &Config, command: SecretCommand) -> CliResult<ExitCode> {
     let store = secrets::secret_store(config);
+    // The hybrid profile's secrets are the fleet's: the encrypted table in the control plane.
+    let store = match config.profile {
+        crate::config::ProfileName::Local => store,
+        crate::config::ProfileName::Hybrid => crate::wiring::control_plane(config, store.as_ref()).await?.secrets,
+    };
     let err = |e: pluto_duck_application::ports::SecretError| CliError::new(e.kind(), e.to_string());
     match command {
         SecretCommand::Set { name } => {

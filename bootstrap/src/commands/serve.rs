@@ -47,7 +47,18 @@ async fn build_parts(config: &Config) -> CliResult<(Router, pluto_duck_duckdb::D
             .unwrap_or(usize::MAX),
     };
     spawn_result_sweeper(config, wired.results.clone());
-    spawn_board_scheduler(std::sync::Arc::downgrade(&wired.app.boards));
+    // In a fleet (hybrid) one server at a time holds the refresh lease.
+    let fleet_holder = (config.profile == crate::config::ProfileName::Hybrid).then(|| {
+        format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        )
+    });
+    spawn_board_scheduler(std::sync::Arc::downgrade(&wired.app.boards), fleet_holder);
     let results = wired.results.clone();
     Ok((
         pluto_duck_http::router(AppState { app: wired.app }, http),
@@ -58,14 +69,18 @@ async fn build_parts(config: &Config) -> CliResult<(Router, pluto_duck_duckdb::D
 
 /// Refreshes board items whose interval has passed. The schedule is in the items, so it picks up after a restart.
 /// It holds the service weakly and stops when the router that owns the service goes.
-fn spawn_board_scheduler(boards: std::sync::Weak<pluto_duck_application::BoardService>) {
+fn spawn_board_scheduler(boards: std::sync::Weak<pluto_duck_application::BoardService>, fleet_holder: Option<String>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let Some(boards) = boards.upgrade() else { break };
-            if let Err(e) = boards.refresh_due().await {
+            let refreshed = match &fleet_holder {
+                Some(holder) => boards.refresh_due_leased(holder).await,
+                None => boards.refresh_due().await,
+            };
+            if let Err(e) = refreshed {
                 tracing::warn!(error = %e, "board refresh failed");
             }
         }

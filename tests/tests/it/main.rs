@@ -12,6 +12,7 @@ mod eval_sets;
 mod extensions;
 mod helpers;
 mod http_api;
+mod hybrid;
 mod ingest;
 mod lineage;
 mod metadata_contract;

@@ -88,7 +88,31 @@ async fn contract(store: Arc<dyn MetadataStore>, prefix: &str) {
     store.put_setting(&key, "light").await.unwrap();
     assert_eq!(store.get_setting(&key).await.unwrap().as_deref(), Some("light"));
 
+    lease_contract(&store, prefix).await;
     clear_contract(store.as_ref(), &a, &b, &c).await;
+}
+
+/// Work that runs once across servers: one holder at a time, renewed by it, taken over once it lapses.
+async fn lease_contract(store: &Arc<dyn MetadataStore>, prefix: &str) {
+    let name = format!("{prefix}.refresh");
+    assert!(store.try_lease(&name, "s1", 60).await.unwrap());
+    assert!(store.try_lease(&name, "s1", 60).await.unwrap(), "the holder renews it");
+    assert!(!store.try_lease(&name, "s2", 60).await.unwrap(), "held by s1");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(store.try_lease(&name, "s2", 0).await.unwrap(), "lapsed: taken over");
+    assert!(!store.try_lease(&name, "s1", 60).await.unwrap(), "s2 holds it now");
+    // Eight servers racing for a fresh lease: exactly one gets it.
+    let race = format!("{prefix}.race");
+    let tries = (0..8).map(|i| {
+        let (store, race) = (store.clone(), race.clone());
+        tokio::spawn(async move { store.try_lease(&race, &format!("h{i}"), 60).await.unwrap() })
+    });
+    let won = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(won, 1);
 }
 
 async fn runs_contract(store: &dyn MetadataStore, project: &ProjectId, other: &ProjectId, prefix: &str) {

@@ -1,6 +1,7 @@
 //! One repository per aggregate, each with its statements and its row mapping. Every function takes the store's
 //! `Db` and runs the same SQL on either dialect.
 
+pub(crate) mod analyses;
 pub(crate) mod analysis_state;
 pub(crate) mod boards;
 pub(crate) mod catalog;

@@ -132,6 +132,27 @@ pub(crate) async fn get_setting(db: &Db, key: &str) -> Result<Option<String>, Re
     .map_err(map_err)
 }
 
+/// A lease is the setting `lease.<name>` holding its holder; taking it over is one conditional upsert, so of
+/// two servers racing for an expired lease one changes the row and the other changes nothing.
+pub(crate) async fn try_lease(db: &Db, name: &str, holder: &str, ttl_secs: u64) -> Result<bool, RepoError> {
+    let now = Utc::now();
+    let expired = now - chrono::Duration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX / 1000).min(1 << 40));
+    let taken = execute!(
+        db,
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at \
+             WHERE settings.value = excluded.value OR settings.updated_at < $4",
+        )
+        .bind(format!("lease.{name}"))
+        .bind(holder)
+        .bind(Ts(now))
+        .bind(Ts(expired))
+    )
+    .map_err(map_err)?;
+    Ok(taken == 1)
+}
+
 pub(crate) async fn put_setting(db: &Db, key: &str, value: &str) -> Result<(), RepoError> {
     execute!(
         db,
