@@ -10,7 +10,7 @@ pub mod services;
 pub use error::{AppError, ErrorKind, ProblemType, PROBLEM_TYPES};
 pub use services::{
     analysis_relation, job_wait, AnalysisDraft, AnalysisRunner, AnalysisService, App, BoardDraft, BoardService,
-    CacheRequest, CacheService, ChangeLog, CompiledStep, DbtModelStatus, DbtRequest, DbtService, DbtSettings,
+    CacheRequest, CacheService, ChangeLog, ColumnEdge, CompiledStep, DbtColumnStatus, DbtModelStatus, DbtRequest, DbtService, DbtSettings,
     DbtTestStatus, ExecuteOptions, Freshness, IngestRequest, IngestService, IngestSource, ItemDraft, JobContext,
     JobSpec, Jobs, Lineage, LineageGraph, NewSource, Outcome, PathPolicy, ProjectData, ProjectService, QueryLimits,
     QueryService, QuerySubmission, Removed, RunHub, SourceDetail, SourceService, StepOutcome, Submitted, Subscription,

@@ -191,9 +191,11 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             data_dir: config.data_dir.clone(),
             project_dir: config.dbt_project_dir(),
             project_dirs: config.dbt_project_dirs(),
+            request_roots: config.dbt_request_roots(),
             timeout: config.dbt.timeout_secs.map(Duration::from_secs),
         },
-    ));
+    )
+    .with_changes(changes.clone()));
     let agent = Arc::new(
         agent_service(
             config,
@@ -209,6 +211,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
                 analyses: analyses.clone(),
                 runner: analysis_runs.clone(),
                 boards: boards.clone(),
+                dbt: dbt.clone(),
             },
         )
         .await?,
@@ -328,6 +331,7 @@ struct AgentParts {
     analyses: Arc<AnalysisService>,
     runner: Arc<AnalysisRunner>,
     boards: Arc<BoardService>,
+    dbt: Arc<DbtService>,
 }
 
 /// The agent and what it knows: the catalog cache, the actions over the use cases, the model from config.
@@ -343,6 +347,7 @@ async fn agent_service(
         parts.warehouse.clone(),
         parts.analyses.clone(),
         parts.sources.clone(),
+        Some(parts.dbt.clone()),
         changes,
         Sampling::default(),
         Duration::from_secs(300),
