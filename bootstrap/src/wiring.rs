@@ -182,20 +182,22 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
     ));
     let mut dbt_cli = pluto_duck_dbt_cli::DbtCliConfig::new(config.dbt_executable());
     dbt_cli.extension_directory = Some(config.extension_directory());
-    let dbt = Arc::new(DbtService::new(
-        Arc::new(pluto_duck_dbt_cli::DbtCli::new(dbt_cli)),
-        warehouse.clone(),
-        metadata.clone(),
-        jobs.clone(),
-        DbtSettings {
-            data_dir: config.data_dir.clone(),
-            project_dir: config.dbt_project_dir(),
-            project_dirs: config.dbt_project_dirs(),
-            request_roots: config.dbt_request_roots(),
-            timeout: config.dbt.timeout_secs.map(Duration::from_secs),
-        },
-    )
-    .with_changes(changes.clone()));
+    let dbt = Arc::new(
+        DbtService::new(
+            Arc::new(pluto_duck_dbt_cli::DbtCli::new(dbt_cli)),
+            warehouse.clone(),
+            metadata.clone(),
+            jobs.clone(),
+            DbtSettings {
+                data_dir: config.data_dir.clone(),
+                project_dir: config.dbt_project_dir(),
+                project_dirs: config.dbt_project_dirs(),
+                request_roots: config.dbt_request_roots(),
+                timeout: config.dbt.timeout_secs.map(Duration::from_secs),
+            },
+        )
+        .with_changes(changes.clone()),
+    );
     let agent = Arc::new(
         agent_service(
             config,

@@ -112,7 +112,11 @@ fn main() {
         hand.push(by_hand(&dbt, &project, &hand_db, &sources));
     }
     let (s, h) = (median(server.clone()), median(hand.clone()));
-    let ms = |v: &[Duration]| v.iter().map(|d| format!("{:.0}", d.as_secs_f64() * 1000.0)).collect::<Vec<_>>();
+    let ms = |v: &[Duration]| {
+        v.iter()
+            .map(|d| format!("{:.0}", d.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>()
+    };
     println!("{:<34} {:>10}  runs (ms)", "", "median ms");
     println!(
         "{:<34} {:>10.0}  {:?}",

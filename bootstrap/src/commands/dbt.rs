@@ -28,10 +28,12 @@ fn body(args: &DbtArgs) -> CliResult<Value> {
         "full_refresh": args.full_refresh,
     });
     if let Some(vars) = &args.vars {
-        let v: Value =
-            serde_yaml::from_str(vars).map_err(|e| CliError::invalid(format!("--vars is not a JSON or YAML object: {e}")))?;
+        let v: Value = serde_yaml::from_str(vars)
+            .map_err(|e| CliError::invalid(format!("--vars is not a JSON or YAML object: {e}")))?;
         if !v.is_object() {
-            return Err(CliError::invalid("--vars must be an object, like '{\"since\": \"2024-01-01\"}'"));
+            return Err(CliError::invalid(
+                "--vars must be an object, like '{\"since\": \"2024-01-01\"}'",
+            ));
         }
         body["vars"] = v;
     }
@@ -157,7 +159,10 @@ pub async fn dbt(config: &Config, args: DbtArgs) -> CliResult<ExitCode> {
             println!("{}", item.as_str().unwrap_or_default());
         }
     } else {
-        for n in nodes.iter().filter(|n| matches!(n["status"].as_str(), Some("fail" | "error"))) {
+        for n in nodes
+            .iter()
+            .filter(|n| matches!(n["status"].as_str(), Some("fail" | "error")))
+        {
             let message = n["message"].as_str().unwrap_or_default();
             println!(
                 "{} {}: {}",

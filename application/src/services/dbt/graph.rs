@@ -133,10 +133,18 @@ fn plain_sql(raw: &str, manifest: &DbtManifest, node: &DbtNode) -> Option<(Strin
 /// `SELECT ... FROM ... JOIN ...` over refs and sources; CTEs and other Jinja are left out).
 pub fn column_sources(manifest: &DbtManifest) -> HashMap<String, ColumnSources> {
     let mut out = HashMap::new();
-    for node in manifest.nodes.iter().filter(|n| n.resource_type == DbtResourceType::Model) {
+    for node in manifest
+        .nodes
+        .iter()
+        .filter(|n| n.resource_type == DbtResourceType::Model)
+    {
         let Some(raw) = node.raw_code.as_deref() else { continue };
-        let Some((sql, names)) = plain_sql(raw, manifest, node) else { continue };
-        let Ok(Some(lineage)) = pluto_duck_domain::column_lineage(&sql) else { continue };
+        let Some((sql, names)) = plain_sql(raw, manifest, node) else {
+            continue;
+        };
+        let Ok(Some(lineage)) = pluto_duck_domain::column_lineage(&sql) else {
+            continue;
+        };
         let columns = lineage
             .into_iter()
             .map(|c| {
@@ -167,8 +175,12 @@ impl DbtService {
         let runs = self.runs(project, 20).await.ok()?;
         for run in runs {
             let Some(detail) = run.detail.as_deref() else { continue };
-            let Ok(detail) = serde_json::from_str::<serde_json::Value>(detail) else { continue };
-            let Some(path) = detail["target_path"].as_str().map(std::path::PathBuf::from) else { continue };
+            let Ok(detail) = serde_json::from_str::<serde_json::Value>(detail) else {
+                continue;
+            };
+            let Some(path) = detail["target_path"].as_str().map(std::path::PathBuf::from) else {
+                continue;
+            };
             let runner = self.runner.clone();
             let read = tokio::task::spawn_blocking(move || runner.read_manifest(&path)).await;
             if let Ok(Some(m)) = read {
@@ -236,7 +248,12 @@ pub fn merge(graph: LineageGraph, manifest: &DbtManifest) -> LineageGraph {
             by_name.insert(name, n.unique_id.clone());
         }
     }
-    let rename = |id: &str| -> String { by_name.get(&canonical_relation(id)).cloned().unwrap_or_else(|| id.to_owned()) };
+    let rename = |id: &str| -> String {
+        by_name
+            .get(&canonical_relation(id))
+            .cloned()
+            .unwrap_or_else(|| id.to_owned())
+    };
     let mut nodes: BTreeMap<String, &'static str> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut add = |nodes: &mut BTreeMap<String, &'static str>, id: String, kind: &'static str| {
@@ -259,7 +276,9 @@ pub fn merge(graph: LineageGraph, manifest: &DbtManifest) -> LineageGraph {
         .map(|(id, _)| (canonical_relation(id), id.clone()))
         .collect();
     for n in &manifest.nodes {
-        let Some(kind) = kind_of(&n.resource_type) else { continue };
+        let Some(kind) = kind_of(&n.resource_type) else {
+            continue;
+        };
         add(&mut nodes, n.unique_id.clone(), kind);
         if n.resource_type == DbtResourceType::Source {
             if let Some(table) = project_table_of(n) {
@@ -398,9 +417,15 @@ mod tests {
         let has = |f: &str, t: &str| g.edges.iter().any(|(a, b)| a == f && b == t);
         assert!(has("model.shop.stg_customers", "top_customers"), "{:?}", g.edges);
         assert!(has("seed.shop.raw_customers", "model.shop.stg_customers"));
-        assert!(has("visits", "source.shop.pluto.visits"), "the project's own table node");
+        assert!(
+            has("visits", "source.shop.pluto.visits"),
+            "the project's own table node"
+        );
         assert!(has("visits", "top_customers"));
-        assert!(has("model.shop.stg_customers", "test.shop.unique_stg_customers_customer_id.1"));
+        assert!(has(
+            "model.shop.stg_customers",
+            "test.shop.unique_stg_customers_customer_id.1"
+        ));
         assert!(g.columns.contains(&ColumnEdge {
             from: "seed.shop.raw_customers".into(),
             from_column: "id".into(),
@@ -427,7 +452,8 @@ mod tests {
         let mut m = manifest();
         for n in &mut m.nodes {
             if n.name == "stg_customers" {
-                n.raw_code = Some("select * from {{ ref('raw_customers') }} {% if is_incremental() %}where 1{% endif %}".into());
+                n.raw_code =
+                    Some("select * from {{ ref('raw_customers') }} {% if is_incremental() %}where 1{% endif %}".into());
             }
         }
         let cols = column_sources(&m);

@@ -21,7 +21,11 @@ fn names(value: Option<&Value>, env: &str, path: &Path) -> bool {
     let Some(text) = value.and_then(Value::as_str) else {
         return false;
     };
-    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect::<String>().replace('"', "'");
+    let compact: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .replace('"', "'");
     compact.contains(&format!("env_var('{env}'")) || Path::new(text) == path
 }
 
@@ -46,9 +50,12 @@ pub fn check(
         return Ok(false);
     };
     let doc: Value = serde_yaml::from_str(&text).map_err(|e| invalid(&file, format!("not YAML: {e}")))?;
-    let p = doc
-        .get(profile)
-        .ok_or_else(|| invalid(&file, format!("no profile {profile:?} (the `profile:` of dbt_project.yml)")))?;
+    let p = doc.get(profile).ok_or_else(|| {
+        invalid(
+            &file,
+            format!("no profile {profile:?} (the `profile:` of dbt_project.yml)"),
+        )
+    })?;
     let target = match target {
         Some(t) => t.to_owned(),
         None => p

@@ -162,12 +162,7 @@ async fn lineage_graph(
     ProjectScope(project): ProjectScope,
 ) -> Result<Json<LineageGraphDto>, ApiError> {
     Ok(Json(
-        state
-            .app
-            .dbt
-            .lineage_graph(&project, &state.app.analyses)
-            .await?
-            .into(),
+        state.app.dbt.lineage_graph(&project, &state.app.analyses).await?.into(),
     ))
 }
 
