@@ -369,7 +369,7 @@ impl DbtService {
                 })
                 .collect();
             let materialized = m["materialized"].as_str().map(str::to_owned);
-            out.push(DbtModelStatus {
+            let mut model = DbtModelStatus {
                 rows: rows
                     .get(&name)
                     .copied()
@@ -388,8 +388,7 @@ impl DbtService {
                 description: String::new(),
                 depends_on: Vec::new(),
                 columns: Vec::new(),
-            });
-            let model = out.last_mut().expect("just pushed");
+            };
             if let Some(node) = manifest.as_deref().and_then(|m| m.node(&model.unique_id)) {
                 model.description = node.description.clone();
                 model.depends_on = node.depends_on.clone();
@@ -415,6 +414,7 @@ impl DbtService {
                 }
                 model.columns = columns;
             }
+            out.push(model);
         }
         Ok(out)
     }
