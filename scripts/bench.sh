@@ -5,8 +5,9 @@
 # (default 300) for the analyses DAG; BENCH_PROJECTS (default 20) for the sandbox's memory;
 # EXPLORER_BUDGET (default 2000 tokens) for the schema explorer on Spider; BENCH_AGENT_TABLES (default 500) and
 # BENCH_AGENT_TURNS (default 50) for the agent's own overhead per turn.
-# The dbt runner's bench builds the starter dbt project (fixed size). The hybrid bench: BENCH_ROWS (default 1000000
-# in it), BENCH_REQUESTS (default 200), against the services below.
+# The dbt runner's bench builds the starter dbt project (fixed size); the dbt bench builds it through the server
+# against dbt by hand (BENCH_DBT_RUNS, default 3). The hybrid bench: BENCH_ROWS (default 1000000 in it),
+# BENCH_REQUESTS (default 200), against the services below.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -22,3 +23,5 @@ cargo bench --locked -p pluto-duck-tests --bench explorer
 cargo bench --locked -p pluto-duck-tests --bench agent
 PLUTODUCK_TEST_DBT="$PLUTODUCK_SHARE/dbt-venv/bin/dbt" DBT_SEND_ANONYMOUS_USAGE_STATS=false \
   cargo bench --locked -p pluto-duck-dbt-cli --bench build
+PLUTODUCK_TEST_DBT="$PLUTODUCK_SHARE/dbt-venv/bin/dbt" DBT_SEND_ANONYMOUS_USAGE_STATS=false \
+  cargo bench --locked -p pluto-duck-tests --bench dbt

@@ -80,6 +80,9 @@ pub enum Command {
         #[arg(long, global = true)]
         project: Option<String>,
     },
+    /// dbt over the project's dbt project, through the server: a progress bar per node, then a summary; exits
+    /// non-zero when a model or test fails.
+    Dbt(DbtArgs),
     /// Ask the agent a question: streams its steps, prints the answer, the SQL and a table; asks on the terminal
     /// when an action needs approval.
     Ask(AskArgs),
@@ -443,4 +446,55 @@ pub struct EvalArgs {
     /// Project (default: the one in use).
     #[arg(long)]
     pub project: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DbtCommandArg {
+    Run,
+    Test,
+    Build,
+    Seed,
+    Compile,
+    Ls,
+}
+
+impl DbtCommandArg {
+    /// As the API's path spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DbtCommandArg::Run => "run",
+            DbtCommandArg::Test => "test",
+            DbtCommandArg::Build => "build",
+            DbtCommandArg::Seed => "seed",
+            DbtCommandArg::Compile => "compile",
+            DbtCommandArg::Ls => "ls",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DbtArgs {
+    /// run, test, build, seed, compile or ls.
+    #[arg(value_enum)]
+    pub command: DbtCommandArg,
+    /// dbt node selection (repeat, or several in one value separated by spaces): `--select orders+`.
+    #[arg(long, short = 's')]
+    pub select: Vec<String>,
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// dbt vars as a JSON (or YAML flow) object: `--vars '{"since": "2024-01-01"}'`.
+    #[arg(long)]
+    pub vars: Option<String>,
+    /// Rebuild incremental models and seeds from scratch (run, build, seed, compile).
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// The profile target.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Project (default: the one in use).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// No progress bars (also off when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
 }

@@ -357,6 +357,9 @@ pub struct DbtSection {
     pub projects: std::collections::BTreeMap<String, PathBuf>,
     /// Ends a dbt run that takes longer (default: no limit).
     pub timeout_secs: Option<u64>,
+    /// Folders under which a request may name a dbt project of its own (`project_dir` in the body).
+    /// Default: <data_dir>/dbt.
+    pub request_roots: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -855,6 +858,14 @@ impl Config {
             .iter()
             .map(|(k, v)| (k.clone(), expand_home(v)))
             .collect()
+    }
+
+    /// Where a request's own dbt project may be (`dbt.request_roots`, default `<data_dir>/dbt`).
+    pub fn dbt_request_roots(&self) -> Vec<PathBuf> {
+        if self.dbt.request_roots.is_empty() {
+            return vec![self.data_dir.join("dbt")];
+        }
+        self.dbt.request_roots.iter().map(|p| expand_home(p)).collect()
     }
 
     pub fn dbt_executable(&self) -> PathBuf {

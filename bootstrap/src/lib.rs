@@ -75,6 +75,10 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
                 args.project = commands::current_project(&loaded.config, args.project.take());
                 commands::ingest(&loaded.config, *args).await
             }
+            Command::Dbt(mut a) => {
+                a.project = commands::current_project(&loaded.config, a.project.take());
+                commands::dbt(&loaded.config, a).await
+            }
             Command::Secret(c) => commands::secret(&loaded.config, c).await,
             Command::Ask(mut a) => {
                 a.project = commands::current_project(&loaded.config, a.project.take());

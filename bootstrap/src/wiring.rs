@@ -251,18 +251,22 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
     ));
     let mut dbt_cli = pluto_duck_dbt_cli::DbtCliConfig::new(config.dbt_executable());
     dbt_cli.extension_directory = Some(config.extension_directory());
-    let dbt = Arc::new(DbtService::new(
-        Arc::new(pluto_duck_dbt_cli::DbtCli::new(dbt_cli)),
-        warehouse.clone(),
-        metadata.clone(),
-        jobs.clone(),
-        DbtSettings {
-            data_dir: config.data_dir.clone(),
-            project_dir: config.dbt_project_dir(),
-            project_dirs: config.dbt_project_dirs(),
-            timeout: config.dbt.timeout_secs.map(Duration::from_secs),
-        },
-    ));
+    let dbt = Arc::new(
+        DbtService::new(
+            Arc::new(pluto_duck_dbt_cli::DbtCli::new(dbt_cli)),
+            warehouse.clone(),
+            metadata.clone(),
+            jobs.clone(),
+            DbtSettings {
+                data_dir: config.data_dir.clone(),
+                project_dir: config.dbt_project_dir(),
+                project_dirs: config.dbt_project_dirs(),
+                request_roots: config.dbt_request_roots(),
+                timeout: config.dbt.timeout_secs.map(Duration::from_secs),
+            },
+        )
+        .with_changes(changes.clone()),
+    );
     let agent = Arc::new(
         agent_service(
             config,
@@ -278,6 +282,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
                 analyses: analyses.clone(),
                 runner: analysis_runs.clone(),
                 boards: boards.clone(),
+                dbt: dbt.clone(),
             },
         )
         .await?,
@@ -484,6 +489,7 @@ struct AgentParts {
     analyses: Arc<AnalysisService>,
     runner: Arc<AnalysisRunner>,
     boards: Arc<BoardService>,
+    dbt: Arc<DbtService>,
 }
 
 /// The agent and what it knows: the catalog cache, the actions over the use cases, the model from config.
@@ -499,6 +505,7 @@ async fn agent_service(
         parts.warehouse.clone(),
         parts.analyses.clone(),
         parts.sources.clone(),
+        Some(parts.dbt.clone()),
         changes,
         Sampling::default(),
         Duration::from_secs(300),

@@ -102,6 +102,8 @@ struct ManifestNode {
     column_name: Option<String>,
     #[serde(default)]
     test_metadata: Option<TestMetadata>,
+    #[serde(default)]
+    raw_code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -275,6 +277,11 @@ pub(crate) fn read(target_path: &Path, fresh: &Freshness<'_>) -> Read {
     }
 }
 
+/// manifest.json of a target path, whoever wrote it.
+pub(crate) fn read_manifest(target_path: &Path) -> Option<DbtManifest> {
+    read_json::<Manifest>(&target_path.join("manifest.json")).map(manifest_summary)
+}
+
 fn node_results_of(results: Vec<RunResult>, manifest: Option<&DbtManifest>) -> Vec<NodeResult> {
     results
         .into_iter()
@@ -374,6 +381,7 @@ fn manifest_summary(m: Manifest) -> DbtManifest {
                 tags: n.tags,
                 attached_node: n.attached_node,
                 tests: Vec::new(),
+                raw_code: n.raw_code.filter(|c| !c.is_empty()),
                 unique_id: n.unique_id,
             }
         })

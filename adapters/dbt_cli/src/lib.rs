@@ -138,6 +138,10 @@ impl TransformationRunner for DbtCli {
     ) -> Result<DbtOutcome, TransformError> {
         process::invoke(&self.config, invocation, events, cancel).await
     }
+
+    fn read_manifest(&self, target_path: &Path) -> Option<pluto_duck_application::ports::DbtManifest> {
+        artifacts::read_manifest(target_path)
+    }
 }
 
 /// Reads `Core: - installed: 1.11.16` and `Plugins: - duckdb: 1.11.1` from `dbt --version`.

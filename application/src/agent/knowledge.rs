@@ -12,7 +12,7 @@ use pluto_duck_domain::{ProjectId, CACHE_SCHEMA, DBT_CATALOG, PROJECT_CATALOG};
 use super::catalog::{CatalogColumn, CatalogSnapshot, CatalogTable, ForeignKey, TableKind, TableName};
 use super::explorer::Explorer;
 use crate::ports::{RelationKind, TableEntry, Warehouse};
-use crate::services::{AnalysisService, ChangeLog, SourceService};
+use crate::services::{AnalysisService, ChangeLog, DbtService, SourceService};
 use crate::AppError;
 
 /// Sampled distinct values per column name.
@@ -51,6 +51,8 @@ pub struct Knowledge {
     warehouse: Arc<dyn Warehouse>,
     analyses: Arc<AnalysisService>,
     sources: Arc<SourceService>,
+    /// dbt's descriptions of the `dbt` catalog's models, from the project's last parsed manifest.
+    dbt: Option<Arc<DbtService>>,
     sampling: Sampling,
     ttl: Duration,
     known: Mutex<HashMap<ProjectId, Arc<Known>>>,
@@ -64,6 +66,7 @@ impl Knowledge {
         warehouse: Arc<dyn Warehouse>,
         analyses: Arc<AnalysisService>,
         sources: Arc<SourceService>,
+        dbt: Option<Arc<DbtService>>,
         changes: &ChangeLog,
         sampling: Sampling,
         ttl: Duration,
@@ -72,6 +75,7 @@ impl Knowledge {
             warehouse,
             analyses,
             sources,
+            dbt,
             sampling,
             ttl,
             known: Mutex::new(HashMap::new()),
@@ -166,6 +170,10 @@ impl Knowledge {
         let entries = self.warehouse.catalog(project).await?;
         let analyses = self.analyses.list(project, None).await.unwrap_or_default();
         let sources = self.sources.list(project).await.unwrap_or_default();
+        let dbt_docs = match &self.dbt {
+            Some(d) => d.relation_docs(project).await,
+            None => HashMap::new(),
+        };
         let mut tables = Vec::new();
         let mut to_sample = Vec::new();
         for e in entries.iter().filter(|e| worth_knowing(e)) {
@@ -205,9 +213,16 @@ impl Knowledge {
                             format!("{what}: {}", s.description)
                         }
                     }),
+                TableKind::DbtModel => dbt_docs
+                    .get(&(e.schema.to_ascii_lowercase(), e.name.to_ascii_lowercase()))
+                    .map(|d| d.describe()),
                 _ => None,
             }
             .or_else(|| e.comment.clone());
+            let column_docs = match kind {
+                TableKind::DbtModel => dbt_docs.get(&(e.schema.to_ascii_lowercase(), e.name.to_ascii_lowercase())),
+                _ => None,
+            };
             let mut table = CatalogTable::new(name, kind);
             table.description = description;
             table.row_count = e.estimated_rows;
@@ -217,7 +232,13 @@ impl Knowledge {
                 .map(|c| {
                     let mut col = CatalogColumn::new(&c.name, &c.data_type);
                     col.is_primary_key = c.primary_key;
-                    col.description = c.comment.clone();
+                    col.description = c.comment.clone().or_else(|| {
+                        column_docs?
+                            .columns
+                            .iter()
+                            .find(|(n, _)| n.eq_ignore_ascii_case(&c.name))
+                            .map(|(_, d)| d.clone())
+                    });
                     col
                 })
                 .collect();

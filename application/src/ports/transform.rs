@@ -478,6 +478,10 @@ pub trait TransformationRunner: Send + Sync {
         events: mpsc::Sender<DbtEvent>,
         cancel: CancellationToken,
     ) -> Result<DbtOutcome, TransformError>;
+
+    /// The manifest an earlier invocation left in its target path, summarised; `None` when there is none there
+    /// (blocking: a file read).
+    fn read_manifest(&self, target_path: &std::path::Path) -> Option<DbtManifest>;
 }
 
 #[cfg(test)]

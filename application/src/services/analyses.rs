@@ -55,6 +55,18 @@ pub struct LineageGraph {
     pub nodes: Vec<(String, &'static str)>,
     /// (from, to): data flows from `from` into `to`.
     pub edges: Vec<(String, String)>,
+    /// Column-level edges, where the parser can tell (dbt models' simple selects): a column of one node read
+    /// into a column of another.
+    pub columns: Vec<ColumnEdge>,
+}
+
+/// `from`.`from_column` flows into `to`.`to_column` (node ids as in [`LineageGraph::nodes`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ColumnEdge {
+    pub from: String,
+    pub from_column: String,
+    pub to: String,
+    pub to_column: String,
 }
 
 pub struct AnalysisService {

@@ -19,15 +19,17 @@ mod system;
 
 use std::sync::Arc;
 
-pub use analyses::{analysis_relation, AnalysisDraft, AnalysisService, CompiledStep, Lineage, LineageGraph};
+pub use analyses::{
+    analysis_relation, AnalysisDraft, AnalysisService, ColumnEdge, CompiledStep, Lineage, LineageGraph,
+};
 pub use analysis_runs::{AnalysisRunner, ExecuteOptions, Freshness, StepOutcome};
 pub use boards::{BoardDraft, BoardService, ItemDraft, SNAPSHOT_ROWS};
 pub use caches::{CacheRequest, CacheService};
 pub use changes::{ChangeLog, TableChange};
 pub use datasets::{DatasetChange, DatasetEvent, DatasetLimits, DatasetService};
 pub use dbt::{
-    sources_yaml, DbtModelStatus, DbtRequest, DbtService, DbtSettings, DbtTestStatus, GENERATED_SOURCES_FILE,
-    GENERATED_SOURCES_HEADER,
+    sources_yaml, DbtColumnStatus, DbtModelStatus, DbtRequest, DbtService, DbtSettings, DbtTestStatus, RelationDoc,
+    GENERATED_SOURCES_FILE, GENERATED_SOURCES_HEADER,
 };
 pub use ingest::{IngestRequest, IngestService, IngestSource, MAX_SAMPLE_ROWS};
 pub use jobs::{job_wait, JobContext, JobSpec, Jobs, Outcome, RunObserver, Work, MAX_JOB_WAIT};

@@ -7,6 +7,7 @@ mod architecture;
 mod boards;
 mod cli;
 mod datasets;
+mod dbt_catalog;
 mod dbt_server;
 mod eval_sets;
 mod extensions;

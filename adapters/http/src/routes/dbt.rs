@@ -43,6 +43,8 @@ pub enum DbtCommandDto {
     Build,
     Seed,
     Compile,
+    /// `dbt ls`: the selected nodes, in the run's `listed`.
+    Ls,
 }
 
 impl From<DbtCommandDto> for DbtCommand {
@@ -53,6 +55,7 @@ impl From<DbtCommandDto> for DbtCommand {
             DbtCommandDto::Build => DbtCommand::Build,
             DbtCommandDto::Seed => DbtCommand::Seed,
             DbtCommandDto::Compile => DbtCommand::Compile,
+            DbtCommandDto::Ls => DbtCommand::List,
         }
     }
 }
@@ -74,6 +77,9 @@ pub struct DbtBody {
     pub full_refresh: bool,
     /// The profile target (`--target`).
     pub target: Option<String>,
+    /// A dbt project of the request's own (an absolute path under one of `dbt.request_roots`) instead of the
+    /// configured one.
+    pub project_dir: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -130,6 +136,8 @@ pub struct DbtRunDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_path: Option<String>,
     pub nodes: Vec<DbtNodeDto>,
+    /// `ls`: the selected nodes as dbt lists them.
+    pub listed: Vec<String>,
     /// SSE: `node` events as each node starts and finishes, then completed / failed / cancelled.
     pub events: String,
 }
@@ -172,6 +180,12 @@ impl DbtRunDto {
             error: run.failure.map(|f| f.message),
             dbt_status: text(&detail["dbt_status"]),
             target_path: text(&detail["target_path"]),
+            listed: detail["listed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
             nodes,
         }
     }
@@ -204,6 +218,26 @@ pub struct DbtModelDto {
     pub rows: Option<u64>,
     pub message: Option<String>,
     pub tests: Vec<DbtTestDto>,
+    /// dbt's description of it (from the last parsed manifest).
+    pub description: String,
+    /// The unique ids of the nodes it reads.
+    pub depends_on: Vec<String>,
+    pub columns: Vec<DbtColumnDto>,
+}
+
+/// A column of a model: documented in its YAML, or found by reading its SQL.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DbtColumnDto {
+    pub name: String,
+    pub description: String,
+    /// The upstream columns it reads (`unique_id` and `column`), where the parser can tell.
+    pub from: Vec<DbtColumnSourceDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DbtColumnSourceDto {
+    pub unique_id: String,
+    pub column: String,
 }
 
 impl From<DbtModelStatus> for DbtModelDto {
@@ -230,6 +264,21 @@ impl From<DbtModelStatus> for DbtModelDto {
                     failures: t.failures,
                 })
                 .collect(),
+            description: m.description,
+            depends_on: m.depends_on,
+            columns: m
+                .columns
+                .into_iter()
+                .map(|c| DbtColumnDto {
+                    name: c.name,
+                    description: c.description,
+                    from: c
+                        .from
+                        .into_iter()
+                        .map(|(unique_id, column)| DbtColumnSourceDto { unique_id, column })
+                        .collect(),
+                })
+                .collect(),
         }
     }
 }
@@ -253,7 +302,7 @@ pub(crate) fn node_event_json(n: &NodeEvent, at: DateTime<Utc>) -> serde_json::V
     responses(
         (status = 202, description = "Queued or running", body = DbtRunDto),
         (status = 200, description = "Finished within the wait", body = DbtRunDto),
-        (status = 422, description = "No dbt project, or a flag the command does not take"),
+        (status = 422, description = "No dbt project, a project_dir outside dbt.request_roots, a profiles.yml that does not say what it must, or a flag the command does not take"),
         (status = 503, description = "dbt is not installed"),
     )
 )]
@@ -275,6 +324,7 @@ async fn submit_dbt(
     let mut request = DbtRequest::new(command.into());
     (request.select, request.exclude, request.vars) = (body.select, body.exclude, body.vars);
     (request.full_refresh, request.target, request.actor) = (body.full_refresh, body.target, Some("api".into()));
+    request.project_dir = body.project_dir.map(Into::into);
     let run = state.app.dbt.submit(&project, request).await?;
     let run = (state.app.dbt)
         .wait(&project, run.id.as_str(), Duration::from_secs_f64(wait))

@@ -82,6 +82,8 @@ pub struct DbtNode {
     pub attached_node: Option<String>,
     /// For a model, seed, snapshot or source: the tests attached to it.
     pub tests: Vec<DbtTestRef>,
+    /// The node's SQL as written (Jinja and all), for a model, snapshot or test.
+    pub raw_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -102,6 +102,7 @@ fn fixture(name: &str, runner: MockTransformationRunner) -> Fixture {
             data_dir: dir.join("data"),
             project_dir,
             project_dirs: BTreeMap::new(),
+            request_roots: vec![dir.clone()],
             timeout: None,
         },
     );

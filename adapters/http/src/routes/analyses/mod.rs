@@ -150,7 +150,9 @@ async fn analysis_lineage(
     Ok(Json(state.app.analyses.lineage(&project, &id).await?.into()))
 }
 
-/// The project's whole graph: analyses and the relations and files they read, as nodes and edges.
+/// The project's whole graph: analyses and the relations and files they read, and the dbt project's models,
+/// seeds, snapshots, sources and tests (from its last run's manifest) with dbt's edges, joined to the analyses
+/// reading dbt models and to the project's tables dbt sources read; column-level edges where the parser can tell.
 #[utoipa::path(
     get, path = "/asset/lineage-graph", tag = "analyses", params(ProjectScope),
     responses((status = 200, body = LineageGraphDto), (status = 409, description = "A dependency cycle (hand-edited files)"))
@@ -159,7 +161,9 @@ async fn lineage_graph(
     State(state): State<AppState>,
     ProjectScope(project): ProjectScope,
 ) -> Result<Json<LineageGraphDto>, ApiError> {
-    Ok(Json(state.app.analyses.graph(&project).await?.into()))
+    Ok(Json(
+        state.app.dbt.lineage_graph(&project, &state.app.analyses).await?.into(),
+    ))
 }
 
 /// Runs the analysis and its stale upstream (all of them with `force`) as a job. Each step materializes

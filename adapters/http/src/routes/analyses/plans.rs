@@ -88,8 +88,8 @@ impl From<Lineage> for LineageDto {
 text_enum!(
     /// Kinds of nodes of the lineage graph.
     GraphNodeKind,
-    "analysis, source_table, cached_table, table or file",
-    ["analysis", "source_table", "cached_table", "table", "file"]
+    "analysis, source_table, cached_table, table, file, or a dbt node: dbt_model, dbt_seed, dbt_snapshot, dbt_source, dbt_test",
+    ["analysis", "source_table", "cached_table", "table", "file", "dbt_model", "dbt_seed", "dbt_snapshot", "dbt_source", "dbt_test"]
 );
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -109,6 +109,17 @@ pub struct GraphEdgeDto {
 pub struct LineageGraphDto {
     pub nodes: Vec<GraphNodeDto>,
     pub edges: Vec<GraphEdgeDto>,
+    /// Column-level edges where the parser can tell (dbt models' plain selects).
+    pub columns: Vec<ColumnEdgeDto>,
+}
+
+/// `from`.`from_column` flows into `to`.`to_column`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ColumnEdgeDto {
+    pub from: String,
+    pub from_column: String,
+    pub to: String,
+    pub to_column: String,
 }
 
 impl From<LineageGraph> for LineageGraphDto {
@@ -126,6 +137,16 @@ impl From<LineageGraph> for LineageGraphDto {
                 .edges
                 .into_iter()
                 .map(|(from, to)| GraphEdgeDto { from, to })
+                .collect(),
+            columns: g
+                .columns
+                .into_iter()
+                .map(|c| ColumnEdgeDto {
+                    from: c.from,
+                    from_column: c.from_column,
+                    to: c.to,
+                    to_column: c.to_column,
+                })
                 .collect(),
         }
     }
