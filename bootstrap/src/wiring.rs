@@ -12,7 +12,7 @@ use pluto_duck_application::ports::{LineageEmitter, ObjectStore};
 use pluto_duck_application::ports::{LlmSettings, MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::{
     AnalysisRunner, AnalysisService, App, BoardService, CacheService, ChangeLog, DatasetLimits, DatasetService,
-    DbtService, DbtSettings, IngestService, Jobs, LineageService, PathPolicy, ProjectData, ProjectService, QueryLimits,
+    DbtService, DbtSettings, IngestService, JobService, Jobs, LineageService, PathPolicy, ProjectData, ProjectService, QueryLimits,
     QueryService, RunHub, SourceService, SystemService,
 };
 use pluto_duck_arrow_results::ArrowIpcResultStore;
@@ -95,10 +95,13 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
     let projects = Arc::new(ProjectService::new(metadata.clone()));
     projects.ensure_default().await?;
     let jobs = Jobs::new(metadata.clone(), Arc::new(RunHub::new(10_000)));
-    let lineage = Arc::new(LineageService::new(
-        lineage_emitter(config, secrets.as_ref()).await?,
-        config.lineage.namespace.clone(),
-    ));
+    let lineage = Arc::new(
+        LineageService::new(
+            lineage_emitter(config, secrets.as_ref()).await?,
+            config.lineage.namespace.clone(),
+        )
+        .with_projects_dir(config.projects_dir().display().to_string()),
+    );
     if config.lineage.transport != LineageTransportName::Off {
         jobs.observe(lineage.clone())?;
     }
@@ -234,6 +237,15 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
     if orphans > 0 {
         tracing::warn!(tables = orphans, "staging left by interrupted loads dropped");
     }
+    let job_defs = Arc::new(JobService::new(
+        metadata.clone(),
+        jobs.clone(),
+        queries.clone(),
+        analysis_runs.clone(),
+        ingest.clone(),
+        dbt.clone(),
+        lineage.clone(),
+    ));
     let system = Arc::new(SystemService::new(
         warehouse,
         metadata,
@@ -261,6 +273,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             dbt,
             datasets,
             lineage,
+            job_defs,
         },
         secrets,
         results,

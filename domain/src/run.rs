@@ -47,10 +47,12 @@ pub enum RunKind {
     AgentTurn,
     /// A question set asked of the agent, answers compared with the gold SQL's.
     Eval,
+    /// A run of a named job (`/jobs`): its work is a child run of another kind, or an outside system's report.
+    Job,
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 7] = [
+    pub const ALL: [RunKind; 8] = [
         RunKind::Query,
         RunKind::Ingest,
         RunKind::AnalysisStep,
@@ -58,6 +60,7 @@ impl RunKind {
         RunKind::Dbt,
         RunKind::AgentTurn,
         RunKind::Eval,
+        RunKind::Job,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +72,7 @@ impl RunKind {
             RunKind::Dbt => "dbt",
             RunKind::AgentTurn => "agent_turn",
             RunKind::Eval => "eval",
+            RunKind::Job => "job",
         }
     }
 

@@ -6,6 +6,7 @@ mod changes;
 mod datasets;
 mod dbt;
 mod ingest;
+mod job_defs;
 mod jobs;
 mod project_data;
 mod projects;
@@ -28,12 +29,15 @@ pub use dbt::{
     GENERATED_SOURCES_HEADER,
 };
 pub use ingest::{IngestRequest, IngestService, IngestSource, MAX_SAMPLE_ROWS};
+pub use job_defs::{
+    job_run_detail, next_slot, parse_cron, JobDraft, JobEvent, JobRunDetail, JobService, JobStatus, RunDataset, RunReport,
+};
 pub use jobs::{job_wait, JobContext, JobSpec, Jobs, Outcome, RunObserver, Work, MAX_JOB_WAIT};
 pub use project_data::{ProjectData, Removed, MAX_SETTINGS_BYTES};
 pub use projects::ProjectService;
 pub use query::{QueryLimits, QueryService, QuerySubmission, Submitted, MAX_PAGE_ROWS, MAX_SUBMIT_WAIT};
 pub use run_hub::{RunHub, Subscription};
-pub use run_lineage::{run_uuid, LineageService, RunDatasets};
+pub use run_lineage::{run_uuid, source_dataset, LineageService, RunDatasets};
 pub use sources::{NewSource, PathPolicy, SourceDetail, SourceService};
 pub use system::SystemService;
 
@@ -58,4 +62,6 @@ pub struct App {
     pub datasets: Arc<DatasetService>,
     /// Reports every run as OpenLineage (through an emitter that drops everything when lineage is off).
     pub lineage: Arc<LineageService>,
+    /// Named jobs (`/jobs`), their runs and their schedules.
+    pub job_defs: Arc<JobService>,
 }

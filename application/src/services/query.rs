@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use tracing::instrument;
 
 use super::changes::ChangeLog;
+use super::run_lineage::RunDatasets;
 use super::jobs::{JobContext, JobSpec, Jobs, Outcome, Work};
 use super::run_hub::Subscription;
 use crate::ports::{
@@ -93,10 +94,15 @@ struct QueryWork {
     admitted: Option<Admission>,
     /// Relations the statements write, recorded as changed when the run succeeds.
     writes: Vec<String>,
+    lineage: RunDatasets,
 }
 
 #[async_trait]
 impl Work for QueryWork {
+    fn lineage(&self) -> RunDatasets {
+        self.lineage.clone()
+    }
+
     async fn run(&mut self, ctx: JobContext) -> Result<Outcome, AppError> {
         let stream = self
             .warehouse
@@ -191,6 +197,7 @@ impl QueryService {
             )));
         }
         let writes: Vec<String> = statements.iter().flat_map(written_relations).collect();
+        let lineage = RunDatasets::of_sql(&statements);
         let (admitted_tx, admitted_rx) = oneshot::channel();
         let work = QueryWork {
             warehouse: self.warehouse.clone(),
@@ -209,6 +216,7 @@ impl QueryService {
             max_rows: sub.max_rows.or(self.limits.default_max_rows),
             admitted: Some(admitted_tx),
             writes,
+            lineage,
         };
         let run = self.jobs.submit(
             JobSpec {

@@ -40,6 +40,8 @@ pub async fn build_server(config: &Config) -> CliResult<(Router, pluto_duck_duck
     };
     spawn_result_sweeper(config, wired.results.clone());
     spawn_board_scheduler(std::sync::Arc::downgrade(&wired.app.boards));
+    // Job schedules: a pass at start-up (a slot missed while the server was down runs once), then every second.
+    wired.app.job_defs.spawn_scheduler(Duration::from_secs(1));
     Ok((pluto_duck_http::router(AppState { app: wired.app }, http), warehouse))
 }
 
