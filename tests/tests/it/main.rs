@@ -13,6 +13,7 @@ mod extensions;
 mod helpers;
 mod http_api;
 mod ingest;
+mod jobs;
 mod lineage;
 mod metadata_contract;
 mod openapi;

@@ -13,6 +13,7 @@ pub mod caches;
 pub mod datasets;
 pub mod dbt;
 pub mod ingest;
+pub mod jobs;
 pub mod projects;
 pub mod query;
 pub mod runs;
@@ -36,4 +37,5 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(agent::routes())
         .merge(dbt::routes())
         .merge(datasets::routes())
+        .merge(jobs::routes())
 }
