@@ -274,6 +274,7 @@ mod tests {
             outputs: vec![LineageDataset::new(
                 DatasetName::duckdb("/w/sales.duckdb", "sales", "raw", "orders").unwrap(),
             )],
+            ..RunDatasets::default()
         }
     }
 
