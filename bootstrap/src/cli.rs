@@ -251,8 +251,12 @@ pub enum JobsCommand {
         wait: f64,
     },
     /// A job with its recent runs.
-    Show { name: String },
-    Delete { name: String },
+    Show {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,8 +12,8 @@ use pluto_duck_application::ports::{LineageEmitter, ObjectStore};
 use pluto_duck_application::ports::{LlmSettings, MetadataStore, ResultStore, RetentionPolicy, SecretStore};
 use pluto_duck_application::{
     AnalysisRunner, AnalysisService, App, BoardService, CacheService, ChangeLog, DatasetLimits, DatasetService,
-    DbtService, DbtSettings, IngestService, JobService, Jobs, LineageService, PathPolicy, ProjectData, ProjectService, QueryLimits,
-    QueryService, RunHub, SourceService, SystemService,
+    DbtService, DbtSettings, IngestService, JobService, Jobs, LineageService, PathPolicy, ProjectData, ProjectService,
+    QueryLimits, QueryService, RunHub, SourceService, SystemService,
 };
 use pluto_duck_arrow_results::ArrowIpcResultStore;
 use pluto_duck_domain::Profile;

@@ -69,8 +69,12 @@ impl JobTask {
             JobTask::Ingest(i) if i.query.is_some() && i.target.is_none() => {
                 bad("an ingest of a query needs a target".into())
             }
-            JobTask::Dbt { command, .. } if !["run", "build", "test", "seed", "compile"].contains(&command.as_str()) => {
-                bad(format!("dbt command must be run, build, test, seed or compile, not {command:?}"))
+            JobTask::Dbt { command, .. }
+                if !["run", "build", "test", "seed", "compile"].contains(&command.as_str()) =>
+            {
+                bad(format!(
+                    "dbt command must be run, build, test, seed or compile, not {command:?}"
+                ))
             }
             _ => Ok(()),
         }

@@ -33,7 +33,10 @@ async fn timed(client: &reqwest::Client, n: u64, request: impl Fn() -> reqwest::
 }
 
 fn main() {
-    let requests = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200u64);
+    let requests = std::env::var("BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200u64);
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
         data_dir: dir.path().join("data"),

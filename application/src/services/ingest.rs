@@ -20,9 +20,9 @@ use super::changes::ChangeLog;
 use super::jobs::{job_wait, JobContext, JobSpec, Jobs, Outcome, Work};
 use super::run_hub::Subscription;
 use super::run_lineage::{source_dataset, RunDatasets};
-use crate::ports::LineageDataset;
 use super::sources::{NewSource, SourceService};
 use crate::connectors::{ConnectorMetadata, ConnectorRegistry, Pull, Session};
+use crate::ports::LineageDataset;
 use crate::ports::{CsvStrictness, Load, LoadMode, LoadPart, MetadataStore, RunFilter, SourceCatalog, Warehouse};
 use crate::AppError;
 

@@ -10,10 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, Utc};
-use pluto_duck_domain::{
-    JobDefinition, JobSchedule, JobTask, ProjectId, Run, RunFailure,
-    RunId, RunKind, RunStatus,
-};
+use pluto_duck_domain::{JobDefinition, JobSchedule, JobTask, ProjectId, Run, RunFailure, RunId, RunKind, RunStatus};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 use tracing::{info, warn};
@@ -177,10 +174,13 @@ impl JobService {
     }
 
     async fn project_exists(&self, project: &ProjectId) -> Result<(), AppError> {
-        self.metadata.get_project(project).await?.ok_or_else(|| AppError::NotFound {
-            what: "project",
-            id: project.to_string(),
-        })?;
+        self.metadata
+            .get_project(project)
+            .await?
+            .ok_or_else(|| AppError::NotFound {
+                what: "project",
+                id: project.to_string(),
+            })?;
         Ok(())
     }
 
@@ -300,7 +300,13 @@ impl JobService {
         self.jobs.wait(project, id, RunKind::Job, max).await
     }
 
-    pub async fn events(&self, project: &ProjectId, name: &str, id: &str, after: u64) -> Result<Subscription, AppError> {
+    pub async fn events(
+        &self,
+        project: &ProjectId,
+        name: &str,
+        id: &str,
+        after: u64,
+    ) -> Result<Subscription, AppError> {
         self.run(project, name, id).await?;
         self.jobs.events(project, id, RunKind::Job, after).await
     }
@@ -311,7 +317,12 @@ impl JobService {
     }
 
     /// Starts a run of the job now.
-    pub async fn start(self: &Arc<Self>, project: &ProjectId, name: &str, actor: Option<String>) -> Result<Run, AppError> {
+    pub async fn start(
+        self: &Arc<Self>,
+        project: &ProjectId,
+        name: &str,
+        actor: Option<String>,
+    ) -> Result<Run, AppError> {
         let job = self.get(project, name).await?;
         self.start_job(&job, actor)
     }
@@ -378,10 +389,18 @@ impl JobService {
     }
 
     /// Ends an outside system's run with what it reported.
-    pub async fn complete(&self, project: &ProjectId, name: &str, id: &str, report: RunReport) -> Result<Run, AppError> {
+    pub async fn complete(
+        &self,
+        project: &ProjectId,
+        name: &str,
+        id: &str,
+        report: RunReport,
+    ) -> Result<Run, AppError> {
         let mut run = self.run(project, name, id).await?;
         if !report.status.is_terminal() {
-            return Err(AppError::Invalid("status must be succeeded, failed or cancelled".into()));
+            return Err(AppError::Invalid(
+                "status must be succeeded, failed or cancelled".into(),
+            ));
         }
         let external = run
             .detail
@@ -394,14 +413,19 @@ impl JobService {
             )));
         }
         if run.status.is_terminal() {
-            return Err(AppError::Conflict(format!("run {id} already finished ({})", run.status.as_str())));
+            return Err(AppError::Conflict(format!(
+                "run {id} already finished ({})",
+                run.status.as_str()
+            )));
         }
         run.status = report.status;
         run.rows = report.rows;
         run.failure = match report.status {
             RunStatus::Succeeded => None,
             _ => Some(RunFailure {
-                message: report.message.unwrap_or_else(|| report.status.as_str().replace('_', " ")),
+                message: report
+                    .message
+                    .unwrap_or_else(|| report.status.as_str().replace('_', " ")),
                 position: None,
             }),
         };
@@ -423,7 +447,9 @@ impl JobService {
     pub async fn run_due(self: &Arc<Self>, now: DateTime<Utc>) -> Result<u32, AppError> {
         let mut started = 0;
         for mut job in self.metadata.list_jobs(None).await? {
-            let Some(schedule) = job.schedule.clone().filter(|_| !job.paused) else { continue };
+            let Some(schedule) = job.schedule.clone().filter(|_| !job.paused) else {
+                continue;
+            };
             let due = match next_slot(&schedule, job.last_scheduled_at.unwrap_or(job.created_at)) {
                 Ok(Some(t)) if t <= now => t,
                 Ok(_) => continue,
@@ -459,7 +485,9 @@ impl JobService {
     }
 
     fn record_skip(&self, job: &JobDefinition, busy: &RunId, due: DateTime<Utc>) {
-        let Ok(id) = RunId::parse(uuid::Uuid::now_v7().to_string()) else { return };
+        let Ok(id) = RunId::parse(uuid::Uuid::now_v7().to_string()) else {
+            return;
+        };
         let now = Utc::now();
         let mut run = Run::new(id, job.project.clone(), RunKind::Job, job.name.to_string(), now);
         run.actor = "scheduler".into();
@@ -509,7 +537,11 @@ impl JobService {
                     )
                     .await
             }
-            JobTask::Analysis { analysis, params, force } => {
+            JobTask::Analysis {
+                analysis,
+                params,
+                force,
+            } => {
                 let params: BTreeMap<String, String> = serde_json::from_str::<serde_json::Map<String, Value>>(params)
                     .unwrap_or_default()
                     .into_iter()
@@ -550,7 +582,12 @@ impl JobService {
                     )
                     .await
             }
-            JobTask::Dbt { command, select, exclude, vars } => {
+            JobTask::Dbt {
+                command,
+                select,
+                exclude,
+                vars,
+            } => {
                 let command = match command.as_str() {
                     "run" => DbtCommand::Run,
                     "build" => DbtCommand::Build,
@@ -642,7 +679,11 @@ fn detail_json(
 
 /// Reads a job run's detail back.
 pub fn job_run_detail(run: &Run) -> JobRunDetail {
-    let Some(v) = run.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()) else {
+    let Some(v) = run
+        .detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<Value>(d).ok())
+    else {
         return JobRunDetail::default();
     };
     let list = |v: &Value| {
@@ -698,12 +739,20 @@ impl Work for JobWork {
                 let _ = jobs.cancel(&ctx.project, child.id.as_str(), kind).await;
             }
         }
-        let done = jobs.wait(&ctx.project, child.id.as_str(), kind, Duration::from_secs(30)).await?;
+        let done = jobs
+            .wait(&ctx.project, child.id.as_str(), kind, Duration::from_secs(30))
+            .await?;
         let probe = Run {
             project: ctx.project.clone(),
             ..done.clone()
         };
-        let detail = detail_json(&self.service.lineage, &probe, &self.lineage, Some((&kind, &done.id)), false);
+        let detail = detail_json(
+            &self.service.lineage,
+            &probe,
+            &self.lineage,
+            Some((&kind, &done.id)),
+            false,
+        );
         let failed = match done.status {
             RunStatus::Succeeded => None,
             other => Some(format!(

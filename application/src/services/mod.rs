@@ -30,7 +30,8 @@ pub use dbt::{
 };
 pub use ingest::{IngestRequest, IngestService, IngestSource, MAX_SAMPLE_ROWS};
 pub use job_defs::{
-    job_run_detail, next_slot, parse_cron, JobDraft, JobEvent, JobRunDetail, JobService, JobStatus, RunDataset, RunReport,
+    job_run_detail, next_slot, parse_cron, JobDraft, JobEvent, JobRunDetail, JobService, JobStatus, RunDataset,
+    RunReport,
 };
 pub use jobs::{job_wait, JobContext, JobSpec, Jobs, Outcome, RunObserver, Work, MAX_JOB_WAIT};
 pub use project_data::{ProjectData, Removed, MAX_SETTINGS_BYTES};

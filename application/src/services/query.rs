@@ -17,9 +17,9 @@ use tokio::sync::oneshot;
 use tracing::instrument;
 
 use super::changes::ChangeLog;
-use super::run_lineage::RunDatasets;
 use super::jobs::{JobContext, JobSpec, Jobs, Outcome, Work};
 use super::run_hub::Subscription;
+use super::run_lineage::RunDatasets;
 use crate::ports::{
     BatchStream, ColumnProfile, ParamValue, QueryRequest, ResultPage, ResultStore, RunFilter, StatementText, Warehouse,
     WarehouseError,

@@ -26,7 +26,10 @@ pub struct RunDatasets {
 
 impl RunDatasets {
     pub fn is_empty(&self) -> bool {
-        self.inputs.is_empty() && self.outputs.is_empty() && self.tables_read.is_empty() && self.tables_written.is_empty()
+        self.inputs.is_empty()
+            && self.outputs.is_empty()
+            && self.tables_read.is_empty()
+            && self.tables_written.is_empty()
     }
 
     /// The project's tables the statements read and write (`schema.table`); another catalog's (an attached
@@ -56,17 +59,26 @@ impl RunDatasets {
 }
 
 /// A source's table (or the source itself when `table` is `None`) as OpenLineage names it.
-pub fn source_dataset(source: &pluto_duck_domain::Source, table: Option<&str>) -> Option<pluto_duck_domain::DatasetName> {
+pub fn source_dataset(
+    source: &pluto_duck_domain::Source,
+    table: Option<&str>,
+) -> Option<pluto_duck_domain::DatasetName> {
     use pluto_duck_domain::{DatasetName, LocationScheme, SourceConnection, SourceKind};
     let t = table.unwrap_or(source.name.as_str());
     let (schema, name) = t.split_once('.').unwrap_or(("public", t));
     match (&source.connection, source.kind) {
-        (SourceConnection::Server { host, port, database, .. }, SourceKind::Postgres) => {
-            DatasetName::postgres(host, *port, database, schema, name).ok()
-        }
-        (SourceConnection::Server { host, port, database, .. }, _) => {
-            DatasetName::mysql(host, *port, database, name).ok()
-        }
+        (
+            SourceConnection::Server {
+                host, port, database, ..
+            },
+            SourceKind::Postgres,
+        ) => DatasetName::postgres(host, *port, database, schema, name).ok(),
+        (
+            SourceConnection::Server {
+                host, port, database, ..
+            },
+            _,
+        ) => DatasetName::mysql(host, *port, database, name).ok(),
         (SourceConnection::File { path }, _) => DatasetName::local_file(path).ok(),
         (SourceConnection::Located(l), _) => match l.scheme() {
             LocationScheme::Local => DatasetName::local_file(&l.uri).ok(),

@@ -61,14 +61,22 @@ pub async fn jobs(config: &Config, command: JobsCommand, project: Option<String>
                     let command = parts.next().unwrap_or("build");
                     json!({"kind": "dbt", "command": command, "select": parts.collect::<Vec<_>>()})
                 }
-                _ => return Err(CliError::invalid("give exactly one of --sql, --analysis, --ingest, --dbt")),
+                _ => {
+                    return Err(CliError::invalid(
+                        "give exactly one of --sql, --analysis, --ingest, --dbt",
+                    ))
+                }
             };
             let mut body = json!({"name": name, "description": description.unwrap_or_default(), "task": task});
             if let Some(cron) = cron {
                 body["schedule"] = json!({"cron": cron, "timezone": timezone.unwrap_or_else(|| "UTC".into())});
             }
             let j = api.call("POST", "/api/v1/jobs", p, Some(body)).await?;
-            println!("created job {} (next run {})", s(&j["name"]), j["next_due"].as_str().unwrap_or("manual"));
+            println!(
+                "created job {} (next run {})",
+                s(&j["name"]),
+                j["next_due"].as_str().unwrap_or("manual")
+            );
         }
         JobsCommand::Run { name, wait } => {
             let path = format!("/api/v1/jobs/{name}/runs?wait={}", wait.clamp(0.0, 3600.0));
@@ -90,18 +98,33 @@ pub async fn jobs(config: &Config, command: JobsCommand, project: Option<String>
             if run["status"] != "succeeded" {
                 return Err(CliError::new(
                     pluto_duck_application::ErrorKind::Invalid,
-                    format!("job {name} {}: {}", s(&run["status"]), run["error"].as_str().unwrap_or("")),
+                    format!(
+                        "job {name} {}: {}",
+                        s(&run["status"]),
+                        run["error"].as_str().unwrap_or("")
+                    ),
                 ));
             }
         }
         JobsCommand::Show { name } => {
             let j = api.call("GET", &format!("/api/v1/jobs/{name}"), p, None).await?;
-            println!("{} ({})  {}", s(&j["name"]), s(&j["task"]["kind"]), s(&j["description"]));
+            println!(
+                "{} ({})  {}",
+                s(&j["name"]),
+                s(&j["task"]["kind"]),
+                s(&j["description"])
+            );
             println!("task: {}", j["task"]);
             if let Some(cron) = j["schedule"]["cron"].as_str() {
-                println!("schedule: {cron} {}  next {}", s(&j["schedule"]["timezone"]), s(&j["next_due"]));
+                println!(
+                    "schedule: {cron} {}  next {}",
+                    s(&j["schedule"]["timezone"]),
+                    s(&j["next_due"])
+                );
             }
-            let runs = api.call("GET", &format!("/api/v1/jobs/{name}/runs?limit=10"), p, None).await?;
+            let runs = api
+                .call("GET", &format!("/api/v1/jobs/{name}/runs?limit=10"), p, None)
+                .await?;
             for r in runs.as_array().cloned().unwrap_or_default() {
                 print_run(&r);
             }
@@ -117,7 +140,12 @@ pub async fn jobs(config: &Config, command: JobsCommand, project: Option<String>
 fn print_run(r: &Value) {
     let names = |v: &Value| -> String {
         v.as_array()
-            .map(|a| a.iter().map(|d| d["table"].as_str().or(d["name"].as_str()).unwrap_or("?")).collect::<Vec<_>>().join(", "))
+            .map(|a| {
+                a.iter()
+                    .map(|d| d["table"].as_str().or(d["name"].as_str()).unwrap_or("?"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
             .unwrap_or_default()
     };
     println!(

@@ -25,20 +25,44 @@ async fn jobs_run_their_work_as_child_runs_with_inputs_outputs_and_lineage() {
     config.lineage.path = Some(lineage.clone());
     let r = build_router(&config).await.unwrap();
 
-    let (s, b) = send(&r, "POST", "/api/v1/query?wait=60", Some(&json!({"sql": "create table t_in as select range as x from range(5)"}))).await;
+    let (s, b) = send(
+        &r,
+        "POST",
+        "/api/v1/query?wait=60",
+        Some(&json!({"sql": "create table t_in as select range as x from range(5)"})),
+    )
+    .await;
     assert!(s.is_success(), "{b}");
 
     // Validation: a bad cron, a bad name, a SQL job without SQL, an inline ingest source.
     for (body, needle) in [
-        (json!({"name": "a", "task": {"kind": "sql", "sql": "select 1"}, "schedule": {"cron": "61 * * * *"}}), "cron"),
-        (json!({"name": "a b", "task": {"kind": "sql", "sql": "select 1"}}), "identifier"),
-        (json!({"name": "a", "task": {"kind": "sql", "sql": "  "}}), "sql is empty"),
-        (json!({"name": "a", "task": {"kind": "sql", "sql": "select 1"}, "schedule": {"cron": "* * * * *", "timezone": "Mars/Base"}}), "timezone"),
-        (json!({"name": "a", "task": {"kind": "ingest", "source": {"kind": "file", "location": "/tmp/x.csv"}, "target": "x"}}), "stored source"),
+        (
+            json!({"name": "a", "task": {"kind": "sql", "sql": "select 1"}, "schedule": {"cron": "61 * * * *"}}),
+            "cron",
+        ),
+        (
+            json!({"name": "a b", "task": {"kind": "sql", "sql": "select 1"}}),
+            "identifier",
+        ),
+        (
+            json!({"name": "a", "task": {"kind": "sql", "sql": "  "}}),
+            "sql is empty",
+        ),
+        (
+            json!({"name": "a", "task": {"kind": "sql", "sql": "select 1"}, "schedule": {"cron": "* * * * *", "timezone": "Mars/Base"}}),
+            "timezone",
+        ),
+        (
+            json!({"name": "a", "task": {"kind": "ingest", "source": {"kind": "file", "location": "/tmp/x.csv"}, "target": "x"}}),
+            "stored source",
+        ),
     ] {
         let (s, b) = send(&r, "POST", "/api/v1/jobs", Some(&body)).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body} -> {b}");
-        assert!(b["detail"].as_str().unwrap_or_default().contains(needle), "{needle}: {b}");
+        assert!(
+            b["detail"].as_str().unwrap_or_default().contains(needle),
+            "{needle}: {b}"
+        );
     }
 
     let job = json!({
@@ -68,12 +92,21 @@ async fn jobs_run_their_work_as_child_runs_with_inputs_outputs_and_lineage() {
     let out = &d["outputs"][0];
     assert!(out["namespace"].as_str().unwrap().starts_with("duckdb:///"), "{d}");
     assert_eq!(out["name"], "warehouse.main.t_out");
-    let (_, rows) = send(&r, "POST", "/api/v1/query?wait=60", Some(&json!({"sql": "select sum(y) as s from t_out"}))).await;
+    let (_, rows) = send(
+        &r,
+        "POST",
+        "/api/v1/query?wait=60",
+        Some(&json!({"sql": "select sum(y) as s from t_out"})),
+    )
+    .await;
     assert!(rows.to_string().contains("20"), "{rows}");
 
     // A failing child fails the job run, naming it.
     let bad = json!({"name": "broken", "task": {"kind": "sql", "sql": "select * from no_such_table"}});
-    assert_eq!(send(&r, "POST", "/api/v1/jobs", Some(&bad)).await.0, StatusCode::CREATED);
+    assert_eq!(
+        send(&r, "POST", "/api/v1/jobs", Some(&bad)).await.0,
+        StatusCode::CREATED
+    );
     let (s, b) = send(&r, "POST", "/api/v1/jobs/broken/runs?wait=60", None).await;
     // The engine refuses the SQL at admission: the run cannot start its child.
     assert!(s == StatusCode::OK || s.is_client_error(), "{b}");
@@ -90,20 +123,54 @@ async fn jobs_run_their_work_as_child_runs_with_inputs_outputs_and_lineage() {
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{ext}");
-    assert_eq!((ext["status"].as_str(), ext["external"].as_bool()), (Some("running"), Some(true)));
+    assert_eq!(
+        (ext["status"].as_str(), ext["external"].as_bool()),
+        (Some("running"), Some(true))
+    );
     let ext_id = ext["id"].as_str().unwrap();
     let done = json!({"status": "succeeded", "rows": 12, "inputs": [{"namespace": "s3://raw", "name": "orders/2026.parquet"}],
         "outputs": [{"namespace": "postgres://db:5432", "name": "shop.public.orders"}]});
-    let (s, b) = send(&r, "PUT", &format!("/api/v1/jobs/copy_out/runs/{ext_id}/complete"), Some(&done)).await;
+    let (s, b) = send(
+        &r,
+        "PUT",
+        &format!("/api/v1/jobs/copy_out/runs/{ext_id}/complete"),
+        Some(&done),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!((b["status"].as_str(), b["rows"].as_u64()), (Some("succeeded"), Some(12)));
+    assert_eq!(
+        (b["status"].as_str(), b["rows"].as_u64()),
+        (Some("succeeded"), Some(12))
+    );
     assert_eq!(b["outputs"][0]["name"], "shop.public.orders");
-    let (s, _) = send(&r, "PUT", &format!("/api/v1/jobs/copy_out/runs/{ext_id}/complete"), Some(&done)).await;
+    let (s, _) = send(
+        &r,
+        "PUT",
+        &format!("/api/v1/jobs/copy_out/runs/{ext_id}/complete"),
+        Some(&done),
+    )
+    .await;
     assert_eq!(s, StatusCode::CONFLICT);
-    let (s, _) = send(&r, "PUT", &format!("/api/v1/jobs/copy_out/runs/{id}/complete"), Some(&done)).await;
-    assert_eq!(s, StatusCode::CONFLICT, "a run of this server is not completed from outside");
+    let (s, _) = send(
+        &r,
+        "PUT",
+        &format!("/api/v1/jobs/copy_out/runs/{id}/complete"),
+        Some(&done),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "a run of this server is not completed from outside"
+    );
     let bad_status = json!({"status": "running"});
-    let (s, _) = send(&r, "PUT", &format!("/api/v1/jobs/copy_out/runs/{ext_id}/complete"), Some(&bad_status)).await;
+    let (s, _) = send(
+        &r,
+        "PUT",
+        &format!("/api/v1/jobs/copy_out/runs/{ext_id}/complete"),
+        Some(&bad_status),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Lineage: the job run and its child, one run id each, with inputs and outputs.
@@ -123,21 +190,47 @@ async fn jobs_run_their_work_as_child_runs_with_inputs_outputs_and_lineage() {
     assert_eq!(job_events.len(), 2);
     assert_eq!(job_events[0]["eventType"], "START");
     assert_eq!(job_events[0]["job"]["name"], "copy_out");
-    assert_eq!(job_events[1]["outputs"][0]["name"], "warehouse.main.t_out", "{}", job_events[1]);
+    assert_eq!(
+        job_events[1]["outputs"][0]["name"], "warehouse.main.t_out",
+        "{}",
+        job_events[1]
+    );
     assert_eq!(job_events[1]["inputs"][0]["name"], "warehouse.main.t_in");
     let child_events = of(&child);
-    assert_eq!(child_events.last().unwrap()["outputs"][0]["name"], "warehouse.main.t_out");
+    assert_eq!(
+        child_events.last().unwrap()["outputs"][0]["name"],
+        "warehouse.main.t_out"
+    );
     let ext_events = of(ext_id);
-    assert_eq!(ext_events.last().unwrap()["outputs"][0]["namespace"], "postgres://db:5432");
+    assert_eq!(
+        ext_events.last().unwrap()["outputs"][0]["namespace"],
+        "postgres://db:5432"
+    );
 
     let (s, list) = send(&r, "GET", "/api/v1/jobs", None).await;
     assert_eq!(s, StatusCode::OK);
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["broken", "copy_out"]);
     assert_eq!(list[1]["last_run"]["id"], ext_id);
-    assert_eq!(send(&r, "DELETE", "/api/v1/jobs/copy_out", None).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(send(&r, "GET", "/api/v1/jobs/copy_out", None).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(send(&r, "GET", &format!("/api/v1/jobs/copy_out/runs/{id}"), None).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&r, "DELETE", "/api/v1/jobs/copy_out", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(&r, "GET", "/api/v1/jobs/copy_out", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&r, "GET", &format!("/api/v1/jobs/copy_out/runs/{id}"), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
 }
 
 fn http() -> reqwest::blocking::Client {
@@ -221,16 +314,28 @@ fn a_scheduled_job_runs_on_time_never_overlaps_and_runs_once_after_a_restart() {
     });
     let running: Vec<&Value> = slow.iter().filter(|r| r["status"] == "running").collect();
     assert!(running.len() <= 1, "{slow:?}");
-    put("slow", &json!({"task": {"kind": "sql", "sql": "select 1"}, "paused": true}), false);
+    put(
+        "slow",
+        &json!({"task": {"kind": "sql", "sql": "select 1"}, "paused": true}),
+        false,
+    );
     // Stop the long run (and its query) so that it does not hold the engine for the rest of the test.
     for r in running {
         let _ = c
-            .post(format!("{url}/api/v1/jobs/slow/runs/{}/cancel", r["id"].as_str().unwrap()))
+            .post(format!(
+                "{url}/api/v1/jobs/slow/runs/{}/cancel",
+                r["id"].as_str().unwrap()
+            ))
             .send()
             .unwrap();
     }
     poll(Duration::from_secs(60), || {
-        let v: Value = http().get(format!("{url}/api/v1/jobs/slow/runs")).send().unwrap().json().unwrap();
+        let v: Value = http()
+            .get(format!("{url}/api/v1/jobs/slow/runs"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
         v.as_array()
             .unwrap()
             .iter()
@@ -273,7 +378,11 @@ fn a_scheduled_job_runs_on_time_never_overlaps_and_runs_once_after_a_restart() {
     let r = &after_restart[0];
     let done = poll(Duration::from_secs(30), || {
         let v: Value = http()
-            .get(format!("{}/api/v1/jobs/tick/runs/{}", server.url, r["id"].as_str().unwrap()))
+            .get(format!(
+                "{}/api/v1/jobs/tick/runs/{}",
+                server.url,
+                r["id"].as_str().unwrap()
+            ))
             .send()
             .unwrap()
             .json()

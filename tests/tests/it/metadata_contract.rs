@@ -694,9 +694,18 @@ async fn jobs_contract(store: &dyn MetadataStore, project: &ProjectId, other: &P
     }
     let dup = store.insert_job(&nightly).await.unwrap_err();
     assert!(matches!(dup, RepoError::Conflict { .. }), "{dup:?}");
-    assert_eq!(store.get_job(project, &nightly.name).await.unwrap(), Some(nightly.clone()));
-    assert_eq!(store.get_job(other, &elsewhere.name).await.unwrap(), Some(elsewhere.clone()));
-    assert_eq!(store.list_jobs(Some(project.clone())).await.unwrap(), vec![adhoc.clone(), nightly.clone()]);
+    assert_eq!(
+        store.get_job(project, &nightly.name).await.unwrap(),
+        Some(nightly.clone())
+    );
+    assert_eq!(
+        store.get_job(other, &elsewhere.name).await.unwrap(),
+        Some(elsewhere.clone())
+    );
+    assert_eq!(
+        store.list_jobs(Some(project.clone())).await.unwrap(),
+        vec![adhoc.clone(), nightly.clone()]
+    );
     let all = store.list_jobs(None).await.unwrap();
     assert!(all.contains(&elsewhere) && all.contains(&nightly));
 

@@ -1,9 +1,7 @@
 //! Jobs: one JSON document per job (what runs, its schedule, when the scheduler last considered it due).
 
 use pluto_duck_application::ports::RepoError;
-use pluto_duck_domain::{
-    Identifier, IngestMode, JobDefinition, JobIngest, JobSchedule, JobTask, ProjectId,
-};
+use pluto_duck_domain::{Identifier, IngestMode, JobDefinition, JobIngest, JobSchedule, JobTask, ProjectId};
 use serde_json::{json, Value};
 
 use super::{bad, time_of};
@@ -22,14 +20,23 @@ fn text(v: &Value) -> Option<String> {
 fn task_doc(task: &JobTask) -> Value {
     match task {
         JobTask::Sql { sql } => json!({ "kind": "sql", "sql": sql }),
-        JobTask::Analysis { analysis, params, force } => {
+        JobTask::Analysis {
+            analysis,
+            params,
+            force,
+        } => {
             json!({ "kind": "analysis", "analysis": analysis.as_str(), "params": params, "force": force })
         }
         JobTask::Ingest(i) => json!({
             "kind": "ingest", "source": i.source.as_str(), "table": i.table, "query": i.query, "target": i.target,
             "schema": i.schema, "mode": i.mode.as_str(), "keys": i.keys, "lenient_csv": i.lenient_csv,
         }),
-        JobTask::Dbt { command, select, exclude, vars } => {
+        JobTask::Dbt {
+            command,
+            select,
+            exclude,
+            vars,
+        } => {
             json!({ "kind": "dbt", "command": command, "select": select, "exclude": exclude, "vars": vars })
         }
     }

@@ -75,7 +75,9 @@ async fn get_job(
     ProjectScope(project): ProjectScope,
     ApiPath(JobPath { name }): ApiPath<JobPath>,
 ) -> Result<Json<JobDto>, ApiError> {
-    Ok(Json(JobDto::from_status(state.app.job_defs.status(&project, &name).await?)))
+    Ok(Json(JobDto::from_status(
+        state.app.job_defs.status(&project, &name).await?,
+    )))
 }
 
 /// Replaces what the job runs and its schedule (a `name` in the body must be the path's).
@@ -90,10 +92,14 @@ async fn replace_job(
     ApiJson(body): ApiJson<JobBody>,
 ) -> Result<Json<JobDto>, ApiError> {
     if body.name.as_ref().is_some_and(|n| !n.eq_ignore_ascii_case(&name)) {
-        return Err(ApiError::invalid("the body's name differs from the path's; a job cannot be renamed"));
+        return Err(ApiError::invalid(
+            "the body's name differs from the path's; a job cannot be renamed",
+        ));
     }
     let draft = body.into_draft(name.clone())?;
-    Ok(Json(JobDto::from_job(state.app.job_defs.update(&project, &name, draft).await?)))
+    Ok(Json(JobDto::from_job(
+        state.app.job_defs.update(&project, &name, draft).await?,
+    )))
 }
 
 /// Deletes the job; its runs stay in the run history.
@@ -143,9 +149,15 @@ async fn start_job_run(
 ) -> Result<(StatusCode, Json<JobRunDto>), ApiError> {
     let wait = params.wait()?;
     let jobs = &state.app.job_defs;
-    let run = jobs.start(&project, &name, actor(&headers).or(Some("api".into()))).await?;
+    let run = jobs
+        .start(&project, &name, actor(&headers).or(Some("api".into())))
+        .await?;
     let run = jobs.wait(&project, &name, run.id.as_str(), wait).await?;
-    let code = if run.status.is_terminal() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let code = if run.status.is_terminal() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     Ok((code, Json(JobRunDto::from_run(run))))
 }
 
@@ -163,10 +175,22 @@ async fn open_external_run(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ExternalRunBody>,
 ) -> Result<(StatusCode, Json<JobRunDto>), ApiError> {
-    let inputs = body.inputs.into_iter().map(|d| d.into_lineage()).collect::<Result<_, _>>()?;
-    let outputs = body.outputs.into_iter().map(|d| d.into_lineage()).collect::<Result<_, _>>()?;
+    let inputs = body
+        .inputs
+        .into_iter()
+        .map(|d| d.into_lineage())
+        .collect::<Result<_, _>>()?;
+    let outputs = body
+        .outputs
+        .into_iter()
+        .map(|d| d.into_lineage())
+        .collect::<Result<_, _>>()?;
     let who = actor(&headers).or(Some("external".into()));
-    let run = state.app.job_defs.open_external(&project, &name, who, inputs, outputs).await?;
+    let run = state
+        .app
+        .job_defs
+        .open_external(&project, &name, who, inputs, outputs)
+        .await?;
     Ok((StatusCode::CREATED, Json(JobRunDto::from_run(run))))
 }
 
@@ -180,7 +204,9 @@ async fn get_job_run(
     ProjectScope(project): ProjectScope,
     ApiPath(JobRunPath { name, id }): ApiPath<JobRunPath>,
 ) -> Result<Json<JobRunDto>, ApiError> {
-    Ok(Json(JobRunDto::from_run(state.app.job_defs.run(&project, &name, &id).await?)))
+    Ok(Json(JobRunDto::from_run(
+        state.app.job_defs.run(&project, &name, &id).await?,
+    )))
 }
 
 /// The datasets (OpenLineage names) the run read and wrote.
@@ -239,8 +265,16 @@ async fn complete_job_run(
         status: body.status()?,
         message: body.message,
         rows: body.rows,
-        inputs: body.inputs.into_iter().map(|d| d.into_lineage()).collect::<Result<_, _>>()?,
-        outputs: body.outputs.into_iter().map(|d| d.into_lineage()).collect::<Result<_, _>>()?,
+        inputs: body
+            .inputs
+            .into_iter()
+            .map(|d| d.into_lineage())
+            .collect::<Result<_, _>>()?,
+        outputs: body
+            .outputs
+            .into_iter()
+            .map(|d| d.into_lineage())
+            .collect::<Result<_, _>>()?,
     };
     let run = state.app.job_defs.complete(&project, &name, &id, report).await?;
     Ok(Json(JobRunDto::from_run(run)))
@@ -256,7 +290,9 @@ async fn cancel_job_run(
     ProjectScope(project): ProjectScope,
     ApiPath(JobRunPath { name, id }): ApiPath<JobRunPath>,
 ) -> Result<Json<JobRunDto>, ApiError> {
-    Ok(Json(JobRunDto::from_run(state.app.job_defs.cancel(&project, &name, &id).await?)))
+    Ok(Json(JobRunDto::from_run(
+        state.app.job_defs.cancel(&project, &name, &id).await?,
+    )))
 }
 
 /// Server-Sent Events of a job run: queued, started, `child` (the child run's kind and id), then one of
@@ -271,7 +307,9 @@ async fn job_run_events(
     ApiPath(JobRunPath { name, id }): ApiPath<JobRunPath>,
     LastEventId(after): LastEventId,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    Ok(sse_stream(state.app.job_defs.events(&project, &name, &id, after).await?))
+    Ok(sse_stream(
+        state.app.job_defs.events(&project, &name, &id, after).await?,
+    ))
 }
 
 /// Server-Sent Events of the project's job changes from now on: job.created, job.updated, job.deleted,

@@ -49,9 +49,7 @@ pub struct RunListParams {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum JobTaskBody {
     /// SQL statements run as one query (writes allowed).
-    Sql {
-        sql: String,
-    },
+    Sql { sql: String },
     /// An analysis run (with whatever it depends on).
     Analysis {
         #[schema(value_type = IdentifierText)]
@@ -445,7 +443,9 @@ impl PartialSchema for JobEventFrame {
         );
         ObjectBuilder::new()
             .schema_type(Type::Object)
-            .description(Some("One change, as an SSE client yields it (`event`, `id`, `data` lines)"))
+            .description(Some(
+                "One change, as an SSE client yields it (`event`, `id`, `data` lines)",
+            ))
             .property("event", Ref::from_schema_name(JobEventName::name()))
             .required("event")
             .property(
