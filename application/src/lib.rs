@@ -18,7 +18,7 @@ pub use services::{
     MAX_SUBMIT_WAIT,
 };
 pub use services::{
-    job_run_detail, next_slot, parse_cron, source_dataset, JobDraft, JobEvent, JobRunDetail, JobService, JobStatus,
+    job_run_detail, next_slot, DatasetSources, parse_cron, source_dataset, JobDraft, JobEvent, JobRunDetail, JobService, JobStatus,
     RunDataset, RunReport,
 };
 pub use services::{

@@ -132,6 +132,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             allowed_roots: config.allowed_roots(),
             forbidden: config.forbidden_roots(),
             data_dir: Some(config.data_dir.clone()),
+            datasets_root: (config.datasets.backend == DatasetsBackend::Local).then(|| config.datasets_root()),
         },
     ));
     let registered = sources.register_all().await?;
@@ -246,6 +247,11 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         dbt.clone(),
         lineage.clone(),
     ));
+    let dataset_sources = Arc::new(pluto_duck_application::DatasetSources::new(
+        datasets.clone(),
+        sources.clone(),
+        ingest.clone(),
+    ));
     let system = Arc::new(SystemService::new(
         warehouse,
         metadata,
@@ -274,6 +280,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             datasets,
             lineage,
             job_defs,
+            dataset_sources,
         },
         secrets,
         results,

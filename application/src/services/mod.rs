@@ -3,6 +3,7 @@ mod analysis_runs;
 mod boards;
 mod caches;
 mod changes;
+mod dataset_sources;
 mod datasets;
 mod dbt;
 mod ingest;
@@ -23,6 +24,7 @@ pub use analysis_runs::{AnalysisRunner, ExecuteOptions, Freshness, StepOutcome};
 pub use boards::{BoardDraft, BoardService, ItemDraft, SNAPSHOT_ROWS};
 pub use caches::{CacheRequest, CacheService};
 pub use changes::{ChangeLog, TableChange};
+pub use dataset_sources::DatasetSources;
 pub use datasets::{DatasetChange, DatasetEvent, DatasetLimits, DatasetService};
 pub use dbt::{
     sources_yaml, DbtModelStatus, DbtRequest, DbtService, DbtSettings, DbtTestStatus, GENERATED_SOURCES_FILE,
@@ -65,4 +67,6 @@ pub struct App {
     pub lineage: Arc<LineageService>,
     /// Named jobs (`/jobs`), their runs and their schedules.
     pub job_defs: Arc<JobService>,
+    /// A dataset object registered as a source or ingested, in one call.
+    pub dataset_sources: Arc<DatasetSources>,
 }

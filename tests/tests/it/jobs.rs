@@ -391,3 +391,90 @@ fn a_scheduled_job_runs_on_time_never_overlaps_and_runs_once_after_a_restart() {
     });
     assert_eq!(done["status"], "succeeded", "{done}");
 }
+
+/// Uploads a CSV to `bucket`, registers it as a source and ingests it into a table, each in one call; the ingest
+/// reports the object as its OpenLineage input.
+async fn register_and_ingest(mut config: pluto_duck_bootstrap::config::Config, bucket: &str, lineage_ns: &str) {
+    let lineage = config.data_dir.join("lineage-datasets.jsonl");
+    config.lineage.transport = LineageTransportName::File;
+    config.lineage.path = Some(lineage.clone());
+    let r = build_router(&config).await.unwrap();
+    let (s, b) = send(&r, "POST", "/api/v1/datasets", Some(&json!({"name": bucket}))).await;
+    assert!(s.is_success(), "{b}");
+    let put = axum::http::Request::put(format!("/api/v1/datasets/{bucket}/objects/raw/Orders.csv"))
+        .header("content-type", "text/csv")
+        .body(axum::body::Body::from("id,amount\n1,2.5\n2,4.0\n3,1.5\n"))
+        .unwrap();
+    let (resp, body) = call(&r, put).await;
+    assert!(resp.status().is_success(), "{}", String::from_utf8_lossy(&body));
+
+    let (s, b) = send(&r, "POST", &format!("/api/v1/datasets/{bucket}/register"), Some(&json!({"key": "raw/Orders.csv"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!((b["name"].as_str(), b["state"].as_str()), (Some("orders"), Some("attached")), "{b}");
+    let (s, q) = send(&r, "POST", "/api/v1/query?wait=60", Some(&json!({"sql": "select sum(amount) as s from orders.main.orders"}))).await;
+    let (s2, q2) = if s.is_success() {
+        (s, q)
+    } else {
+        send(&r, "GET", "/api/v1/source/orders", None).await
+    };
+    assert!(s2.is_success(), "{q2}");
+    let (s, _) = send(&r, "POST", &format!("/api/v1/datasets/{bucket}/register"), Some(&json!({"key": "raw/Orders.csv"}))).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = send(&r, "POST", &format!("/api/v1/datasets/{bucket}/register"), Some(&json!({"key": "raw/none.csv", "name": "none"}))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, run) = send(
+        &r,
+        "POST",
+        &format!("/api/v1/datasets/{bucket}/ingest?wait=60"),
+        Some(&json!({"key": "raw/Orders.csv", "target": "orders_copy"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{run}");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let (_, rows) = send(&r, "POST", "/api/v1/query?wait=60", Some(&json!({"sql": "select sum(amount) as s from orders_copy"}))).await;
+    assert!(rows.to_string().contains("8"), "{rows}");
+    let id = run["id"].as_str().unwrap().to_owned();
+    let events = poll_async(Duration::from_secs(30), || async {
+        let text = std::fs::read_to_string(&lineage).unwrap_or_default();
+        let events: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["run"]["runId"] == id.as_str())
+            .collect();
+        (events.len() == 2).then_some(events)
+    })
+    .await;
+    let done = &events[1];
+    assert_eq!(done["eventType"], "COMPLETE");
+    assert_eq!(done["inputs"][0]["namespace"], lineage_ns, "{done}");
+    assert!(done["inputs"][0]["name"].as_str().unwrap().ends_with("raw/Orders.csv"), "{done}");
+    assert_eq!(done["outputs"][0]["name"], "warehouse.main.orders_copy", "{done}");
+}
+
+#[tokio::test]
+async fn a_local_dataset_object_is_registered_and_ingested_in_one_call() {
+    let sb = Sandbox::new();
+    register_and_ingest(sb.config(), "lake", "file").await;
+}
+
+#[tokio::test]
+async fn an_s3_dataset_object_is_registered_and_ingested_in_one_call() {
+    use pluto_duck_bootstrap::config::DatasetsBackend;
+    let endpoint = crate::helpers::required_env("TEST_S3_ENDPOINT");
+    let endpoint = if endpoint.contains("://") {
+        endpoint
+    } else {
+        format!("http://{endpoint}")
+    };
+    let sb = Sandbox::new();
+    let mut config = sb.config();
+    let var = format!("PD_TEST_S3_SECRET_JOBS_{}", std::process::id());
+    std::env::set_var(&var, std::env::var("TEST_S3_SECRET_ACCESS_KEY").unwrap_or_else(|_| "test".into()));
+    config.datasets.backend = DatasetsBackend::S3;
+    config.datasets.s3.endpoint = Some(endpoint);
+    config.datasets.s3.access_key_id = Some(std::env::var("TEST_S3_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into()));
+    config.datasets.s3.secret_access_key = Some(format!("env:{var}"));
+    let bucket = format!("pd-reg-{}", uuid::Uuid::new_v4().simple());
+    register_and_ingest(config, &bucket, &format!("s3://{bucket}")).await;
+}

@@ -2,7 +2,7 @@
 
 mod wire;
 
-pub(crate) use wire::IngestBody as JobIngestBody;
+pub(crate) use wire::{IngestBody as JobIngestBody, IngestRunDto as JobIngestRunDto};
 
 use std::convert::Infallible;
 
