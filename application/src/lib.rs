@@ -18,8 +18,8 @@ pub use services::{
     MAX_SUBMIT_WAIT,
 };
 pub use services::{
-    job_run_detail, next_slot, DatasetSources, parse_cron, source_dataset, JobDraft, JobEvent, JobRunDetail, JobService, JobStatus,
-    RunDataset, RunReport,
+    job_run_detail, next_slot, parse_cron, source_dataset, DatasetSources, JobDraft, JobEvent, JobRunDetail,
+    JobService, JobStatus, RunDataset, RunReport,
 };
 pub use services::{
     DatasetChange, DatasetEvent, DatasetLimits, DatasetService, LineageService, RunDatasets, RunObserver,

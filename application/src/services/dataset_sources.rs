@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use pluto_duck_domain::{FileLocation, Identifier, IngestMode, ProjectId, Run, Source, SourceConnection, SourceKind, SourceState};
+use pluto_duck_domain::{
+    FileLocation, Identifier, IngestMode, ProjectId, Run, Source, SourceConnection, SourceKind, SourceState,
+};
 
 use super::datasets::DatasetService;
 use super::ingest::{IngestRequest, IngestService, IngestSource};
@@ -67,7 +69,9 @@ impl DatasetSources {
         key: &str,
         name: Option<String>,
     ) -> Result<(Source, SourceState), AppError> {
-        let new = self.new_source(bucket, key, name.unwrap_or_else(|| name_of(key))).await?;
+        let new = self
+            .new_source(bucket, key, name.unwrap_or_else(|| name_of(key)))
+            .await?;
         self.sources.attach(project, new).await
     }
 

@@ -788,3 +788,59 @@ impl Work for JobWork {
             .publish(&self.job.project, self.job.name.as_str(), "run.finished", Some(run));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn schedule(cron: &str, tz: &str) -> JobSchedule {
+        JobSchedule {
+            cron: cron.into(),
+            timezone: tz.into(),
+        }
+    }
+
+    #[test]
+    fn slots_follow_the_expression_in_its_time_zone() {
+        let t = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        // 03:00 at +02:00 is 01:00 UTC, the next day.
+        let next = next_slot(&schedule("0 3 * * *", "+02:00"), t).unwrap().unwrap();
+        assert_eq!(next, Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).unwrap());
+        // Six fields: seconds first; strictly after.
+        let next = next_slot(&schedule("*/10 * * * * *", "UTC"), t).unwrap().unwrap();
+        assert_eq!(next, t + chrono::Duration::seconds(10));
+    }
+
+    #[test]
+    fn bad_expressions_are_invalid() {
+        for bad in ["", "61 * * * *", "* * *", "every minute"] {
+            let e = parse_cron(bad).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Invalid, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_job_run_detail_reads_back() {
+        let run = Run {
+            detail: Some(
+                json!({"child_run": "abc", "child_kind": "query", "external": false,
+                    "inputs": [{"namespace": "file", "name": "/x.csv", "table": null}],
+                    "outputs": [{"namespace": "duckdb:///w.duckdb", "name": "warehouse.main.t", "table": "main.t"}]})
+                .to_string(),
+            ),
+            ..Run::new(
+                RunId::parse("r").unwrap(),
+                ProjectId::default_project(),
+                RunKind::Job,
+                "j".into(),
+                Utc::now(),
+            )
+        };
+        let d = job_run_detail(&run);
+        assert_eq!(d.child, Some((RunKind::Query, RunId::parse("abc").unwrap())));
+        assert_eq!(d.inputs[0].table, None);
+        assert_eq!(d.outputs[0].table.as_deref(), Some("main.t"));
+    }
+}

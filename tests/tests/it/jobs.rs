@@ -408,19 +408,47 @@ async fn register_and_ingest(mut config: pluto_duck_bootstrap::config::Config, b
     let (resp, body) = call(&r, put).await;
     assert!(resp.status().is_success(), "{}", String::from_utf8_lossy(&body));
 
-    let (s, b) = send(&r, "POST", &format!("/api/v1/datasets/{bucket}/register"), Some(&json!({"key": "raw/Orders.csv"}))).await;
+    let (s, b) = send(
+        &r,
+        "POST",
+        &format!("/api/v1/datasets/{bucket}/register"),
+        Some(&json!({"key": "raw/Orders.csv"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
-    assert_eq!((b["name"].as_str(), b["state"].as_str()), (Some("orders"), Some("attached")), "{b}");
-    let (s, q) = send(&r, "POST", "/api/v1/query?wait=60", Some(&json!({"sql": "select sum(amount) as s from orders.main.orders"}))).await;
+    assert_eq!(
+        (b["name"].as_str(), b["state"].as_str()),
+        (Some("orders"), Some("attached")),
+        "{b}"
+    );
+    let (s, q) = send(
+        &r,
+        "POST",
+        "/api/v1/query?wait=60",
+        Some(&json!({"sql": "select sum(amount) as s from orders.main.orders"})),
+    )
+    .await;
     let (s2, q2) = if s.is_success() {
         (s, q)
     } else {
         send(&r, "GET", "/api/v1/source/orders", None).await
     };
     assert!(s2.is_success(), "{q2}");
-    let (s, _) = send(&r, "POST", &format!("/api/v1/datasets/{bucket}/register"), Some(&json!({"key": "raw/Orders.csv"}))).await;
+    let (s, _) = send(
+        &r,
+        "POST",
+        &format!("/api/v1/datasets/{bucket}/register"),
+        Some(&json!({"key": "raw/Orders.csv"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CONFLICT);
-    let (s, _) = send(&r, "POST", &format!("/api/v1/datasets/{bucket}/register"), Some(&json!({"key": "raw/none.csv", "name": "none"}))).await;
+    let (s, _) = send(
+        &r,
+        "POST",
+        &format!("/api/v1/datasets/{bucket}/register"),
+        Some(&json!({"key": "raw/none.csv", "name": "none"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     let (s, run) = send(
@@ -432,7 +460,13 @@ async fn register_and_ingest(mut config: pluto_duck_bootstrap::config::Config, b
     .await;
     assert_eq!(s, StatusCode::OK, "{run}");
     assert_eq!(run["status"], "succeeded", "{run}");
-    let (_, rows) = send(&r, "POST", "/api/v1/query?wait=60", Some(&json!({"sql": "select sum(amount) as s from orders_copy"}))).await;
+    let (_, rows) = send(
+        &r,
+        "POST",
+        "/api/v1/query?wait=60",
+        Some(&json!({"sql": "select sum(amount) as s from orders_copy"})),
+    )
+    .await;
     assert!(rows.to_string().contains("8"), "{rows}");
     let id = run["id"].as_str().unwrap().to_owned();
     let events = poll_async(Duration::from_secs(30), || async {
@@ -448,7 +482,10 @@ async fn register_and_ingest(mut config: pluto_duck_bootstrap::config::Config, b
     let done = &events[1];
     assert_eq!(done["eventType"], "COMPLETE");
     assert_eq!(done["inputs"][0]["namespace"], lineage_ns, "{done}");
-    assert!(done["inputs"][0]["name"].as_str().unwrap().ends_with("raw/Orders.csv"), "{done}");
+    assert!(
+        done["inputs"][0]["name"].as_str().unwrap().ends_with("raw/Orders.csv"),
+        "{done}"
+    );
     assert_eq!(done["outputs"][0]["name"], "warehouse.main.orders_copy", "{done}");
 }
 
@@ -470,7 +507,10 @@ async fn an_s3_dataset_object_is_registered_and_ingested_in_one_call() {
     let sb = Sandbox::new();
     let mut config = sb.config();
     let var = format!("PD_TEST_S3_SECRET_JOBS_{}", std::process::id());
-    std::env::set_var(&var, std::env::var("TEST_S3_SECRET_ACCESS_KEY").unwrap_or_else(|_| "test".into()));
+    std::env::set_var(
+        &var,
+        std::env::var("TEST_S3_SECRET_ACCESS_KEY").unwrap_or_else(|_| "test".into()),
+    );
     config.datasets.backend = DatasetsBackend::S3;
     config.datasets.s3.endpoint = Some(endpoint);
     config.datasets.s3.access_key_id = Some(std::env::var("TEST_S3_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into()));

@@ -132,12 +132,28 @@ async fn ingest_object(
     let mode = match body.mode.as_deref() {
         None | Some("replace") => IngestMode::Replace,
         Some("append") => IngestMode::Append,
-        Some(other) => return Err(ApiError::invalid(format!("mode must be replace or append, not {other:?}"))),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "mode must be replace or append, not {other:?}"
+            )))
+        }
     };
     let run = (state.app.dataset_sources)
-        .ingest(&project, &bucket, &body.key, body.target, body.schema, mode, Some("api".into()))
+        .ingest(
+            &project,
+            &bucket,
+            &body.key,
+            body.target,
+            body.schema,
+            mode,
+            Some("api".into()),
+        )
         .await?;
     let run = state.app.ingest.wait(&project, run.id.as_str(), wait).await?;
-    let code = if run.status.is_terminal() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let code = if run.status.is_terminal() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     Ok((code, Json(IngestRunDto::from(run))))
 }
