@@ -76,6 +76,7 @@ impl DatasetSources {
     }
 
     /// Ingests the object into `schema.target` (default `main` and its file name) as an ingest run.
+    #[allow(clippy::too_many_arguments)]
     pub async fn ingest(
         &self,
         project: &ProjectId,
