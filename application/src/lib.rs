@@ -18,5 +18,9 @@ pub use services::{
     MAX_SAMPLE_ROWS, MAX_SETTINGS_BYTES, MAX_SUBMIT_WAIT,
 };
 pub use services::{
+    job_run_detail, next_slot, parse_cron, source_dataset, DatasetSources, JobDraft, JobEvent, JobRunDetail,
+    JobService, JobStatus, RunDataset, RunReport,
+};
+pub use services::{
     DatasetChange, DatasetEvent, DatasetLimits, DatasetService, LineageService, RunDatasets, RunObserver,
 };

@@ -72,6 +72,15 @@ pub enum Command {
     /// Projects: list, create, and choose the one the CLI works in.
     #[command(subcommand)]
     Project(ProjectCommand),
+    /// Named jobs (SQL, an analysis, an ingest recipe, a dbt selection) with optional cron schedules: list,
+    /// create, run (follows the run with a spinner), show (with recent runs and their inputs and outputs), delete.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+        /// Project (default: the one in use).
+        #[arg(long, global = true)]
+        project: Option<String>,
+    },
     /// Saved analyses: list, show, compile (the plan with reasons), lineage.
     Analysis {
         #[command(subcommand)]
@@ -210,6 +219,47 @@ pub enum BoardCommand {
     List,
     /// One board (by id or name) with its items and when their data last ran.
     Show { board: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Jobs with their schedule, last run and next due time.
+    List,
+    /// Define a job: exactly one of --sql, --analysis, --ingest (a JSON ingest request naming a stored source),
+    /// --dbt ("build orders+").
+    Create {
+        name: String,
+        #[arg(long)]
+        sql: Option<String>,
+        #[arg(long)]
+        analysis: Option<String>,
+        #[arg(long)]
+        ingest: Option<std::path::PathBuf>,
+        #[arg(long)]
+        dbt: Option<String>,
+        /// Cron expression (5 fields, or 6 with seconds first).
+        #[arg(long)]
+        cron: Option<String>,
+        /// UTC (default) or a fixed offset such as +02:00.
+        #[arg(long)]
+        timezone: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Start a run and follow it to its end.
+    Run {
+        name: String,
+        /// Seconds the server waits before answering (the CLI follows the events after).
+        #[arg(long, default_value_t = 0.0)]
+        wait: f64,
+    },
+    /// A job with its recent runs.
+    Show {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -67,6 +67,10 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
                 commands::analysis(&loaded.config, command, project).await
             }
             Command::Project(command) => commands::project(&loaded.config, command).await,
+            Command::Jobs { command, project } => {
+                let project = commands::current_project(&loaded.config, project);
+                commands::jobs(&loaded.config, command, project).await
+            }
             Command::Board { command, project } => {
                 let project = commands::current_project(&loaded.config, project);
                 commands::board(&loaded.config, command, project).await

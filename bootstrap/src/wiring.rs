@@ -13,8 +13,8 @@ use pluto_duck_application::ports::{LlmSettings, MetadataStore, ResultStore, Ret
 use pluto_duck_application::services::LakeService;
 use pluto_duck_application::{
     AnalysisRunner, AnalysisService, App, BoardService, CacheService, ChangeLog, DatasetLimits, DatasetService,
-    DbtService, DbtSettings, IngestService, Jobs, LineageService, PathPolicy, ProjectData, ProjectService, QueryLimits,
-    QueryService, RunHub, SourceService, SystemService,
+    DbtService, DbtSettings, IngestService, JobService, Jobs, LineageService, PathPolicy, ProjectData, ProjectService,
+    QueryLimits, QueryService, RunHub, SourceService, SystemService,
 };
 use pluto_duck_arrow_results::{ArrowIpcResultStore, MemoryTier};
 use pluto_duck_domain::Profile;
@@ -165,10 +165,13 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
         // Runs are cancelled and watched through any server of the fleet.
         jobs.join_fleet(Duration::from_millis(250))?;
     }
-    let lineage = Arc::new(LineageService::new(
-        lineage_emitter(config, secrets.as_ref()).await?,
-        config.lineage.namespace.clone(),
-    ));
+    let lineage = Arc::new(
+        LineageService::new(
+            lineage_emitter(config, secrets.as_ref()).await?,
+            config.lineage.namespace.clone(),
+        )
+        .with_projects_dir(config.projects_dir().display().to_string()),
+    );
     if config.lineage.transport != LineageTransportName::Off {
         jobs.observe(lineage.clone())?;
     }
@@ -199,6 +202,7 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             allowed_roots: config.allowed_roots(),
             forbidden: config.forbidden_roots(),
             data_dir: Some(config.data_dir.clone()),
+            datasets_root: (config.datasets.backend == DatasetsBackend::Local).then(|| config.datasets_root()),
         },
     ));
     let registered = sources.register_all().await?;
@@ -312,6 +316,20 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
     if orphans > 0 {
         tracing::warn!(tables = orphans, "staging left by interrupted loads dropped");
     }
+    let job_defs = Arc::new(JobService::new(
+        metadata.clone(),
+        jobs.clone(),
+        queries.clone(),
+        analysis_runs.clone(),
+        ingest.clone(),
+        dbt.clone(),
+        lineage.clone(),
+    ));
+    let dataset_sources = Arc::new(pluto_duck_application::DatasetSources::new(
+        datasets.clone(),
+        sources.clone(),
+        ingest.clone(),
+    ));
     let system = Arc::new(SystemService::new(
         warehouse,
         metadata,
@@ -340,6 +358,8 @@ pub async fn wire(config: &Config) -> CliResult<Wired> {
             datasets,
             lineage,
             lake: Arc::new(LakeService::new(Arc::new(duck.clone()))),
+            job_defs,
+            dataset_sources,
         },
         secrets,
         results,

@@ -44,4 +44,6 @@ pub enum DomainError {
     /// A lineage dataset or job name part that is empty or otherwise unusable.
     #[error("invalid lineage name: {0}")]
     InvalidLineageName(String),
+    #[error("invalid job: {0}")]
+    InvalidJob(String),
 }

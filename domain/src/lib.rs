@@ -11,6 +11,7 @@ mod files;
 mod freshness;
 mod ident;
 mod ingest;
+mod job;
 mod lineage;
 mod objects;
 mod params;
@@ -34,6 +35,7 @@ pub use files::{FileFormat, FileLocation, FileTable, LocationScheme, S3Settings}
 pub use freshness::{params_hash, plan, stale_reasons, LastRun, NodeState, StaleReason, StepAction, NO_PARAMS};
 pub use ident::Identifier;
 pub use ingest::{IngestMode, Ingestion, TargetTable};
+pub use job::{JobDefinition, JobIngest, JobSchedule, JobTask, MAX_JOB_SQL_BYTES};
 pub use lineage::DatasetName;
 pub use objects::{
     bucket_name_problem, object_key_problem, validate_content_type, validate_list_text, validate_user_metadata,

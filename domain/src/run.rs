@@ -49,10 +49,12 @@ pub enum RunKind {
     Eval,
     /// A cached copy of a remote table built or refreshed.
     CacheRefresh,
+    /// A run of a named job (`/jobs`): its work is a child run of another kind, or an outside system's report.
+    Job,
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 8] = [
+    pub const ALL: [RunKind; 9] = [
         RunKind::Query,
         RunKind::Ingest,
         RunKind::AnalysisStep,
@@ -61,6 +63,7 @@ impl RunKind {
         RunKind::AgentTurn,
         RunKind::Eval,
         RunKind::CacheRefresh,
+        RunKind::Job,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +76,7 @@ impl RunKind {
             RunKind::AgentTurn => "agent_turn",
             RunKind::Eval => "eval",
             RunKind::CacheRefresh => "cache_refresh",
+            RunKind::Job => "job",
         }
     }
 

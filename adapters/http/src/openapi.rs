@@ -30,6 +30,7 @@ use crate::problem::{Problem, PROBLEM_JSON};
         (name = "dbt", description = "dbt invocations as runs with node events, per-node results, the models' status"),
         (name = "query", description = "Ad-hoc SQL as jobs, and questions for the agent: status, events, results in five formats, profiles"),
         (name = "agent", description = "The AI agent: conversations, approvals of its actions, the action catalog, the model settings, evaluations on question sets"),
+        (name = "jobs", description = "Named units of work (SQL, an analysis, an ingest, a dbt selection) with cron schedules; their runs with child runs, inputs and outputs; runs reported by outside systems; change events"),
         (name = "datasets", description = "Buckets and objects in the object store (a folder, or an S3-compatible server): streamed uploads and ranged downloads with content type and user metadata, change events"),
         (name = "lake", description = "The hybrid profile's shared warehouse (DuckLake): snapshots for time travel"),
     ),

@@ -298,6 +298,7 @@ async fn runs_reported_by_the_lineage_service_arrive_valid_with_one_run_id_each(
         outputs: vec![LineageDataset::new(
             DatasetName::duckdb("/data/sales.duckdb", "sales", "raw", "orders").unwrap(),
         )],
+        ..RunDatasets::default()
     };
     let mut ingest = new_run(RunKind::Ingest, "raw.orders");
     ingest.succeed(chrono::Utc::now()).unwrap();

@@ -33,6 +33,7 @@ const STEPS: &[(&str, &str)] = steps![
     "0007_boards.sql",
     "0008_run_detail.sql",
     "0009_conversations.sql",
+    "0010_jobs.sql",
     "0011_hybrid_control_plane.sql",
 ];
 

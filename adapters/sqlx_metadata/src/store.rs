@@ -6,12 +6,12 @@ use async_trait::async_trait;
 use pluto_duck_application::ports::{MetadataStore, RepoError, RunFilter};
 use pluto_duck_domain::{
     AnalysisState, Board, BoardItem, CachedTable, Conversation, ConversationId, ConversationMessage, Identifier,
-    Ingestion, Project, ProjectId, Run, RunEvent, RunId, Source, TargetTable,
+    Ingestion, JobDefinition, Project, ProjectId, Run, RunEvent, RunId, Source, TargetTable,
 };
 
 use crate::dialect::Db;
 use crate::migrations;
-use crate::repos::{analysis_state, boards, catalog, conversations, projects, runs, sources};
+use crate::repos::{analysis_state, boards, catalog, conversations, jobs, projects, runs, sources};
 
 /// `MetadataStore` on sqlx, over SQLite or PostgreSQL: the same statements, repositories and migrations.
 pub struct SqlxMetadataStore {
@@ -274,5 +274,25 @@ impl MetadataStore for SqlxMetadataStore {
 
     async fn list_run_events(&self, run: &RunId) -> Result<Vec<RunEvent>, RepoError> {
         conversations::list_events(&self.db, run).await
+    }
+
+    async fn insert_job(&self, job: &JobDefinition) -> Result<(), RepoError> {
+        jobs::insert(&self.db, job).await
+    }
+
+    async fn update_job(&self, job: &JobDefinition) -> Result<bool, RepoError> {
+        jobs::update(&self.db, job).await
+    }
+
+    async fn get_job(&self, project: &ProjectId, name: &Identifier) -> Result<Option<JobDefinition>, RepoError> {
+        jobs::get(&self.db, project, name).await
+    }
+
+    async fn list_jobs(&self, project: Option<ProjectId>) -> Result<Vec<JobDefinition>, RepoError> {
+        jobs::list(&self.db, project).await
+    }
+
+    async fn delete_job(&self, project: &ProjectId, name: &Identifier) -> Result<bool, RepoError> {
+        jobs::delete(&self.db, project, name).await
     }
 }

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use pluto_duck_domain::{
     AnalysisState, Board, BoardItem, CachedTable, Conversation, ConversationId, ConversationMessage, Identifier,
-    Ingestion, Project, ProjectId, Run, RunEvent, RunId, RunKind, RunStatus, Source, TargetTable,
+    Ingestion, JobDefinition, Project, ProjectId, Run, RunEvent, RunId, RunKind, RunStatus, Source, TargetTable,
 };
 use thiserror::Error;
 
@@ -126,6 +126,15 @@ pub trait MetadataStore: Send + Sync {
     async fn put_run_events(&self, run: &RunId, events: &[RunEvent]) -> Result<(), RepoError>;
     /// In order; empty when none were stored.
     async fn list_run_events(&self, run: &RunId) -> Result<Vec<RunEvent>, RepoError>;
+
+    /// Conflict when the project has a job of that name.
+    async fn insert_job(&self, job: &JobDefinition) -> Result<(), RepoError>;
+    /// Replaces the stored job; false when there is none.
+    async fn update_job(&self, job: &JobDefinition) -> Result<bool, RepoError>;
+    async fn get_job(&self, project: &ProjectId, name: &Identifier) -> Result<Option<JobDefinition>, RepoError>;
+    /// Ordered by project, then name; every project's when `project` is `None` (the scheduler).
+    async fn list_jobs(&self, project: Option<ProjectId>) -> Result<Vec<JobDefinition>, RepoError>;
+    async fn delete_job(&self, project: &ProjectId, name: &Identifier) -> Result<bool, RepoError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -29,7 +29,7 @@ pub use llm::{
 };
 pub use metadata::{MetadataStore, RepoError, RunFilter};
 pub use objects::{
-    BucketInfo, ByteStream, ListObjects, ObjectEntry, ObjectInfo, ObjectPage, ObjectRead, ObjectStore,
+    BucketInfo, ByteStream, ListObjects, ObjectEntry, ObjectInfo, ObjectLocation, ObjectPage, ObjectRead, ObjectStore,
     ObjectStoreError, PutObject, DEFAULT_CONTENT_TYPE, MAX_LIST_LIMIT,
 };
 pub use results::{ColumnProfile, ResultError, ResultPage, ResultStore, RetentionPolicy, StoredResult};

@@ -203,6 +203,27 @@ impl std::fmt::Debug for ObjectRead {
     }
 }
 
+/// Where an object lies for an engine that reads it in place: a file of this machine, or an S3 URL with the
+/// store's connection settings and secret key (never logged: `Debug` leaves the key out).
+#[derive(Clone)]
+pub enum ObjectLocation {
+    Local(std::path::PathBuf),
+    S3 {
+        uri: String,
+        settings: pluto_duck_domain::S3Settings,
+        secret: secrecy::SecretString,
+    },
+}
+
+impl std::fmt::Debug for ObjectLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ObjectLocation::Local(p) => f.debug_tuple("Local").field(p).finish(),
+            ObjectLocation::S3 { uri, .. } => f.debug_struct("S3").field("uri", uri).finish_non_exhaustive(),
+        }
+    }
+}
+
 /// Buckets and objects. Writes are atomic: a reader sees the old object or the new one, never a part; a failed,
 /// interrupted or oversized upload leaves nothing behind.
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
@@ -242,6 +263,8 @@ pub trait ObjectStore: Send + Sync {
         to_bucket: &BucketName,
         to_key: &ObjectKey,
     ) -> Result<ObjectInfo, ObjectStoreError>;
+    /// Where the object lies, for reading it in place (it is not checked to exist).
+    fn locate(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectLocation;
 }
 
 #[cfg(test)]

@@ -159,6 +159,11 @@ impl DatasetService {
         Ok(self.store.list_objects(&bucket, request).await?)
     }
 
+    /// Where the object lies, for reading it in place.
+    pub fn locate(&self, bucket: &str, key: &str) -> Result<crate::ports::ObjectLocation, AppError> {
+        Ok(self.store.locate(&bucket_name(bucket)?, &object_key(key)?))
+    }
+
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo, AppError> {
         let (bucket, key) = (bucket_name(bucket)?, object_key(key)?);
         Ok(self.store.head_object(&bucket, &key).await?)

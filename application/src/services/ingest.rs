@@ -19,8 +19,10 @@ use tracing::{instrument, warn};
 use super::changes::ChangeLog;
 use super::jobs::{job_wait, JobContext, JobSpec, Jobs, Outcome, Work};
 use super::run_hub::Subscription;
+use super::run_lineage::{source_dataset, RunDatasets};
 use super::sources::{NewSource, SourceService};
 use crate::connectors::{ConnectorMetadata, ConnectorRegistry, Pull, Session};
+use crate::ports::LineageDataset;
 use crate::ports::{CsvStrictness, Load, LoadMode, LoadPart, MetadataStore, RunFilter, SourceCatalog, Warehouse};
 use crate::AppError;
 
@@ -72,10 +74,15 @@ struct IngestWork {
     target: TargetTable,
     mode: LoadMode,
     csv: CsvStrictness,
+    lineage: RunDatasets,
 }
 
 #[async_trait]
 impl Work for IngestWork {
+    fn lineage(&self) -> RunDatasets {
+        self.lineage.clone()
+    }
+
     async fn run(&mut self, ctx: JobContext) -> Result<Outcome, AppError> {
         let Some(session) = &self.session else {
             return Err(AppError::Invalid("the ingest's source is closed".into()));
@@ -294,6 +301,22 @@ impl IngestService {
             IngestSource::Named(name) => name.clone(),
             IngestSource::Config(_) => session.connector.describe(&session.source),
         };
+        let lineage = RunDatasets {
+            job: Some(format!("ingest.{}", target.qualified())),
+            inputs: source_dataset(
+                &session.source,
+                match &pull {
+                    Pull::Table { schema, table } => Some(format!("{schema}.{table}")),
+                    Pull::Query(_) => None,
+                }
+                .as_deref(),
+            )
+            .map(LineageDataset::new)
+            .into_iter()
+            .collect(),
+            tables_written: vec![pluto_duck_domain::canonical_relation(&target.qualified())],
+            ..RunDatasets::default()
+        };
         let entry = |run: &Run| Ingestion {
             project: project.clone(),
             target: target.clone(),
@@ -325,6 +348,7 @@ impl IngestService {
                 target: target.clone(),
                 mode,
                 csv: req.csv,
+                lineage,
             },
         };
         let spec = JobSpec {
@@ -540,6 +564,10 @@ struct GateWork {
 
 #[async_trait]
 impl Work for GateWork {
+    fn lineage(&self) -> RunDatasets {
+        self.inner.lineage()
+    }
+
     async fn run(&mut self, ctx: JobContext) -> Result<Outcome, AppError> {
         if let Some(gate) = self.gate.take() {
             let _ = gate.await;

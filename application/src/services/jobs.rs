@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
 use super::run_hub::{RunHub, Subscription};
+use super::run_lineage::RunDatasets;
 use crate::ports::{MetadataStore, ProgressFn, RunFilter};
 use crate::AppError;
 
@@ -50,6 +51,8 @@ pub struct Outcome {
     /// message and keeps its rows and detail. Work that was cancelled or timed out and still answers with an
     /// outcome sets it too: the run is then cancelled or timed out, keeping the detail.
     pub failed: Option<String>,
+    /// What the run read and wrote, as far as its work knows (lineage); the work's [`Work::lineage`] when `None`.
+    pub lineage: Option<RunDatasets>,
 }
 
 /// Handed to a run's work: its identity, its cancellation, and its event stream.
@@ -83,6 +86,11 @@ impl JobContext {
 /// What one kind of run does. `finished` runs once the run has its final state (to update a catalog, say).
 #[async_trait]
 pub trait Work: Send + 'static {
+    /// What the run will read and write as far as it is known before it starts (reported with its start, and
+    /// with its end unless the outcome says better).
+    fn lineage(&self) -> RunDatasets {
+        RunDatasets::default()
+    }
     async fn run(&mut self, ctx: JobContext) -> Result<Outcome, AppError>;
     async fn finished(&mut self, _run: &Run) {}
 }
@@ -92,10 +100,10 @@ pub trait Work: Send + 'static {
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
 pub trait RunObserver: Send + Sync {
-    /// The run has just started (state `running`).
-    async fn started(&self, run: &Run);
+    /// The run has just started (state `running`), with what it is known to read and write.
+    async fn started(&self, run: &Run, datasets: &RunDatasets);
     /// The run has its final state (a run cancelled while queued ends without having started).
-    async fn finished(&self, run: &Run);
+    async fn finished(&self, run: &Run, datasets: &RunDatasets);
 }
 
 /// A run to start.
@@ -249,9 +257,10 @@ impl Jobs {
         token: CancellationToken,
         timeout: Option<Duration>,
     ) {
+        let planned = work.lineage();
         if token.is_cancelled() {
             let _ = run.cancel(Utc::now());
-            return self.finish(run, work).await;
+            return self.finish(run, work, planned).await;
         }
         if let Err(e) = run.start(Utc::now()) {
             warn!(error = %e, "run could not start");
@@ -259,7 +268,7 @@ impl Jobs {
         self.record(&run);
         self.hub.emit(&run.id, RunEventKind::Started);
         if let Some(observer) = self.observer.get() {
-            observer.started(&run).await;
+            observer.started(&run, &planned).await;
         }
         let ctx = JobContext {
             run: run.id.clone(),
@@ -285,8 +294,12 @@ impl Jobs {
             (result, timed_out)
         };
         let now = Utc::now();
+        let mut datasets = planned;
         let transition = match result {
             (Ok(out), timed_out) => {
+                if let Some(known) = out.lineage {
+                    datasets = known;
+                }
                 run.rows = out.rows;
                 run.bytes = out.bytes;
                 run.columns = out.columns;
@@ -319,10 +332,10 @@ impl Jobs {
         if let Err(e) = transition {
             warn!(error = %e, "run transition refused");
         }
-        self.finish(run, work).await;
+        self.finish(run, work, datasets).await;
     }
 
-    async fn finish(&self, run: Run, mut work: Box<dyn Work>) {
+    async fn finish(&self, run: Run, mut work: Box<dyn Work>, datasets: RunDatasets) {
         work.finished(&run).await;
         self.record(&run);
         self.lock().active.remove(&run.id);
@@ -331,8 +344,53 @@ impl Jobs {
             self.hub.emit(&run.id, kind);
         }
         if let Some(observer) = self.observer.get() {
-            observer.finished(&run).await;
+            observer.finished(&run, &datasets).await;
         }
+    }
+
+    /// Records a run whose work happens elsewhere (an outside system reports it): queued and started now, with
+    /// its events and its lineage start. It is not active here: [`Self::report`] ends it.
+    pub async fn open_external(&self, spec: JobSpec, datasets: &RunDatasets) -> Result<Run, AppError> {
+        let id = RunId::parse(uuid::Uuid::now_v7().to_string())?;
+        let mut run = Run::new(id, spec.project.clone(), spec.kind, spec.input, Utc::now());
+        if let Some(actor) = spec.actor.filter(|a| !a.is_empty()) {
+            run.actor = actor.chars().take(64).collect();
+        }
+        self.hub.emit(&run.id, RunEventKind::Queued);
+        run.start(Utc::now())?;
+        self.record(&run);
+        self.hub.emit(&run.id, RunEventKind::Started);
+        if let Some(observer) = self.observer.get() {
+            observer.started(&run, datasets).await;
+        }
+        Ok(run)
+    }
+
+    /// Ends a run opened by [`Self::open_external`] with the state an outside system reported; `Conflict` when
+    /// it has ended already or is work of this server.
+    pub async fn report(&self, mut run: Run, datasets: &RunDatasets) -> Result<Run, AppError> {
+        if self.lock().active.contains_key(&run.id) {
+            return Err(AppError::Conflict(format!("run {} is running on this server", run.id)));
+        }
+        let current = self.get(&run.project, run.id.as_str(), run.kind).await?;
+        if current.status.is_terminal() {
+            return Err(AppError::Conflict(format!(
+                "run {} already finished ({})",
+                run.id,
+                current.status.as_str()
+            )));
+        }
+        run.started_at = current.started_at;
+        run.created_at = current.created_at;
+        run.finished_at = Some(Utc::now());
+        self.record(&run);
+        if let Some(kind) = RunEventKind::terminal_for(&run) {
+            self.hub.emit(&run.id, kind);
+        }
+        if let Some(observer) = self.observer.get() {
+            observer.finished(&run, datasets).await;
+        }
+        Ok(run)
     }
 
     /// A run of the project, from memory or the store; `kind` narrows what counts as found.
@@ -452,6 +510,7 @@ fn kind_noun(kind: RunKind) -> &'static str {
         RunKind::AgentTurn => "agent run",
         RunKind::Eval => "evaluation",
         RunKind::CacheRefresh => "cache refresh",
+        RunKind::Job => "job run",
     }
 }
 
@@ -611,10 +670,10 @@ mod tests {
 
     #[async_trait]
     impl RunObserver for Recording {
-        async fn started(&self, run: &Run) {
+        async fn started(&self, run: &Run, _: &RunDatasets) {
             self.0.lock().unwrap().push(("started", run.status));
         }
-        async fn finished(&self, run: &Run) {
+        async fn finished(&self, run: &Run, _: &RunDatasets) {
             self.0.lock().unwrap().push(("finished", run.status));
         }
     }

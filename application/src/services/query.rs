@@ -19,6 +19,7 @@ use tracing::instrument;
 use super::changes::ChangeLog;
 use super::jobs::{JobContext, JobSpec, Jobs, Outcome, Work};
 use super::run_hub::Subscription;
+use super::run_lineage::RunDatasets;
 use crate::ports::{
     BatchStream, ColumnProfile, ParamValue, QueryRequest, ResultPage, ResultStore, RunFilter, StatementText, Warehouse,
     WarehouseError,
@@ -95,10 +96,15 @@ struct QueryWork {
     writes: Vec<String>,
     /// Some statement writes: the run must not end before the engine has committed.
     commits: bool,
+    lineage: RunDatasets,
 }
 
 #[async_trait]
 impl Work for QueryWork {
+    fn lineage(&self) -> RunDatasets {
+        self.lineage.clone()
+    }
+
     async fn run(&mut self, ctx: JobContext) -> Result<Outcome, AppError> {
         let stream = self
             .warehouse
@@ -195,6 +201,7 @@ impl QueryService {
         }
         let writes: Vec<String> = statements.iter().flat_map(written_relations).collect();
         let commits = statements.iter().any(|s| !s.is_read);
+        let lineage = RunDatasets::of_sql(&statements);
         let (admitted_tx, admitted_rx) = oneshot::channel();
         let work = QueryWork {
             warehouse: self.warehouse.clone(),
@@ -214,6 +221,7 @@ impl QueryService {
             admitted: Some(admitted_tx),
             writes,
             commits,
+            lineage,
         };
         let run = self.jobs.submit(
             JobSpec {

@@ -18,11 +18,89 @@ pub struct RunDatasets {
     pub job: Option<String>,
     pub inputs: Vec<LineageDataset>,
     pub outputs: Vec<LineageDataset>,
+    /// Tables of the run's project database it read and wrote (`schema.table`, as `canonical_relation` writes
+    /// them): named as DuckDB datasets of the project's database file when reported.
+    pub tables_read: Vec<String>,
+    pub tables_written: Vec<String>,
+}
+
+impl RunDatasets {
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty()
+            && self.outputs.is_empty()
+            && self.tables_read.is_empty()
+            && self.tables_written.is_empty()
+    }
+
+    /// The project's tables the statements read and write (`schema.table`); another catalog's (an attached
+    /// source's) are left out.
+    pub fn of_sql(statements: &[pluto_duck_domain::SqlStatement]) -> Self {
+        let own = |r: &String| r.split('.').count() == 2;
+        let mut out = Self::default();
+        for s in statements {
+            let written: Vec<String> = pluto_duck_domain::written_relations(s)
+                .iter()
+                .map(|r| pluto_duck_domain::canonical_relation(r))
+                .collect();
+            for r in pluto_duck_domain::referenced_relations(&s.text) {
+                let r = pluto_duck_domain::canonical_relation(&r);
+                if own(&r) && !written.contains(&r) && !out.tables_read.contains(&r) {
+                    out.tables_read.push(r);
+                }
+            }
+            for r in written {
+                if own(&r) && !out.tables_written.contains(&r) {
+                    out.tables_written.push(r);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A source's table (or the source itself when `table` is `None`) as OpenLineage names it.
+pub fn source_dataset(
+    source: &pluto_duck_domain::Source,
+    table: Option<&str>,
+) -> Option<pluto_duck_domain::DatasetName> {
+    use pluto_duck_domain::{DatasetName, LocationScheme, SourceConnection, SourceKind};
+    let t = table.unwrap_or(source.name.as_str());
+    let (schema, name) = t.split_once('.').unwrap_or(("public", t));
+    match (&source.connection, source.kind) {
+        (
+            SourceConnection::Server {
+                host, port, database, ..
+            },
+            SourceKind::Postgres,
+        ) => DatasetName::postgres(host, *port, database, schema, name).ok(),
+        (
+            SourceConnection::Server {
+                host, port, database, ..
+            },
+            _,
+        ) => DatasetName::mysql(host, *port, database, name).ok(),
+        (SourceConnection::File { path }, _) => DatasetName::local_file(path).ok(),
+        (SourceConnection::Located(l), _) => match l.scheme() {
+            LocationScheme::Local => DatasetName::local_file(&l.uri).ok(),
+            LocationScheme::S3 => {
+                let rest = l.uri.strip_prefix("s3://")?;
+                let (bucket, key) = rest.split_once('/')?;
+                DatasetName::s3(&pluto_duck_domain::BucketName::parse(bucket).ok()?, key).ok()
+            }
+            LocationScheme::Http => {
+                let rest = l.uri.split_once("://")?.1;
+                let (host, path) = rest.split_once('/')?;
+                DatasetName::new(format!("{}://{host}", l.uri.split_once("://")?.0), format!("/{path}")).ok()
+            }
+        },
+    }
 }
 
 pub struct LineageService {
     emitter: Arc<dyn LineageEmitter>,
     namespace: String,
+    /// The folder of the projects' databases (`<dir>/<project>/warehouse.duckdb`), for naming their tables.
+    projects_dir: Option<String>,
 }
 
 impl LineageService {
@@ -31,7 +109,37 @@ impl LineageService {
         Self {
             emitter,
             namespace: namespace.into(),
+            projects_dir: None,
         }
+    }
+
+    /// Names project tables as DuckDB datasets of `<dir>/<project>/warehouse.duckdb` (absolute).
+    pub fn with_projects_dir(mut self, dir: impl Into<String>) -> Self {
+        self.projects_dir = Some(dir.into());
+        self
+    }
+
+    /// The run's inputs and outputs with its project tables named.
+    pub fn resolve(&self, run: &Run, datasets: &RunDatasets) -> (Vec<LineageDataset>, Vec<LineageDataset>) {
+        let location = match &self.projects_dir {
+            Some(dir) => format!("{}/{}/warehouse.duckdb", dir.trim_end_matches('/'), run.project),
+            None => ":memory:".to_owned(),
+        };
+        let table = |r: &String| {
+            let (schema, table) = r.split_once('.')?;
+            pluto_duck_domain::DatasetName::duckdb(&location, pluto_duck_domain::PROJECT_CATALOG, schema, table)
+                .ok()
+                .map(LineageDataset::new)
+        };
+        let mut inputs = datasets.inputs.clone();
+        inputs.extend(datasets.tables_read.iter().filter_map(table));
+        let mut outputs = datasets.outputs.clone();
+        for d in datasets.tables_written.iter().filter_map(table) {
+            if !outputs.iter().any(|o| o.name == d.name) {
+                outputs.push(d);
+            }
+        }
+        (inputs, outputs)
     }
 
     pub fn emitter(&self) -> &Arc<dyn LineageEmitter> {
@@ -55,7 +163,7 @@ impl LineageService {
         if let Some(at) = run.started_at {
             event = event.at(at);
         }
-        self.emitter.emit(with_datasets(event, datasets)).await;
+        self.emitter.emit(self.with_datasets(event, run, datasets)).await;
     }
 
     /// The event that ends `run`, at the time it finished; nothing for a run still queued or running.
@@ -80,7 +188,7 @@ impl LineageService {
             Some(at) => event.at(at),
             None => event,
         };
-        self.emitter.emit(with_datasets(event, datasets)).await;
+        self.emitter.emit(self.with_datasets(event, run, datasets)).await;
     }
 
     /// Both events of a run that has ended (a run reported by an outside system, a run recorded after the
@@ -96,23 +204,24 @@ impl LineageService {
     }
 }
 
-/// Every run the jobs machine runs is reported, with the datasets its kind does not (yet) tell: the job is the
-/// run kind in the run's project, a query's SQL rides along.
+/// Every run the jobs machine runs is reported, with the datasets its work told: the job is the run kind in the
+/// run's project unless the work names it, a query's SQL rides along.
 #[async_trait::async_trait]
 impl super::jobs::RunObserver for LineageService {
-    async fn started(&self, run: &Run) {
-        LineageService::started(self, run, &RunDatasets::default()).await;
+    async fn started(&self, run: &Run, datasets: &RunDatasets) {
+        LineageService::started(self, run, datasets).await;
     }
 
-    async fn finished(&self, run: &Run) {
-        LineageService::finished(self, run, &RunDatasets::default()).await;
+    async fn finished(&self, run: &Run, datasets: &RunDatasets) {
+        LineageService::finished(self, run, datasets).await;
     }
 }
 
-fn with_datasets(mut event: LineageEvent, datasets: &RunDatasets) -> LineageEvent {
-    event.inputs = datasets.inputs.clone();
-    event.outputs = datasets.outputs.clone();
-    event
+impl LineageService {
+    fn with_datasets(&self, mut event: LineageEvent, run: &Run, datasets: &RunDatasets) -> LineageEvent {
+        (event.inputs, event.outputs) = self.resolve(run, datasets);
+        event
+    }
 }
 
 /// The run's OpenLineage id: its own id, which `Jobs` mints as a UUID. An id that is not one (a run recorded by
@@ -177,6 +286,7 @@ mod tests {
             outputs: vec![LineageDataset::new(
                 DatasetName::duckdb("/w/sales.duckdb", "sales", "raw", "orders").unwrap(),
             )],
+            ..RunDatasets::default()
         }
     }
 

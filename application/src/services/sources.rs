@@ -56,6 +56,8 @@ pub struct PathPolicy {
     pub forbidden: Vec<PathBuf>,
     /// The data directory, whose `projects/<id>/files` a project may read from.
     pub data_dir: Option<PathBuf>,
+    /// The local dataset buckets' folder: objects registered or ingested from a bucket are read there.
+    pub datasets_root: Option<PathBuf>,
 }
 
 pub struct SourceService {
@@ -85,6 +87,7 @@ impl SourceService {
             allowed_roots: canonical_all(&paths.allowed_roots),
             forbidden: canonical_all(&paths.forbidden),
             data_dir: paths.data_dir.map(|d| std::fs::canonicalize(&d).unwrap_or(d)),
+            datasets_root: paths.datasets_root,
         };
         Self {
             catalog,
@@ -429,7 +432,12 @@ fn check_path(policy: &PathPolicy, project: &ProjectId, path: &str) -> Result<()
         .data_dir
         .as_ref()
         .map(|d| project.folder(d).join("files"))
-        .is_some_and(|f| resolved.starts_with(f));
+        .is_some_and(|f| resolved.starts_with(f))
+        || policy
+            .datasets_root
+            .as_ref()
+            .and_then(|d| std::fs::canonicalize(d).ok())
+            .is_some_and(|d| resolved.starts_with(d));
     if !own_files && policy.forbidden.iter().any(|f| resolved.starts_with(f)) {
         return Err(AppError::Forbidden(format!(
             "file {path} is inside Pluto-Duck's own folders (data or configuration), which sources cannot read"
@@ -474,6 +482,7 @@ mod tests {
             allowed_roots: vec![home.clone()],
             forbidden: vec![data.clone(), config.clone()],
             data_dir: Some(data.clone()),
+            datasets_root: None,
         };
         let a = ProjectId::parse("a").unwrap();
         let b = ProjectId::parse("b").unwrap();

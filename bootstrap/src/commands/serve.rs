@@ -59,6 +59,8 @@ async fn build_parts(config: &Config) -> CliResult<(Router, pluto_duck_duckdb::D
         )
     });
     spawn_board_scheduler(std::sync::Arc::downgrade(&wired.app.boards), fleet_holder);
+    // Job schedules: a pass at start-up (a slot missed while the server was down runs once), then every second.
+    wired.app.job_defs.spawn_scheduler(Duration::from_secs(1));
     let results = wired.results.clone();
     Ok((
         pluto_duck_http::router(AppState { app: wired.app }, http),

@@ -15,6 +15,7 @@ mod helpers;
 mod http_api;
 mod hybrid;
 mod ingest;
+mod jobs;
 mod lineage;
 mod metadata_contract;
 mod openapi;

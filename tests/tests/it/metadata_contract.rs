@@ -81,6 +81,7 @@ async fn contract(store: Arc<dyn MetadataStore>, prefix: &str) {
     caches_contract(store.as_ref(), &a.id, &b.id).await;
     boards_contract(store.as_ref(), &a.id, &b.id).await;
     conversations_contract(store.as_ref(), &a.id, &b.id).await;
+    jobs_contract(store.as_ref(), &a.id, &b.id).await;
 
     let key = format!("{prefix}.theme");
     assert_eq!(store.get_setting(&key).await.unwrap(), None);
@@ -668,6 +669,85 @@ async fn conversations_contract(store: &dyn MetadataStore, project: &ProjectId, 
         "its messages go with it"
     );
     assert_eq!(store.list_conversations(project).await.unwrap(), vec![newer]);
+}
+
+async fn jobs_contract(store: &dyn MetadataStore, project: &ProjectId, other: &ProjectId) {
+    use pluto_duck_domain::{JobDefinition, JobIngest, JobSchedule, JobTask};
+    let t0 = Utc.timestamp_opt(1_700_000_100, 250_000_000).unwrap();
+    let nightly = JobDefinition {
+        project: project.clone(),
+        name: Identifier::parse("nightly").unwrap(),
+        description: "loads orders".into(),
+        task: JobTask::Ingest(JobIngest {
+            source: Identifier::parse("shop").unwrap(),
+            table: Some("public.orders".into()),
+            query: None,
+            target: Some("orders".into()),
+            schema: Some("raw".into()),
+            mode: IngestMode::Merge,
+            keys: vec!["id".into()],
+            lenient_csv: true,
+        }),
+        schedule: Some(JobSchedule {
+            cron: "0 3 * * *".into(),
+            timezone: "+02:00".into(),
+        }),
+        paused: false,
+        created_at: t0,
+        updated_at: t0,
+        last_scheduled_at: None,
+    };
+    let adhoc = JobDefinition {
+        name: Identifier::parse("adhoc").unwrap(),
+        task: JobTask::Dbt {
+            command: "build".into(),
+            select: vec!["orders+".into()],
+            exclude: vec![],
+            vars: r#"{"day":"2026-01-01"}"#.into(),
+        },
+        schedule: None,
+        ..nightly.clone()
+    };
+    let elsewhere = JobDefinition {
+        project: other.clone(),
+        task: JobTask::Sql { sql: "select 1".into() },
+        ..nightly.clone()
+    };
+    for j in [&nightly, &adhoc, &elsewhere] {
+        store.insert_job(j).await.unwrap();
+    }
+    let dup = store.insert_job(&nightly).await.unwrap_err();
+    assert!(matches!(dup, RepoError::Conflict { .. }), "{dup:?}");
+    assert_eq!(
+        store.get_job(project, &nightly.name).await.unwrap(),
+        Some(nightly.clone())
+    );
+    assert_eq!(
+        store.get_job(other, &elsewhere.name).await.unwrap(),
+        Some(elsewhere.clone())
+    );
+    assert_eq!(
+        store.list_jobs(Some(project.clone())).await.unwrap(),
+        vec![adhoc.clone(), nightly.clone()]
+    );
+    let all = store.list_jobs(None).await.unwrap();
+    assert!(all.contains(&elsewhere) && all.contains(&nightly));
+
+    let scheduled = JobDefinition {
+        last_scheduled_at: Some(t0 + chrono::Duration::seconds(60)),
+        paused: true,
+        ..nightly.clone()
+    };
+    assert!(store.update_job(&scheduled).await.unwrap());
+    assert_eq!(store.get_job(project, &nightly.name).await.unwrap(), Some(scheduled));
+    let ghost = JobDefinition {
+        name: Identifier::parse("ghost").unwrap(),
+        ..nightly.clone()
+    };
+    assert!(!store.update_job(&ghost).await.unwrap());
+    assert!(store.delete_job(project, &adhoc.name).await.unwrap());
+    assert!(!store.delete_job(project, &adhoc.name).await.unwrap());
+    assert_eq!(store.get_job(project, &adhoc.name).await.unwrap(), None);
 }
 
 async fn clear_contract(store: &dyn MetadataStore, a: &Project, b: &Project, c: &Project) {

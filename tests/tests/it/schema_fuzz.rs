@@ -116,7 +116,15 @@ fn fixtures(sb: &Sandbox, url: &str) -> Vec<(&'static str, String)> {
         .send()
         .unwrap();
     assert!(put.status().is_success(), "{}", put.status());
+    api.post(
+        "/jobs",
+        json!({"name": "nightly", "task": {"kind": "sql", "sql": "SELECT id, amount FROM orders"}}),
+    );
+    let job_run = api.post("/jobs/nightly/runs?wait=60", json!({}));
+    let external = api.post("/jobs/nightly/runs/external", json!({}));
     vec![
+        ("PD_FUZZ_JOB_RUN", job_run["id"].as_str().unwrap().to_owned()),
+        ("PD_FUZZ_EXTERNAL_RUN", external["id"].as_str().unwrap().to_owned()),
         ("PD_FUZZ_QUERY", query),
         ("PD_FUZZ_INGEST", ingest["id"].as_str().unwrap().to_owned()),
         ("PD_FUZZ_ANALYSIS_RUN", run["id"].as_str().unwrap().to_owned()),
@@ -147,7 +155,7 @@ fn drain(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
 const DESTRUCTIVE: &str = "^(delete_|detach_|drop_|reset_)";
 
 /// Operations `schemathesis.toml` disables, each by name there: streams that never end.
-const NOT_FUZZED: [&str; 1] = ["dataset_events"];
+const NOT_FUZZED: [&str; 2] = ["dataset_events", "job_events"];
 
 #[test]
 fn every_answer_is_one_the_document_promises() {

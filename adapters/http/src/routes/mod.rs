@@ -13,6 +13,7 @@ pub mod caches;
 pub mod datasets;
 pub mod dbt;
 pub mod ingest;
+pub mod jobs;
 pub mod lake;
 pub mod projects;
 pub mod query;
@@ -38,4 +39,5 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(dbt::routes())
         .merge(datasets::routes())
         .merge(lake::routes())
+        .merge(jobs::routes())
 }

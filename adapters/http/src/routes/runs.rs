@@ -42,7 +42,7 @@ impl JobWaitParams {
 
 text_enum!(
     /// The events of a run, in order: `queued`, `started`, `progress`..., then one terminal event. Agent turns
-    /// and evaluations report their steps in between (with `data`).
+    /// and evaluations report their steps in between (with `data`); a job run names its child run (`child`).
     RunEventName,
     "queued, started, progress (repeated), the steps of agent turns and evaluations, then one of completed, \
      failed, cancelled, timed_out",
@@ -50,7 +50,7 @@ text_enum!(
         "queued", "started", "progress", "completed", "failed", "cancelled", "timed_out", "step_started",
         "step_finished", "plan", "schema", "sql", "sql_failed", "sql_doubted", "sql_verified", "repair",
         "tool_call", "tool_result", "approval_requested", "approval_decided", "text", "answer", "error",
-        "question", "dataset_loading", "node"
+        "question", "dataset_loading", "node", "child"
     ]
 );
 

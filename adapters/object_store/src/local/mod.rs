@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use pluto_duck_application::ports::{
-    BucketInfo, ByteStream, ListObjects, ObjectEntry, ObjectInfo, ObjectPage, ObjectRead, ObjectStore,
+    BucketInfo, ByteStream, ListObjects, ObjectEntry, ObjectInfo, ObjectLocation, ObjectPage, ObjectRead, ObjectStore,
     ObjectStoreError, PutObject, DEFAULT_CONTENT_TYPE,
 };
 use pluto_duck_domain::{BucketName, ByteRange, ObjectKey};
@@ -320,6 +320,10 @@ impl Drop for Staged {
 
 #[async_trait]
 impl ObjectStore for LocalObjectStore {
+    fn locate(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectLocation {
+        ObjectLocation::Local(self.inner.root_path.join(bucket.as_str()).join(key.as_str()))
+    }
+
     #[tracing::instrument(skip_all)]
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>, ObjectStoreError> {
         self.blocking(|inner| {

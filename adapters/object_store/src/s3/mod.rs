@@ -25,7 +25,7 @@ use object_store::{
     ObjectStoreExt as _, PutMultipartOptions, PutOptions, PutPayload, RetryConfig, WriteMultipart,
 };
 use pluto_duck_application::ports::{
-    BucketInfo, ByteStream, ListObjects, ObjectEntry, ObjectInfo, ObjectPage, ObjectRead, ObjectStore,
+    BucketInfo, ByteStream, ListObjects, ObjectEntry, ObjectInfo, ObjectLocation, ObjectPage, ObjectRead, ObjectStore,
     ObjectStoreError, PutObject, DEFAULT_CONTENT_TYPE,
 };
 use pluto_duck_domain::{BucketName, ByteRange, ObjectKey};
@@ -282,6 +282,28 @@ impl Drop for Multipart {
 
 #[async_trait]
 impl ObjectStore for S3ObjectStore {
+    fn locate(&self, bucket: &BucketName, key: &ObjectKey) -> ObjectLocation {
+        let c = &self.config;
+        let endpoint = c.endpoint.as_deref().map(|e| {
+            e.trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .trim_end_matches('/')
+                .to_owned()
+        });
+        ObjectLocation::S3 {
+            uri: format!("s3://{bucket}/{key}"),
+            settings: pluto_duck_domain::S3Settings {
+                region: Some(c.region.clone()),
+                use_ssl: !c.endpoint.as_deref().is_some_and(|e| e.starts_with("http://")),
+                endpoint,
+                path_style: c.path_style,
+                key_id: Some(c.access_key_id.clone()),
+                secret_key_secret: None,
+            },
+            secret: c.secret_access_key.clone(),
+        }
+    }
+
     #[tracing::instrument(skip_all)]
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>, ObjectStoreError> {
         self.signed.list_buckets().await

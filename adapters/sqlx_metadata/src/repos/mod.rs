@@ -6,6 +6,7 @@ pub(crate) mod analysis_state;
 pub(crate) mod boards;
 pub(crate) mod catalog;
 pub(crate) mod conversations;
+pub(crate) mod jobs;
 pub(crate) mod projects;
 pub(crate) mod runs;
 pub(crate) mod sources;

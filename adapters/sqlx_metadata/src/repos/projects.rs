@@ -30,7 +30,8 @@ const INSERT_IF_ABSENT: &str =
     "INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING";
 
 /// What a project owns, cleared child tables first.
-const CLEAR: [&str; 10] = [
+const CLEAR: [&str; 11] = [
+    "DELETE FROM jobs WHERE project_id = $1",
     "DELETE FROM run_events WHERE run_id IN (SELECT id FROM runs WHERE project_id = $1)",
     "DELETE FROM conversation_messages WHERE project_id = $1",
     "DELETE FROM conversations WHERE project_id = $1",

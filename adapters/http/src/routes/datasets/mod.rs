@@ -1,6 +1,7 @@
 //! `/api/v1/datasets`: buckets and objects in the object store (a directory tree, or an S3-compatible server),
 //! uploads and downloads streamed, and the changes as Server-Sent Events.
 
+mod register;
 mod wire;
 
 use std::convert::Infallible;
@@ -40,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             "/datasets/{bucket}/metadata/{*key}",
             routes!(object_metadata),
         ))
+        .merge(register::routes())
 }
 
 /// Whether a request is an object upload: its body is limited by `datasets.max_object_mb`, not by the server's

@@ -2,6 +2,8 @@
 
 mod wire;
 
+pub(crate) use wire::{IngestBody as JobIngestBody, IngestRunDto as JobIngestRunDto};
+
 use std::convert::Infallible;
 
 use axum::extract::State;
