@@ -37,8 +37,12 @@ pub(crate) fn map_duckdb_error(e: &duckdb::Error, statement: &str, offset: u64, 
 }
 
 /// The lake's catalog (PostgreSQL) or its object store cannot be reached: a 503, which passes once they are back.
+/// Only errors that name the lake count: a PostgreSQL *source* that refuses a connection is the user's input.
 fn lake_unreachable(head: &str) -> bool {
-    [
+    let lake = ["DuckLake", "ducklake", "__pd_lake_meta"]
+        .iter()
+        .any(|m| head.contains(m));
+    lake && [
         "Unable to connect to Postgres",
         "Failed to query most recent snapshot for DuckLake",
         "server closed the connection unexpectedly",
@@ -131,8 +135,19 @@ pub(crate) fn missing_extension(msg: &str, dir: &Path) -> Option<WarehouseError>
 
 #[cfg(test)]
 mod tests {
-    use super::{caret_position, sandbox_refusal};
+    use super::{caret_position, lake_unreachable, sandbox_refusal};
     use pluto_duck_application::ports::WarehouseError;
+
+    #[test]
+    fn only_the_lake_being_unreachable_is_an_outage() {
+        assert!(lake_unreachable(
+            "IO Error: Failed to query most recent snapshot for DuckLake: Connection refused"
+        ));
+        // A PostgreSQL source that refuses the user's password is bad input, not our outage.
+        assert!(!lake_unreachable(
+            "IO Error: Unable to connect to Postgres at \"host=127.0.0.1\": password authentication failed"
+        ));
+    }
 
     #[test]
     fn sandbox_refusals_name_the_rule() {

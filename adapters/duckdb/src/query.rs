@@ -108,18 +108,33 @@ fn run_once(
     if wrap {
         conn.execute_batch("BEGIN TRANSACTION").map_err(|e| fail(e, last))?;
     }
-    for s in before {
-        conn.execute_batch(&s.text).map_err(|e| fail(e, s))?;
+    let ran = before
+        .iter()
+        .try_for_each(|s| conn.execute_batch(&s.text).map_err(|e| fail(e, s)))
+        .and_then(|()| stream_last(conn, last, params, meta, tx, &fail));
+    if !wrap {
+        return ran.map(drop);
     }
-    let completed = stream_last(conn, last, params, meta, tx, &fail)?;
-    if wrap && completed {
-        if let Err(e) = conn.execute_batch("COMMIT") {
-            let (e, _) = fail(e, last);
-            // The result already went out: the consumer reads the failure at the end of the stream.
-            let _ = tx.blocking_send(Err(e));
+    // Undo the earlier statements explicitly: the connection's autocommit flag does not say that a failed
+    // statement left the transaction open, and the next job on this connection would see (and commit) them.
+    match ran {
+        Ok(true) => {
+            if let Err(e) = conn.execute_batch("COMMIT") {
+                let (e, _) = fail(e, last);
+                // The result already went out: the consumer reads the failure at the end of the stream.
+                let _ = tx.blocking_send(Err(e));
+            }
+            Ok(())
+        }
+        Ok(false) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Ok(())
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
         }
     }
-    Ok(())
 }
 
 fn stream_last(

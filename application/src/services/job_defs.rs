@@ -503,7 +503,9 @@ impl JobService {
 
     /// Starts the scheduler: a pass at once (runs missed while the server was down) and then every `every`. It
     /// holds the service weakly and stops when the service goes.
-    pub fn spawn_scheduler(self: &Arc<Self>, every: Duration) {
+    /// In a fleet (`fleet_holder` names this server) only the holder of the job-scheduler lease makes passes, so a
+    /// due slot starts one run across the servers; the lease moves when its holder stops renewing it for 15 s.
+    pub fn spawn_scheduler(self: &Arc<Self>, every: Duration, fleet_holder: Option<String>) {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -511,6 +513,16 @@ impl JobService {
             loop {
                 tick.tick().await;
                 let Some(service) = weak.upgrade() else { break };
+                if let Some(holder) = &fleet_holder {
+                    match service.metadata.try_lease("job-scheduler", holder, 15).await {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => {
+                            warn!(error = %e, "job scheduler lease not taken");
+                            continue;
+                        }
+                    }
+                }
                 if let Err(e) = service.run_due(Utc::now()).await {
                     warn!(error = %e, "job scheduler pass failed");
                 }

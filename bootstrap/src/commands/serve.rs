@@ -58,9 +58,12 @@ async fn build_parts(config: &Config) -> CliResult<(Router, pluto_duck_duckdb::D
                 .unwrap_or(0)
         )
     });
-    spawn_board_scheduler(std::sync::Arc::downgrade(&wired.app.boards), fleet_holder);
     // Job schedules: a pass at start-up (a slot missed while the server was down runs once), then every second.
-    wired.app.job_defs.spawn_scheduler(Duration::from_secs(1));
+    wired
+        .app
+        .job_defs
+        .spawn_scheduler(Duration::from_secs(1), fleet_holder.clone());
+    spawn_board_scheduler(std::sync::Arc::downgrade(&wired.app.boards), fleet_holder);
     let results = wired.results.clone();
     Ok((
         pluto_duck_http::router(AppState { app: wired.app }, http),
