@@ -127,37 +127,45 @@ pub struct RunEventFrame;
 
 impl PartialSchema for RunEventFrame {
     fn schema() -> RefOr<Schema> {
-        let mut data = ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some("The event as JSON (a RunEventData)"))
-            .content_media_type("application/json")
-            .build();
-        // JSON Schema's `contentSchema`, which utoipa has no field for.
-        data.extensions.get_or_insert_with(Default::default).insert(
-            "contentSchema".into(),
-            serde_json::json!({ "$ref": Ref::from_schema_name(RunEventData::name()).ref_location }),
-        );
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .description(Some(
-                "One event of the stream, as an SSE client yields it (`event`, `id`, `data` lines)",
-            ))
-            .property("event", Ref::from_schema_name(RunEventName::name()))
-            .required("event")
-            .property(
-                "id",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some("^[0-9]+$"))
-                    .description(Some(
-                        "Increases by one per event; send the last one seen as `Last-Event-ID`",
-                    )),
-            )
-            .required("id")
-            .property("data", data)
-            .required("data")
-            .into()
+        sse_frame_schema(
+            "One event of the stream, as an SSE client yields it (`event`, `id`, `data` lines)",
+            &RunEventName::name(),
+            "Increases by one per event; send the last one seen as `Last-Event-ID`",
+            &RunEventData::name(),
+            "The event as JSON (a RunEventData)",
+        )
     }
+}
+
+/// The schema of one Server-Sent Event as a client yields it, shared by every event stream: `event` one of the
+/// names in schema `event`, `id` a decimal counter, `data` JSON text whose schema is `data`.
+pub fn sse_frame_schema(frame: &str, event: &str, id: &str, data: &str, data_description: &str) -> RefOr<Schema> {
+    let mut data_text = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(data_description))
+        .content_media_type("application/json")
+        .build();
+    // JSON Schema's `contentSchema`, which utoipa has no field for.
+    data_text.extensions.get_or_insert_with(Default::default).insert(
+        "contentSchema".into(),
+        serde_json::json!({ "$ref": Ref::from_schema_name(data).ref_location }),
+    );
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(frame))
+        .property("event", Ref::from_schema_name(event))
+        .required("event")
+        .property(
+            "id",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[0-9]+$"))
+                .description(Some(id)),
+        )
+        .required("id")
+        .property("data", data_text)
+        .required("data")
+        .into()
 }
 
 impl ToSchema for RunEventFrame {

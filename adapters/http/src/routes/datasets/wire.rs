@@ -12,7 +12,7 @@ use pluto_duck_domain::ByteRange;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::openapi::{Ref, RefOr};
+use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::extract::text_header;
@@ -402,33 +402,13 @@ pub struct DatasetEventFrame;
 
 impl PartialSchema for DatasetEventFrame {
     fn schema() -> RefOr<Schema> {
-        let mut data = ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some("The change as JSON (a DatasetEventData)"))
-            .content_media_type("application/json")
-            .build();
-        data.extensions.get_or_insert_with(Default::default).insert(
-            "contentSchema".into(),
-            serde_json::json!({ "$ref": Ref::from_schema_name(DatasetEventData::name()).ref_location }),
-        );
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .description(Some(
-                "One change, as an SSE client yields it (`event`, `id`, `data` lines)",
-            ))
-            .property("event", Ref::from_schema_name(DatasetEventName::name()))
-            .required("event")
-            .property(
-                "id",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some("^[0-9]+$"))
-                    .description(Some("Increases by one per change since the server started")),
-            )
-            .required("id")
-            .property("data", data)
-            .required("data")
-            .into()
+        crate::routes::runs::sse_frame_schema(
+            "One change, as an SSE client yields it (`event`, `id`, `data` lines)",
+            &DatasetEventName::name(),
+            "Increases by one per change since the server started",
+            &DatasetEventData::name(),
+            "The change as JSON (a DatasetEventData)",
+        )
     }
 }
 

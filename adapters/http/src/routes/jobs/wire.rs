@@ -8,8 +8,8 @@ use pluto_duck_application::{job_run_detail, IngestRequest, IngestSource, JobDra
 use pluto_duck_domain::{DatasetName, Identifier, JobDefinition, JobIngest, JobSchedule, JobTask, Run, RunStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::openapi::{Ref, RefOr};
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::openapi::{text_enum, IdentifierText, RunIdText};
@@ -432,33 +432,13 @@ pub struct JobEventFrame;
 
 impl PartialSchema for JobEventFrame {
     fn schema() -> RefOr<Schema> {
-        let mut data = ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some("The change as JSON (a JobEventData)"))
-            .content_media_type("application/json")
-            .build();
-        data.extensions.get_or_insert_with(Default::default).insert(
-            "contentSchema".into(),
-            serde_json::json!({ "$ref": Ref::from_schema_name(JobEventData::name()).ref_location }),
-        );
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .description(Some(
-                "One change, as an SSE client yields it (`event`, `id`, `data` lines)",
-            ))
-            .property("event", Ref::from_schema_name(JobEventName::name()))
-            .required("event")
-            .property(
-                "id",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some("^[0-9]+$"))
-                    .description(Some("Increases by one per change since the server started")),
-            )
-            .required("id")
-            .property("data", data)
-            .required("data")
-            .into()
+        crate::routes::runs::sse_frame_schema(
+            "One change, as an SSE client yields it (`event`, `id`, `data` lines)",
+            &JobEventName::name(),
+            "Increases by one per change since the server started",
+            &JobEventData::name(),
+            "The change as JSON (a JobEventData)",
+        )
     }
 }
 
