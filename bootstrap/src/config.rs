@@ -63,7 +63,7 @@ pub struct DatasetsSection {
     pub backend: DatasetsBackend,
     /// `local`: the folder holding the buckets. Default: <data_dir>/datasets.
     pub root: Option<PathBuf>,
-    pub s3: DatasetsS3Section,
+    pub s3: S3Section,
     /// An upload past this size answers 413 and stores nothing.
     pub max_object_mb: u64,
 }
@@ -73,7 +73,7 @@ impl Default for DatasetsSection {
         Self {
             backend: DatasetsBackend::Local,
             root: None,
-            s3: DatasetsS3Section::default(),
+            s3: S3Section::default(),
             max_object_mb: 5 * 1024,
         }
     }
@@ -87,10 +87,10 @@ pub enum DatasetsBackend {
     S3,
 }
 
-/// The S3-compatible server of `datasets.backend: s3`.
+/// An S3-compatible server: of `datasets.backend: s3`, and of the hybrid lake (`hybrid.lake.s3`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct DatasetsS3Section {
+pub struct S3Section {
     /// `http://127.0.0.1:9000`, `https://minio.example.com`; unset for AWS.
     pub endpoint: Option<String>,
     pub region: String,
@@ -101,7 +101,7 @@ pub struct DatasetsS3Section {
     pub path_style: bool,
 }
 
-impl Default for DatasetsS3Section {
+impl Default for S3Section {
     fn default() -> Self {
         Self {
             endpoint: None,
@@ -382,7 +382,7 @@ pub struct LakeSection {
     pub data_path: Option<String>,
     /// A project's lake catalog is the PostgreSQL schema `<schema_prefix><project>`.
     pub schema_prefix: String,
-    pub s3: LakeS3Section,
+    pub s3: S3Section,
 }
 
 impl Default for LakeSection {
@@ -390,37 +390,12 @@ impl Default for LakeSection {
         Self {
             data_path: None,
             schema_prefix: "lake_".into(),
-            s3: LakeS3Section::default(),
+            s3: S3Section::default(),
         }
     }
 }
 
 /// The object store of an `s3://` lake data path.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LakeS3Section {
-    /// `http://127.0.0.1:9000`, `https://minio.example.com`; unset for AWS.
-    pub endpoint: Option<String>,
-    pub region: String,
-    pub access_key_id: Option<String>,
-    /// A reference, never a literal: `env:VAR` or `secret:NAME`.
-    pub secret_access_key: Option<String>,
-    /// Buckets as path segments, as MinIO expects.
-    pub path_style: bool,
-}
-
-impl Default for LakeS3Section {
-    fn default() -> Self {
-        Self {
-            endpoint: None,
-            region: "us-east-1".into(),
-            access_key_id: None,
-            secret_access_key: None,
-            path_style: true,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsSection {
